@@ -1,0 +1,48 @@
+# Homeroom: `make demo` and `make test` set up everything they need, then run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.ready
+# Debian packages the desktop tests and the demo need, by the command each provides.
+SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux
+FUZZ_SECONDS ?= 300
+
+.PHONY: demo test lint unit fuzz bench system clean
+
+$(READY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+system:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "Please install:$$missing (as root: apt-get install$$missing)"; exit 1; fi; \
+	  echo "Installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: $(READY)
+	$(BIN)/homeroom-console --demo 12
+
+lint: $(READY)
+	$(BIN)/ruff check protocol hub agent console tests bench
+	$(BIN)/mypy
+
+unit: $(READY) system
+	$(BIN)/pytest -q
+
+test: lint unit
+	$(BIN)/python tests/fuzz/fuzz_decoders.py -runs=20000 -print_final_stats=0
+
+fuzz: $(READY)
+	$(BIN)/python tests/fuzz/fuzz_decoders.py -max_total_time=$(FUZZ_SECONDS)
+
+bench: $(READY)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
