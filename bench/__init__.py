@@ -1,0 +1,1 @@
+"""Benchmarks: figures, not assertions. Run with `make bench`."""

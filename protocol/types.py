@@ -1,0 +1,25 @@
+"""Constrained scalar types shared by every message, so limits are declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+#: A key fingerprint: SHA-256 in lowercase hex. Device ids are fingerprints.
+Fingerprint = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+DeviceId = Fingerprint
+#: A raw Ed25519 public key or signature, base64 on the wire.
+RawKey = Annotated[bytes, Meta(min_length=32, max_length=32)]
+Signature = Annotated[bytes, Meta(max_length=128)]  # length checked (and named) on verify
+Nonce = Annotated[bytes, Meta(min_length=16, max_length=64)]
+#: Seconds since the Unix epoch. Signed bodies carry integers only (no floats).
+Timestamp = Annotated[int, Meta(ge=0, le=2**40)]
+#: Random ids (commands, queries, tokens, serials): 32 lowercase hex digits.
+RandomId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")]
+PersonName = Annotated[str, Meta(min_length=1, max_length=80)]
+DeviceName = Annotated[str, Meta(min_length=1, max_length=80)]
+#: Groups name sets of devices (a year, a class, a site); "*" in a certificate means all.
+GroupName = Annotated[str, Meta(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,62})$")]
+ShortText = Annotated[str, Meta(max_length=500)]
+LongText = Annotated[str, Meta(max_length=4000)]

@@ -1,0 +1,134 @@
+"""Hypothesis strategies for every protocol type, derived from the types' own limits.
+
+Strategies come from `msgspec.inspect`, so a new message type or a changed
+limit is covered without editing this file. Fields whose validity depends on
+other fields (a command's lifetime, a policy update's action) get overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+from hypothesis import strategies as st
+
+from protocol.actions import OpenUrl, SetPolicy
+from protocol.commands import MAX_COMMAND_LIFETIME, CommandBody
+from protocol.messages import PolicyUpdate
+
+_SMALL = 6  # collections and free text stay short: the limits are tested apart
+
+
+def _strings(t: mi.StrType) -> st.SearchStrategy[str]:
+    if t.pattern:
+        return st.from_regex(t.pattern, fullmatch=True).filter(
+            lambda s: (
+                (t.max_length is None or len(s) <= t.max_length) and len(s) >= (t.min_length or 0)
+            )
+        )
+    low = t.min_length or 0
+    return st.text(min_size=low, max_size=max(low, min(t.max_length or 40, 40)))
+
+
+def for_type(t: mi.Type) -> st.SearchStrategy[Any]:
+    if isinstance(t, mi.StructType):
+        return for_struct(t)
+    if isinstance(t, mi.StrType):
+        return _strings(t)
+    if isinstance(t, mi.BytesType):
+        low = t.min_length or 0
+        return st.binary(min_size=low, max_size=max(low, min(t.max_length or 64, 64)))
+    if isinstance(t, mi.BoolType):
+        return st.booleans()
+    if isinstance(t, mi.IntType):
+        low = t.ge if t.ge is not None else (t.gt + 1 if t.gt is not None else -(2**63))
+        high = t.le if t.le is not None else (t.lt - 1 if t.lt is not None else 2**63 - 1)
+        return st.integers(low, high)
+    if isinstance(t, mi.FloatType):
+        return st.floats(t.ge, t.le, allow_nan=False, allow_infinity=False)
+    if isinstance(t, mi.EnumType):
+        return st.sampled_from(list(t.cls))
+    if isinstance(t, mi.LiteralType):
+        return st.sampled_from(list(t.values))
+    if isinstance(t, mi.NoneType):
+        return st.none()
+    if isinstance(t, mi.UnionType):
+        return st.one_of([for_type(member) for member in t.types])
+    if isinstance(t, mi.VarTupleType):
+        low = t.min_length or 0
+        items = st.lists(for_type(t.item_type), min_size=low, max_size=max(low, _SMALL))
+        return items.map(tuple)
+    if isinstance(t, mi.DictType):
+        return st.dictionaries(for_type(t.key_type), for_type(t.value_type), max_size=_SMALL)
+    raise NotImplementedError(f"no strategy for {t!r}")
+
+
+def for_struct(t: mi.StructType) -> st.SearchStrategy[Any]:
+    override = OVERRIDES.get(t.cls)
+    if override is not None:
+        return override()
+    fields = {f.name: for_type(f.type) for f in t.fields}
+    return st.fixed_dictionaries(fields).map(lambda kw: _build(t.cls, kw)).filter(_valid)
+
+
+def _build(cls: type, fields: dict[str, Any]) -> Any:
+    try:
+        return cls(**fields)
+    except ValueError:  # a cross-field check in __post_init__
+        return None
+
+
+def _valid(value: msgspec.Struct | None) -> bool:
+    """Keep what the decoder accepts back (all limits, including __post_init__ checks)."""
+    if value is None:
+        return False
+    try:
+        msgspec.json.decode(msgspec.json.encode(value), type=type(value))
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _urls() -> st.SearchStrategy[OpenUrl]:
+    pattern = r"https?://[a-z0-9]{1,20}(\.[a-z]{2,6}){0,2}(/[A-Za-z0-9_.~-]{0,20}){0,3}"
+    address = st.from_regex(pattern, fullmatch=True)
+    return st.builds(OpenUrl, url=address.filter(lambda s: 8 <= len(s) <= 2048))
+
+
+def _command_bodies() -> st.SearchStrategy[CommandBody]:
+    fields = {f.name: for_type(f.type) for f in mi.type_info(CommandBody).fields}
+
+    @st.composite
+    def build(draw: st.DrawFn) -> CommandBody:
+        values = {name: draw(s) for name, s in fields.items() if name != "expires_at"}
+        issued_at = min(values["issued_at"], 2**40 - MAX_COMMAND_LIFETIME)
+        lifetime = draw(st.integers(1, MAX_COMMAND_LIFETIME))
+        dates = {"issued_at": issued_at, "expires_at": issued_at + lifetime}
+        return CommandBody(**(values | dates))
+
+    return build()
+
+
+def _policy_updates() -> st.SearchStrategy[PolicyUpdate]:
+    policies = for_struct(mi.type_info(SetPolicy))  # type: ignore[arg-type]
+    signed = for_type(mi.type_info(PolicyUpdate).fields[0].type)  # type: ignore[attr-defined]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> PolicyUpdate:
+        command = draw(signed)
+        body = msgspec.structs.replace(command.body, action=draw(policies))
+        return PolicyUpdate(command=msgspec.structs.replace(command, body=body))
+
+    return build()
+
+
+OVERRIDES: dict[type, Any] = {
+    CommandBody: _command_bodies,
+    PolicyUpdate: _policy_updates,
+    OpenUrl: _urls,
+}
+
+
+def of(cls: type) -> st.SearchStrategy[Any]:
+    return for_type(mi.type_info(cls))
