@@ -394,7 +394,9 @@ class HubHandshake(_Endpoint):
         )
         return self.claim
 
-    def accept(self, *, name: str, group: str = "", device_id: str | None = None) -> Welcome:
+    def accept(
+        self, *, name: str, group: str | None = None, device_id: str | None = None
+    ) -> Welcome:
         """The hub layer admits the claim: the session is open."""
         if self.stage is not Stage.AWAIT_DECISION:
             raise UsageError("accept() follows a verified proof")

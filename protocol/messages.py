@@ -90,7 +90,7 @@ class Welcome(Message, tag="welcome", frozen=True):
 
     name: PersonName
     hub_time: Timestamp
-    group: GroupName = ""
+    group: GroupName | None = None
     device_id: DeviceId | None = None
 
 

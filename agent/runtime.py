@@ -1,0 +1,391 @@
+"""The running agent: dial out, authenticate, verify and carry out commands, stream on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import platform
+import time
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from hub.client import open_session
+from protocol.actions import (
+    Action,
+    GetSystemInfo,
+    ListProcesses,
+    LockScreen,
+    OpenUrl,
+    SendMessage,
+    UnlockScreen,
+    Unwatch,
+    Watch,
+)
+from protocol.backoff import full_jitter
+from protocol.commands import CommandBody, Recipient, ReplayCache, verify_command
+from protocol.errors import ErrorCode, PeerError
+from protocol.frames import Frame, ImageFormat, encode_frame
+from protocol.handshake import ClientHandshake
+from protocol.messages import (
+    ClientRole,
+    Deliver,
+    Error,
+    Inventory,
+    Message,
+    ProcessInfo,
+    Result,
+    Status,
+    encode_message,
+)
+
+from .desktop import Desktop
+from .screen import ScreenSource
+from .state import REPLAY_FILE, AgentState, write_private
+from .thumbnail import Thumbnail, ThumbnailEncoder
+
+log = logging.getLogger("homeroom.agent")
+
+AGENT_VERSION = "0.1.0"
+HEARTBEAT_SECONDS = 30.0
+#: A session that lasted this long resets the reconnect backoff.
+STABLE_SESSION_SECONDS = 60.0
+_FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
+
+
+@dataclass(frozen=True, slots=True)
+class WatchLease:
+    """One staff member watching: at what size and rate, until when."""
+
+    watcher: str
+    width: int
+    fps: float
+    until: float
+
+
+class Agent:
+    """One student device's agent. `run()` stays connected until cancelled."""
+
+    def __init__(
+        self,
+        state: AgentState,
+        *,
+        screen: ScreenSource,
+        desktop: Desktop,
+        folder: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.screen = screen
+        self.desktop = desktop
+        self.folder = folder
+        self.clock = clock
+        self.encoder = ThumbnailEncoder()
+        self.replay = self._load_replay()
+        self.leases: dict[str, WatchLease] = {}  # by certificate serial
+        self.captures = 0
+        self.frames_sent = 0
+        self.connected = asyncio.Event()
+        self._watch_changed = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._sequence = 0
+
+    # --- Connection ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected: reconnect with exponential backoff and full jitter."""
+        delays = full_jitter(base=1.0, cap=60.0)
+        capture = asyncio.create_task(self._capture_loop())
+        try:
+            while True:
+                started = self.clock()
+                try:
+                    await self.run_once()
+                except PeerError as error:
+                    log.error("the hub refused this device: %s", error)
+                except (OSError, ConnectionClosed, TimeoutError) as error:
+                    log.info("connection to the hub lost: %s", error)
+                if self.clock() - started > STABLE_SESSION_SECONDS:
+                    delays = full_jitter(base=1.0, cap=60.0)
+                await asyncio.sleep(next(delays))
+        finally:
+            capture.cancel()
+
+    async def run_once(self) -> None:
+        """One session: authenticate, report, then serve commands until disconnected."""
+        state = self.state
+
+        def handshake(channel: bytes) -> ClientHandshake:
+            return ClientHandshake(
+                role=ClientRole.AGENT,
+                key=state.key,
+                pins=state.pins,
+                channel=channel,
+                clock=self.clock,
+            )
+
+        ws, _ = await open_session(state.hub_url, handshake)
+        self._ws = ws
+        self.connected.set()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._send(self._inventory())
+            await self._send(self._status())
+            async for data in ws:
+                await self._on_message(data)
+        finally:
+            heartbeat.cancel()
+            self._ws = None
+            self.connected.clear()
+
+    async def _send(self, message: Message) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(encode_message(message).decode())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self._send(self._status())
+
+    async def _on_message(self, data: str | bytes) -> None:
+        from protocol.messages import decode_message
+
+        try:
+            message = decode_message(data)
+        except PeerError as error:
+            log.warning("unreadable message from the hub: %s", error)
+            return
+        if isinstance(message, Deliver):
+            await self._send(await self.carry_out(message))
+        elif isinstance(message, Error):
+            log.warning("the hub reports %s: %s", message.code.value, message.message)
+
+    # --- Commands -------------------------------------------------------------
+
+    async def carry_out(self, deliver: Deliver) -> Result:
+        """Verify a delivered command as if the hub were hostile, then do it."""
+        command = deliver.command
+        state = self.state
+        try:
+            body = verify_command(
+                command,
+                org_key=state.org_public,
+                now=int(self.clock()),
+                replay=self.replay,
+                recipient=Recipient(device_id=state.device_id, group=state.group),
+            )
+        except PeerError as error:
+            log.warning("refused command %s: %s", command.body.id, error)
+            return Result(
+                command_id=command.body.id,
+                device_id=state.device_id,
+                ok=False,
+                code=error.code,
+                detail=error.detail[:500],
+            )
+        self._save_replay()
+        try:
+            result = await self._act(body)
+        except Exception as error:  # the action failed on this device, not the protocol
+            log.exception("action %s failed", body.action.name)
+            return Result(
+                command_id=body.id,
+                device_id=state.device_id,
+                ok=False,
+                code=ErrorCode.ACTION_FAILED,
+                detail=str(error)[:500],
+            )
+        await self._send(self._status())
+        return result
+
+    async def _act(self, body: CommandBody) -> Result:
+        action: Action = body.action
+        issuer = body.issuer.body
+        ok = Result(command_id=body.id, device_id=self.state.device_id, ok=True)
+        if isinstance(action, LockScreen):
+            self.desktop.lock(action.message, by=issuer.name)
+        elif isinstance(action, UnlockScreen):
+            self.desktop.unlock()
+        elif isinstance(action, SendMessage):
+            self.desktop.show_message(action.text, sender=issuer.name)
+        elif isinstance(action, Watch):
+            until = min(self.clock() + action.lease_seconds, body.expires_at + action.lease_seconds)
+            self.leases[issuer.serial] = WatchLease(issuer.name, action.width, action.fps, until)
+            self._leases_changed()
+        elif isinstance(action, Unwatch):
+            self.leases.pop(issuer.serial, None)
+            self._leases_changed()
+        elif isinstance(action, OpenUrl):
+            opened = await asyncio.to_thread(webbrowser.open, action.url)
+            if not opened:
+                return _failed(ok, "no web browser could be started on this device")
+        elif isinstance(action, ListProcesses):
+            return _with(ok, processes=await asyncio.to_thread(_processes))
+        elif isinstance(action, GetSystemInfo):
+            return _with(ok, facts=await asyncio.to_thread(_system_facts))
+        else:
+            return _failed(ok, f"{action.name} is not supported by this agent version")
+        return ok
+
+    # --- Watching and capture ------------------------------------------------------
+
+    def _active_leases(self) -> list[WatchLease]:
+        now = self.clock()
+        expired = [serial for serial, lease in self.leases.items() if lease.until <= now]
+        for serial in expired:
+            del self.leases[serial]
+        if expired:
+            self.desktop.set_watched(self.watchers())
+        return list(self.leases.values())
+
+    def watchers(self) -> list[str]:
+        return sorted({lease.watcher for lease in self.leases.values()})
+
+    def _leases_changed(self) -> None:
+        # The student is told before the first picture is taken.
+        self.desktop.set_watched(self.watchers())
+        self.encoder.reset()
+        self._watch_changed.set()
+
+    async def _capture_loop(self) -> None:
+        """Capture only while someone watches, at the largest size and rate asked for."""
+        while True:
+            leases = self._active_leases()
+            if not leases:
+                self._watch_changed.clear()
+                await self._send(self._status())
+                await self._watch_changed.wait()
+                continue
+            width = max(lease.width for lease in leases)
+            fps = max(lease.fps for lease in leases)
+            thumbnail = await asyncio.to_thread(self._capture, width)
+            if thumbnail is not None and self._ws is not None:
+                await self._send_frame(thumbnail)
+            self._watch_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._watch_changed.wait(), timeout=1.0 / fps)
+
+    def _capture(self, width: int) -> Thumbnail | None:
+        self.captures += 1
+        return self.encoder.encode(self.screen.grab(), width)
+
+    async def _send_frame(self, thumbnail: Thumbnail) -> None:
+        self._sequence += 1
+        frame = Frame(
+            stream=0,
+            sequence=self._sequence,
+            captured_at_ms=int(self.clock() * 1000),
+            format=_FORMATS[thumbnail.format],
+            width=thumbnail.width,
+            height=thumbnail.height,
+            image=thumbnail.data,
+        )
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(encode_frame(frame))
+                self.frames_sent += 1
+
+    # --- Reports --------------------------------------------------------------------
+
+    def _status(self) -> Status:
+        return Status(
+            locked=self.desktop.locked,
+            watched_by=tuple(self.watchers())[:32],
+            user=_user()[:128],
+            capturing=bool(self.leases),
+        )
+
+    def _inventory(self) -> Inventory:
+        width, height = self.screen.size
+        return Inventory(
+            hostname=platform.node()[:255],
+            os=platform.system()[:128],
+            os_version=platform.release()[:255],
+            agent_version=AGENT_VERSION,
+            user=_user()[:128],
+            cpu_count=psutil.cpu_count() or 0,
+            memory_bytes=psutil.virtual_memory().total,
+            screen_width=width,
+            screen_height=height,
+            boot_time=int(psutil.boot_time()),
+        )
+
+    # --- Replay cache, kept across restarts ---------------------------------------------
+
+    def _load_replay(self) -> ReplayCache:
+        if self.folder is None or not (self.folder / REPLAY_FILE).exists():
+            return ReplayCache()
+        try:
+            return ReplayCache.from_bytes((self.folder / REPLAY_FILE).read_bytes())
+        except PeerError:
+            # A damaged cache must not reopen the door to replays: expired commands are
+            # refused anyway, so only the next few minutes' commands are at stake; log it.
+            log.error("replay cache unreadable; starting empty")
+            return ReplayCache()
+
+    def _save_replay(self) -> None:
+        if self.folder is None:
+            return
+        self.replay.prune(int(self.clock()))
+        try:
+            write_private(self.folder / REPLAY_FILE, self.replay.to_bytes())
+        except OSError as error:  # e.g. disk full: keep serving from memory
+            log.error("could not save the replay cache: %s", error)
+
+
+def _failed(result: Result, detail: str) -> Result:
+    return _with(result, ok=False, code=ErrorCode.ACTION_FAILED, detail=detail[:500])
+
+
+def _with(result: Result, **changes: object) -> Result:
+    import msgspec
+
+    return msgspec.structs.replace(result, **changes)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _processes() -> tuple[ProcessInfo, ...]:
+    found = []
+    for process in psutil.process_iter(["pid", "name", "username", "memory_info"]):
+        info = process.info
+        memory = info.get("memory_info")
+        found.append(
+            ProcessInfo(
+                pid=info["pid"],
+                name=(info.get("name") or "?")[:255],
+                user=(info.get("username") or "")[:128],
+                memory_bytes=memory.rss if memory else 0,
+            )
+        )
+    return tuple(found[:4096])
+
+
+def _system_facts() -> dict[str, str]:
+    memory = psutil.virtual_memory()
+    disk = psutil.disk_usage("/")
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu_count": str(psutil.cpu_count()),
+        "cpu_percent": str(psutil.cpu_percent(interval=None)),
+        "memory_total": str(memory.total),
+        "memory_available": str(memory.available),
+        "disk_free": str(disk.free),
+        "boot_time": str(int(psutil.boot_time())),
+    }

@@ -1,0 +1,77 @@
+"""What an enrolled agent keeps on disk: its key, its pins, its name and group."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from protocol.codec import decode_as
+from protocol.handshake import HubPins
+from protocol.keys import PrivateKey, PublicKey
+from protocol.tokens import HubUrl
+from protocol.types import DeviceId, DeviceName, Fingerprint, GroupName, RawKey
+
+STATE_FILE = "device.json"
+REPLAY_FILE = "replay.json"
+
+
+def default_folder() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "homeroom-agent"
+
+
+class AgentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An enrolled device. The private key never leaves this file (mode 0600)."""
+
+    hub_url: HubUrl
+    hub: Fingerprint
+    org: Fingerprint
+    org_key: RawKey
+    device_id: DeviceId
+    name: DeviceName
+    group: GroupName
+    private_key: RawKey
+
+    @property
+    def key(self) -> PrivateKey:
+        return PrivateKey.from_bytes(self.private_key)
+
+    @property
+    def pins(self) -> HubPins:
+        return HubPins(hub=self.hub, org=self.org)
+
+    @property
+    def org_public(self) -> PublicKey:
+        return PublicKey(self.org_key)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`, readable by this user only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
+def save_state(folder: Path, state: AgentState) -> None:
+    write_private(folder / STATE_FILE, msgspec.json.format(msgspec.json.encode(state)))
+
+
+def load_state(folder: Path) -> AgentState:
+    path = folder / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"This device is not enrolled ({path} is missing). "
+            "Run: homeroom-agent enroll TOKEN (ask IT for a token)."
+        )
+    state: AgentState = decode_as(path.read_bytes(), AgentState, str(path))
+    if state.key.public.fingerprint != state.device_id:
+        raise ValueError(f"{path} is inconsistent (key and device id differ); enrol again.")
+    return state

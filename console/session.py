@@ -1,0 +1,135 @@
+"""A signed-in staff connection to the hub, with no user interface: used by the app and CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from hub.client import open_session
+from protocol.actions import AnyAction
+from protocol.commands import SignedCommand, sign_command
+from protocol.credentials import StaffCredential
+from protocol.errors import PeerError
+from protocol.frames import Frame
+from protocol.handshake import ClientHandshake
+from protocol.messages import (
+    Answer,
+    ClientRole,
+    DeviceChanged,
+    DeviceState,
+    Error,
+    Result,
+    Roster,
+    Submit,
+    encode_message,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A thumbnail of one device, as it arrived."""
+
+    device_id: str
+    frame: Frame
+
+
+HubEvent = Roster | DeviceChanged | Result | Answer | Error | Picture
+
+
+class ConsoleSession:
+    """Roster, signed commands, results and pictures over one authenticated connection.
+
+    Iterate it for events; the roster it keeps (`devices`) is updated as they pass.
+    """
+
+    def __init__(
+        self,
+        credential: StaffCredential,
+        *,
+        url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credential = credential
+        self.url = url or credential.hub_url
+        self.clock = clock
+        self.devices: dict[str, DeviceState] = {}
+        self._streams: dict[int, str] = {}
+        self._ws: ClientConnection | None = None
+        self._key = credential.key
+
+    @property
+    def name(self) -> str:
+        return self.credential.certificate.body.name
+
+    async def connect(self) -> None:
+        credential = self.credential
+
+        def handshake(channel: bytes) -> ClientHandshake:
+            return ClientHandshake(
+                role=ClientRole.CONSOLE,
+                key=self._key,
+                pins=credential.pins,
+                channel=channel,
+                certificate=credential.certificate,
+                clock=self.clock,
+            )
+
+        self._ws, self._endpoint = await open_session(self.url, handshake)
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    def sign(self, action: AnyAction, targets: Sequence[str], *, ttl: int = 60) -> SignedCommand:
+        return sign_command(
+            self._key,
+            self.credential.certificate,
+            targets=targets,
+            action=action,
+            now=int(self.clock()),
+            ttl=ttl,
+        )
+
+    async def submit(
+        self, action: AnyAction, targets: Sequence[str], *, queue: bool = False, ttl: int = 60
+    ) -> SignedCommand:
+        """Sign `action` for `targets` and hand it to the hub; results arrive as events."""
+        command = self.sign(action, targets, ttl=ttl)
+        await self.send_signed(command, queue=queue)
+        return command
+
+    async def send_signed(self, command: SignedCommand, *, queue: bool = False) -> None:
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        await self._ws.send(encode_message(Submit(command=command, queue=queue)).decode())
+
+    async def __aiter__(self) -> AsyncIterator[HubEvent]:
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected to the hub")
+        endpoint = self._endpoint
+        with contextlib.suppress(ConnectionClosed):
+            async for data in ws:
+                try:
+                    if isinstance(data, bytes):
+                        frame = endpoint.receive_frame(data)
+                        device_id = self._streams.get(frame.stream)
+                        if device_id is not None:
+                            yield Picture(device_id, frame)
+                        continue
+                    message = endpoint.receive(data)
+                except PeerError:
+                    continue  # the hub is not trusted blindly either: skip what is malformed
+                if isinstance(message, Roster):
+                    self.devices = {d.device_id: d for d in message.devices}
+                    self._streams = {d.stream: d.device_id for d in message.devices}
+                elif isinstance(message, DeviceChanged):
+                    device = message.device
+                    self.devices[device.device_id] = device
+                    self._streams[device.stream] = device.device_id
+                yield message  # type: ignore[misc]

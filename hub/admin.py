@@ -1,0 +1,65 @@
+"""What an administrator does to a hub: issue enrollment tokens and staff credentials."""
+
+from __future__ import annotations
+
+from protocol.certificates import Role
+from protocol.credentials import StaffCredential
+from protocol.tokens import EnrollmentToken, new_token, secret_hash
+
+from .keyring import STAFF_CERT_LIFETIME, Keyring
+from .store import Store
+
+LOCAL_ADMIN = "homeroom-hub (local)"
+
+
+def create_token(
+    keyring: Keyring,
+    store: Store,
+    *,
+    group: str,
+    uses: int,
+    lifetime: int,
+    now: int,
+    hub_url: str | None = None,
+) -> EnrollmentToken:
+    """A token for `uses` devices to join `group` for `lifetime` seconds; only its hash is kept."""
+    token = new_token(
+        hub_url=hub_url or keyring.hub_url,
+        hub=keyring.hub_key.public.fingerprint,
+        org=keyring.org_key.public.fingerprint,
+        group=group,
+        expires_at=now + lifetime,
+        max_uses=uses,
+    )
+    store.add_token(
+        token.token_id, secret_hash(token.secret), group, token.expires_at, uses, LOCAL_ADMIN, now
+    )
+    store.append_audit(LOCAL_ADMIN, "token_create", [], "ok", f"group {group}, {uses} uses", now)
+    return token
+
+
+def issue_staff(
+    keyring: Keyring,
+    store: Store,
+    *,
+    name: str,
+    role: Role,
+    groups: tuple[str, ...],
+    now: int,
+    lifetime: int = STAFF_CERT_LIFETIME,
+    hub_url: str | None = None,
+) -> StaffCredential:
+    """A new staff credential, recorded in the store so it can be listed and revoked."""
+    if not groups:
+        raise ValueError(f"a {role.value} needs at least one --group (or '*' for all)")
+    credential = keyring.staff_credential(
+        name, role, groups, now=now, lifetime=lifetime, hub_url=hub_url
+    )
+    body = credential.certificate.body
+    store.add_staff(
+        body.serial, body.name, body.role.value, list(body.groups), body.expires_at, now
+    )
+    store.append_audit(
+        LOCAL_ADMIN, "staff_add", [], "ok", f"{name} as {role.value} for {', '.join(groups)}", now
+    )
+    return credential

@@ -1,0 +1,255 @@
+"""`homeroom-hub`: create a hub, enrol devices and staff, and serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from protocol.certificates import Role
+
+from .admin import LOCAL_ADMIN, create_token, issue_staff
+from .keyring import Keyring, init_hub, write_private
+from .store import Store, StoreError
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str) -> int:
+    """'90m', '7d', '2w' -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a number and a unit, like 90m or 7d")
+    return int(match[1]) * _UNIT[match[2]]
+
+
+def _when(seconds: int | None) -> str:
+    if not seconds:
+        return "never"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homeroom-hub", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("--data", type=Path, required=True, help="the hub's data folder")
+        return sub
+
+    init = command("init", "create the keys, TLS certificate, store and a first admin")
+    init.add_argument(
+        "--url", help="how devices reach this hub, e.g. wss://hub.school.example:8443"
+    )
+    init.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        help="host name or IP address for the TLS certificate (repeatable)",
+    )
+    init.add_argument("--admin", default="Administrator", help="name of the first admin")
+
+    serve = command("serve", "run the hub")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="plain ws:// instead of wss://, allowed only on a loopback address",
+    )
+
+    token = commands.add_parser("token", help="enrollment tokens").add_subparsers(
+        dest="action", required=True
+    )
+    create = token.add_parser("create", help="print a token that enrols devices into a group")
+    create.add_argument("--data", type=Path, required=True)
+    create.add_argument("--group", required=True)
+    create.add_argument("--uses", type=int, default=1, help="how many devices (default 1)")
+    create.add_argument("--expires", type=duration, default=duration("7d"), help="e.g. 2h, 7d")
+
+    staff = commands.add_parser("staff", help="staff credentials").add_subparsers(
+        dest="action", required=True
+    )
+    add = staff.add_parser("add", help="issue a credential file for the console")
+    add.add_argument("--data", type=Path, required=True)
+    add.add_argument("name")
+    add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
+    add.add_argument("--group", action="append", default=[], help="groups they may steer")
+    add.add_argument(
+        "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
+    )
+    add.add_argument("--expires", type=duration, default=duration("52w"))
+    revoke = staff.add_parser("revoke", help="revoke a credential by serial")
+    revoke.add_argument("--data", type=Path, required=True)
+    revoke.add_argument("serial")
+    listing = staff.add_parser("list", help="list issued credentials")
+    listing.add_argument("--data", type=Path, required=True)
+
+    klass = commands.add_parser("class", help="class rosters").add_subparsers(
+        dest="action", required=True
+    )
+    kcreate = klass.add_parser("create")
+    kcreate.add_argument("--data", type=Path, required=True)
+    kcreate.add_argument("name")
+    kcreate.add_argument("--group", required=True)
+    kadd = klass.add_parser("add", help="add devices (by name or id) to a class")
+    kadd.add_argument("--data", type=Path, required=True)
+    kadd.add_argument("name")
+    kadd.add_argument("devices", nargs="+")
+    klist = klass.add_parser("list")
+    klist.add_argument("--data", type=Path, required=True)
+
+    command("devices", "list enrolled devices: name, group, online, last seen")
+    audit = command("audit", "show the newest audit entries and check the chain")
+    audit.add_argument("--limit", type=int, default=30)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        return _dispatch(args)
+    except (StoreError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"homeroom-hub: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    now = int(time.time())
+    if args.command == "init":
+        names = args.name or ["localhost", "127.0.0.1"]
+        url = args.url or f"wss://{names[0]}:8443"
+        keyring = init_hub(args.data, hub_url=url, names=names)
+        with Store.open(keyring.store_path) as store:
+            credential = issue_staff(
+                keyring, store, name=args.admin, role=Role.ADMIN, groups=("*",), now=now
+            )
+        path = _write_credential(keyring, args.admin, credential, None)
+        print(f"Created a hub in {args.data}:")
+        print(f"  organisation key  {keyring.org_key.public.fingerprint}  (org.key: keep it safe)")
+        print(f"  hub key           {keyring.hub_key.public.fingerprint}")
+        print(f"  TLS certificate   {keyring.tls_cert_path} for {', '.join(names)}")
+        print(f"  store             {keyring.store_path}")
+        print(f"  admin credential  {path} (for {args.admin!r})")
+        print(f"Devices will dial {url}. Start it with: homeroom-hub serve --data {args.data}")
+        return 0
+    keyring = Keyring.load(args.data)
+    if args.command == "serve":
+        from .client import is_loopback
+        from .server import run_hub
+
+        if args.insecure_loopback and not is_loopback(args.host):
+            print(
+                "homeroom-hub: --insecure-loopback needs a loopback --host such as 127.0.0.1",
+                file=sys.stderr,
+            )
+            return 2
+        asyncio.run(run_hub(keyring, args.host, args.port, tls=not args.insecure_loopback))
+        return 0
+    with Store.open(keyring.store_path) as store:
+        return _with_store(args, keyring, store, now)
+
+
+def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> int:
+    if args.command == "token":
+        token = create_token(
+            keyring, store, group=args.group, uses=args.uses, lifetime=args.expires, now=now
+        )
+        print(token.encode())
+        print(
+            f"# enrols up to {args.uses} device(s) into {args.group!r} until "
+            f"{_when(token.expires_at)}: homeroom-agent enroll TOKEN",
+            file=sys.stderr,
+        )
+        return 0
+    if args.command == "staff" and args.action == "add":
+        groups = tuple(args.group) or (("*",) if args.role in ("admin", "it") else ())
+        credential = issue_staff(
+            keyring,
+            store,
+            name=args.name,
+            role=Role(args.role),
+            groups=groups,
+            now=now,
+            lifetime=args.expires,
+        )
+        body = credential.certificate.body
+        path = _write_credential(keyring, args.name, credential, args.out)
+        print(
+            f"Wrote {path} for {args.name!r} ({args.role}, groups {', '.join(groups)}), "
+            f"serial {body.serial}, valid until {_when(body.expires_at)}."
+        )
+        print(f"Give it to them privately; they run: homeroom-console --credential {path}")
+        return 0
+    if args.command == "staff" and args.action == "revoke":
+        store.revoke_staff(args.serial, now)
+        store.append_audit(LOCAL_ADMIN, "staff_revoke", [], "ok", args.serial, now)
+        print(f"Revoked {args.serial}: refused from the next sign-in or command on.")
+        return 0
+    if args.command == "staff":
+        for person in store.staff():
+            state = "revoked" if person.revoked_at else f"until {_when(person.expires_at)}"
+            print(
+                f"{person.serial}  {person.name:<24} {person.role:<8} "
+                f"{','.join(person.groups):<16} {state}"
+            )
+        return 0
+    if args.command == "class":
+        return _classes(args, store, now)
+    if args.command == "devices":
+        print(f"{'NAME':<28} {'GROUP':<10} {'LAST SEEN':<22} DEVICE ID")
+        for device in store.devices():
+            print(
+                f"{device.name:<28} {device.group:<10} {_when(device.last_seen):<22} "
+                f"{device.device_id[:16]}"
+            )
+        return 0
+    if args.command == "audit":
+        for row in reversed(store.audit(limit=args.limit)):
+            print(
+                f"{_when(row.at)}  {row.actor}: {row.action} -> {row.result} "
+                f"({len(row.targets)} devices) {row.detail}"
+            )
+        broken = store.verify_audit()
+        print("audit chain intact" if broken is None else f"AUDIT CHAIN BROKEN at entry {broken}")
+        return 0 if broken is None else 1
+    raise AssertionError(args.command)
+
+
+def _classes(args: argparse.Namespace, store: Store, now: int) -> int:
+    if args.action == "create":
+        store.create_class(args.name, args.group, now)
+        print(f"Created class {args.name!r} for group {args.group!r}.")
+    elif args.action == "add":
+        by_name = {d.name: d.device_id for d in store.devices()}
+        for device in args.devices:
+            store.add_to_class(args.name, by_name.get(device, device))
+        print(f"Added {len(args.devices)} device(s) to {args.name!r}.")
+    else:
+        names = {d.device_id: d.name for d in store.devices()}
+        for klass in store.classes():
+            members = ", ".join(names.get(i, i[:12]) for i in klass.device_ids) or "(empty)"
+            print(f"{klass.name} [{klass.group}]: {members}")
+    return 0
+
+
+def _write_credential(keyring: Keyring, name: str, credential, out: Path | None) -> Path:  # type: ignore[no-untyped-def]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "staff"
+    path = out or keyring.folder / "staff" / f"{safe}.credential"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, credential.encode())
+    return path

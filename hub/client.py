@@ -1,0 +1,70 @@
+"""Dialling the hub, for agents and consoles: TLS, channel binding, then the handshake."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from protocol.errors import ErrorCode, PeerError
+from protocol.frames import MAX_FRAME_BYTES
+from protocol.handshake import ClientHandshake
+from protocol.messages import encode_message
+
+from .tls import channel_of, client_context
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def open_session(
+    url: str,
+    make_handshake: Callable[[bytes], ClientHandshake],
+    *,
+    open_timeout: float = 10.0,
+) -> tuple[ClientConnection, ClientHandshake]:
+    """Connect to the hub at `url` and authenticate both ways; never falls back to less.
+
+    `make_handshake` receives the channel-binding value (the SHA-256 of the TLS
+    certificate the hub presented) so the handshake can check the hub signed it.
+    Raises PeerError (with the hub's or our own reason) or OSError.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    if not secure and not is_loopback(parts.hostname or ""):
+        raise PeerError(
+            ErrorCode.CHANNEL_MISMATCH,
+            f"{url} is not encrypted; plain ws:// is only for this computer's own hub. Use wss://",
+        )
+    ws = await connect(
+        url,
+        ssl=client_context() if secure else None,
+        max_size=MAX_FRAME_BYTES,
+        compression=None,
+        open_timeout=open_timeout,
+        proxy=None,
+        user_agent_header="Homeroom",
+    )
+    try:
+        channel = b""
+        if secure:
+            ssl_object = ws.transport.get_extra_info("ssl_object")
+            channel = channel_of(ssl_object.getpeercert(binary_form=True))
+        handshake = make_handshake(channel)
+        await ws.send(encode_message(handshake.start()).decode())
+        proof = handshake.step(await ws.recv())
+        assert proof is not None
+        await ws.send(encode_message(proof).decode())
+        handshake.step(await ws.recv())
+    except BaseException:
+        await ws.close()
+        raise
+    return ws, handshake
