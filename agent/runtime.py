@@ -81,8 +81,10 @@ class Agent:
         desktop: Desktop,
         folder: Path | None = None,
         clock: Callable[[], float] = time.time,
+        user: str | None = None,
     ) -> None:
         self.state = state
+        self.user = user if user is not None else _user()
         self.screen = screen
         self.desktop = desktop
         self.folder = folder
@@ -311,7 +313,7 @@ class Agent:
             os=platform.system()[:128],
             os_version=platform.release()[:255],
             agent_version=AGENT_VERSION,
-            user=_user()[:128],
+            user=self.user[:128],
             cpu_count=psutil.cpu_count() or 0,
             memory_bytes=psutil.virtual_memory().total,
             screen_width=width,

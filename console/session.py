@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -23,6 +25,7 @@ from protocol.messages import (
     DeviceChanged,
     DeviceState,
     Error,
+    Query,
     Result,
     Roster,
     Submit,
@@ -107,6 +110,14 @@ class ConsoleSession:
         if self._ws is None:
             raise ConnectionError("not connected to the hub")
         await self._ws.send(encode_message(Submit(command=command, queue=queue)).decode())
+
+    async def query(self, subject: Literal["roster", "classes", "audit"], limit: int = 1000) -> str:
+        """Ask the hub for a list; the Answer event carries the returned id."""
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        query = Query(id=secrets.token_hex(16), subject=subject, limit=limit)
+        await self._ws.send(encode_message(query).decode())
+        return query.id
 
     async def __aiter__(self) -> AsyncIterator[HubEvent]:
         ws = self._ws

@@ -1,0 +1,197 @@
+"""`homeroom-console`: the class grid for staff, `do` for scripts, `--demo` to try it out."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from protocol.actions import ACTIONS, Action
+from protocol.credentials import StaffCredential
+from protocol.errors import PeerError
+from protocol.messages import Answer, Error, Result, Roster
+
+from .session import ConsoleSession
+
+DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
+  actions: {actions}
+  e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
+        homeroom-console do message --to "Ada's laptop" text="Come and see me" --json"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["do"]:
+        return do_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="homeroom-console", description=__doc__, epilog="Also: homeroom-console do --help"
+    )
+    parser.add_argument("--credential", type=Path, help="your staff credential file (from IT)")
+    parser.add_argument("--hub", help="hub address, if not the one in the credential")
+    parser.add_argument(
+        "--demo",
+        type=int,
+        nargs="?",
+        const=12,
+        metavar="N",
+        help="try it: an embedded hub with N simulated students (default 12)",
+    )
+    args = parser.parse_args(argv)
+    from .app import ClassroomApp
+
+    if args.demo is not None:
+        from .demo import DemoLink
+
+        if not 1 <= args.demo <= 200:
+            parser.error("--demo takes between 1 and 200 students")
+        ClassroomApp(DemoLink(args.demo)).run()
+        return 0
+    if args.credential is None:
+        parser.error("--credential FILE is needed (ask IT), or try --demo")
+    from .hub_link import HubConnection
+
+    credential = _load_credential(args.credential)
+    ClassroomApp(HubConnection(credential, url=args.hub)).run()
+    return 0
+
+
+def _load_credential(path: Path) -> StaffCredential:
+    try:
+        return StaffCredential.decode(path.read_bytes())
+    except OSError as error:
+        raise SystemExit(f"homeroom-console: cannot read {path}: {error.strerror}") from None
+    except PeerError as error:
+        raise SystemExit(f"homeroom-console: {path}: {error.detail}") from None
+
+
+def do_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="homeroom-console do",
+        usage=DO_USAGE.format(actions=", ".join(ACTIONS)),
+        description="Send one signed action to devices and print one result line per device.",
+    )
+    parser.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION")
+    parser.add_argument("fields", nargs="*", metavar="FIELD=VALUE")
+    parser.add_argument(
+        "--to", action="append", default=[], metavar="DEVICE", help="device name or id (repeatable)"
+    )
+    parser.add_argument("--class", dest="klass", metavar="CLASS", help="every device of a class")
+    parser.add_argument("--all", action="store_true", help="every device you may steer")
+    parser.add_argument("--credential", type=Path, required=True)
+    parser.add_argument("--hub", help="hub address, if not the one in the credential")
+    parser.add_argument(
+        "--queue", action="store_true", help="queue for offline devices until the command expires"
+    )
+    parser.add_argument("--ttl", type=int, default=60, help="seconds the command stays valid")
+    parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for results")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    args = parser.parse_args(argv)
+    if sum((bool(args.to), bool(args.klass), args.all)) != 1:
+        parser.error("say who: --to DEVICE ..., --class CLASS or --all")
+    try:
+        action = _build_action(ACTIONS[args.action], args.fields)
+    except ValueError as error:
+        parser.error(str(error))
+    credential = _load_credential(args.credential)
+    try:
+        return asyncio.run(_do(credential, action, args))
+    except PeerError as error:
+        print(f"homeroom-console: {error.detail}\n{error.guidance}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
+        return 2
+
+
+def _build_action(kind: type[Action], fields: list[str]) -> Any:
+    values: dict[str, str] = {}
+    for item in fields:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: write arguments as FIELD=VALUE")
+        values[name.replace("-", "_")] = value
+    try:
+        return msgspec.convert(values, kind, strict=False)
+    except msgspec.ValidationError as error:
+        known = ", ".join(f.name for f in msgspec.structs.fields(kind)) or "none"
+        raise ValueError(f"{kind.__struct_config__.tag}: {error} (fields: {known})") from None
+
+
+async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace) -> int:
+    session = ConsoleSession(credential, url=args.hub)
+    await session.connect()
+    events = session.__aiter__()
+    try:
+        async with asyncio.timeout(args.wait):
+            roster = await _next(events, Roster)
+            targets = await _targets(session, events, roster, args)
+            command = await session.submit(action, targets, queue=args.queue, ttl=args.ttl)
+            results: dict[str, Result] = {}
+            while len(results) < len(targets):
+                event = await _next(events, (Result, Error))
+                if isinstance(event, Error):
+                    print(f"homeroom-console: the hub refused: {event.message}", file=sys.stderr)
+                    return 2
+                if event.command_id == command.body.id:
+                    results[event.device_id] = event
+    except TimeoutError:
+        pass
+    finally:
+        await session.close()
+    names = {d.device_id: d.name for d in roster.devices}
+    rows = []
+    for target in targets:
+        result = results.get(target)
+        rows.append(
+            {
+                "device_id": target,
+                "name": names.get(target, target[:16]),
+                "ok": bool(result and result.ok),
+                "code": ("ok" if result.ok else (result.code or "failed"))
+                if result
+                else "no_answer",
+                "detail": result.detail if result else f"no answer within {args.wait:g} s",
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            status = "ok" if row["ok"] else f"FAILED {row['code']}"
+            detail = f": {row['detail']}" if row["detail"] and not row["ok"] else ""
+            print(f"{row['name']}: {status}{detail}")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+async def _next(events: Any, kind: Any) -> Any:
+    async for event in events:
+        if isinstance(event, kind):
+            return event
+    raise ConnectionError("the hub closed the connection")
+
+
+async def _targets(
+    session: ConsoleSession, events: Any, roster: Roster, args: argparse.Namespace
+) -> list[str]:
+    if args.all:
+        return [d.device_id for d in roster.devices]
+    if args.klass:
+        await session.query("classes")
+        answer = await _next(events, Answer)
+        for klass in answer.classes:
+            if klass.name == args.klass:
+                return list(klass.devices)
+        raise SystemExit(f"homeroom-console: no class {args.klass!r} you may see")
+    by_name = {d.name: d.device_id for d in roster.devices}
+    targets = []
+    for wanted in args.to:
+        device_id = by_name.get(wanted, wanted)
+        if device_id not in session.devices:
+            raise SystemExit(f"homeroom-console: no device {wanted!r} you may steer")
+        targets.append(device_id)
+    return targets

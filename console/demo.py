@@ -1,0 +1,164 @@
+"""`homeroom-console --demo`: an embedded hub on loopback with simulated students."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageDraw
+
+from agent.desktop import LOCK_BACKGROUND, HeadlessDesktop
+from agent.enrollment import enroll
+from agent.runtime import Agent
+from agent.screen import SyntheticScreen
+from hub.admin import create_token, issue_staff
+from hub.keyring import init_hub
+from hub.server import Hub
+from hub.store import Store
+from protocol.certificates import Role
+from protocol.credentials import StaffCredential
+
+from .hub_link import HubConnection
+
+if TYPE_CHECKING:
+    from .app import ClassroomApp
+
+DEMO_GROUP = "Demo class"
+STUDENTS = (
+    "Ada",
+    "Bilal",
+    "Chloé",
+    "Dmitri",
+    "Esi",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Iker",
+    "Jia",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Oskar",
+    "Priya",
+    "Quinn",
+    "Rafael",
+    "Saoirse",
+    "Tariq",
+)
+
+
+class SimulatedStudentScreen:
+    """A synthetic desktop that shows the lock overlay while its desktop is locked.
+
+    A real agent's screen shows the Tk overlay; a simulated one has no windows,
+    so it paints the same overlay colour itself and the teacher sees the lock.
+    """
+
+    def __init__(self, name: str, seed: int, desktop: HeadlessDesktop) -> None:
+        self._screen = SyntheticScreen(name, seed=seed, size=(960, 600))
+        self._desktop = desktop
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._screen.size
+
+    def grab(self) -> Image.Image:
+        if not self._desktop.locked:
+            return self._screen.grab()
+        image = Image.new("RGB", self._screen.size, LOCK_BACKGROUND)
+        draw = ImageDraw.Draw(image)
+        width, height = image.size
+        draw.rectangle(
+            (width // 2 - 60, height // 2 - 40, width // 2 + 60, height // 2 + 60),
+            outline="white",
+            width=8,
+        )
+        draw.text(
+            (width // 2 - 80, height // 2 + 90),
+            self._desktop.lock_message or "Locked",
+            fill="white",
+        )
+        return image
+
+    def close(self) -> None:
+        self._screen.close()
+
+
+@dataclass
+class DemoClassroom:
+    url: str
+    teacher: StaffCredential
+    hub: Hub
+    agents: list[Agent] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIterator[DemoClassroom]:
+    """A hub on 127.0.0.1 (TLS, any free port) and `students` enrolled, running agents."""
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="homeroom-demo-")))
+        keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+        store = stack.enter_context(Store.open(keyring.store_path))
+        hub = Hub(keyring, store)
+        async with hub.serve("127.0.0.1", 0, tls=True) as server:
+            url = f"wss://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            now = int(time.time())
+            token = create_token(
+                keyring, store, group=DEMO_GROUP, uses=students, lifetime=600, now=now, hub_url=url
+            ).encode()
+            teacher = issue_staff(
+                keyring,
+                store,
+                name="Demo Teacher",
+                role=Role.TEACHER,
+                groups=(DEMO_GROUP,),
+                now=now - 60,
+                hub_url=url,
+            )
+            room = DemoClassroom(url, teacher, hub)
+            tasks = []
+            for number in range(students):
+                name = STUDENTS[number % len(STUDENTS)]
+                if number >= len(STUDENTS):
+                    name += f" {number // len(STUDENTS) + 1}"
+                state_folder = folder / "students" / f"{number:03d}"
+                state = await enroll(token, name, state_folder)
+                desktop = HeadlessDesktop()
+                agent = Agent(
+                    state,
+                    screen=SimulatedStudentScreen(name, number, desktop),
+                    desktop=desktop,
+                    folder=state_folder,
+                )
+                room.agents.append(agent)
+                tasks.append(asyncio.create_task(agent.run()))
+            try:
+                yield room
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class DemoLink(HubConnection):
+    """A HubConnection that first starts the embedded hub and its simulated students."""
+
+    def __init__(self, students: int) -> None:
+        super().__init__(None)  # the credential is made once the demo hub exists
+        self.students = students
+        self.room: DemoClassroom | None = None
+
+    async def run(self, app: ClassroomApp) -> None:
+        app.hub_status(f"Starting a demo hub with {self.students} simulated students…", False)
+        async with demo_classroom(self.students) as room:
+            self.room = room
+            self.credential, self.url = room.teacher, room.url
+            await super().run(app)
