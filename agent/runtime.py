@@ -90,6 +90,9 @@ class Agent:
         self.folder = folder
         self.clock = clock
         self.encoder = ThumbnailEncoder()
+        #: Commands issued before this time are refused as possible replays: set when
+        #: the saved replay cache was lost, so losing it never reopens the door.
+        self.replay_floor = 0
         self.replay = self._load_replay()
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
         self.captures = 0
@@ -97,6 +100,7 @@ class Agent:
         self.connected = asyncio.Event()
         self._watch_changed = asyncio.Event()
         self._ws: ClientConnection | None = None
+        self._endpoint: ClientHandshake
         self._sequence = 0
 
     # --- Connection ---------------------------------------------------------
@@ -133,8 +137,9 @@ class Agent:
                 clock=self.clock,
             )
 
-        ws, _ = await open_session(state.hub_url, handshake)
+        ws, endpoint = await open_session(state.hub_url, handshake)
         self._ws = ws
+        self._endpoint = endpoint
         self.connected.set()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -158,10 +163,10 @@ class Agent:
             await self._send(self._status())
 
     async def _on_message(self, data: str | bytes) -> None:
-        from protocol.messages import decode_message
-
         try:
-            message = decode_message(data)
+            if isinstance(data, bytes):
+                raise PeerError(ErrorCode.OUT_OF_STATE, "the hub sends an agent no frames")
+            message = self._endpoint.receive(data)
         except PeerError as error:
             log.warning("unreadable message from the hub: %s", error)
             return
@@ -184,6 +189,8 @@ class Agent:
                 replay=self.replay,
                 recipient=Recipient(device_id=state.device_id, group=state.group),
             )
+            if body.issued_at < self.replay_floor:
+                raise PeerError(ErrorCode.REPLAYED, "issued before the replay cache was lost")
         except PeerError as error:
             log.warning("refused command %s: %s", command.body.id, error)
             return Result(
@@ -302,7 +309,7 @@ class Agent:
         return Status(
             locked=self.desktop.locked,
             watched_by=tuple(self.watchers())[:32],
-            user=_user()[:128],
+            user=self.user[:128],
             capturing=bool(self.leases),
         )
 
@@ -329,9 +336,9 @@ class Agent:
         try:
             return ReplayCache.from_bytes((self.folder / REPLAY_FILE).read_bytes())
         except PeerError:
-            # A damaged cache must not reopen the door to replays: expired commands are
-            # refused anyway, so only the next few minutes' commands are at stake; log it.
-            log.error("replay cache unreadable; starting empty")
+            # Fail closed: any command issued before now might have been seen already.
+            log.error("replay cache unreadable; refusing commands issued before this start")
+            self.replay_floor = int(self.clock())
             return ReplayCache()
 
     def _save_replay(self) -> None:

@@ -359,9 +359,11 @@ class HubHandshake(_Endpoint):
                 raise PeerError(ErrorCode.BAD_SIGNATURE, "the certificate is for another key")
         elif hello.certificate is not None:
             raise PeerError(ErrorCode.WRONG_ROLE, "devices do not present certificates")
-        enrolling = hello.role is ClientRole.ENROLL
-        if enrolling != (hello.token_id is not None and hello.device_name is not None):
+        enrollment = (hello.token_id, hello.device_name)
+        if hello.role is ClientRole.ENROLL and None in enrollment:
             raise PeerError(ErrorCode.MALFORMED, "enrollment takes a token id and a device name")
+        if hello.role is not ClientRole.ENROLL and enrollment != (None, None):
+            raise PeerError(ErrorCode.MALFORMED, "a token id or device name is for enrollment only")
         self.role = hello.role
         self._hello = hello
         self._version = max(common)

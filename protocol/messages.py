@@ -292,6 +292,9 @@ def encode_message(message: Message) -> bytes:
 
 def decode_message(data: bytes | str) -> Message:
     """Strictly decode one control message, or raise PeerError; nothing else escapes."""
+    if isinstance(data, str):
+        # Limits are in bytes: a text frame arrives as str, whose length counts characters.
+        data = data.encode("utf-8", "surrogatepass")
     if len(data) > MAX_MESSAGE_BYTES:
         raise PeerError(ErrorCode.TOO_LARGE, f"message of {len(data)} bytes")
     message: Message = decode_as(data, AnyMessage, "message")

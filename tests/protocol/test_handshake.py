@@ -289,3 +289,11 @@ def test_tampered_challenge_signature(hub: Hub) -> None:
     with pytest.raises(PeerError) as caught:
         client.step(encode_message(bad))
     assert caught.value.code is ErrorCode.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("extra", [{"token_id": "0" * 32}, {"device_name": "laptop"}])
+def test_enrollment_fields_are_refused_outside_enrollment(hub: Hub, extra: dict) -> None:  # type: ignore[type-arg]
+    hello = msgspec.structs.replace(agent(hub).start(), **extra)
+    with pytest.raises(PeerError) as caught:
+        hub.endpoint().step(encode_message(hello))
+    assert caught.value.code is ErrorCode.MALFORMED

@@ -133,3 +133,14 @@ def test_invalid_utf8_inside_a_string_is_a_peer_error() -> None:
     for decoder in DECODERS:
         with pytest.raises(PeerError):
             decoder(b'{"hub_url": "\xe3\x28", "type": "status", "locked": "\xe3\x28"}')
+
+
+def test_size_limits_count_bytes_even_for_text_frames() -> None:
+    # 2,900 characters of 4-byte UTF-8: under 4 KiB in characters, far over in bytes.
+    text = (
+        '{"type": "event", "kind": "x", "at": 1, "detail": "' + "😀" * 400 + '"' + " " * 2500 + "}"
+    )
+    assert len(text) < 4096 < len(text.encode())
+    with pytest.raises(PeerError) as caught:
+        decode_message(text)
+    assert caught.value.code is ErrorCode.TOO_LARGE

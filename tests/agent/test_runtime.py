@@ -1,0 +1,49 @@
+"""The agent's command checks that need no display: replays across restarts, lost caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.desktop import HeadlessDesktop
+from agent.runtime import Agent
+from agent.screen import SyntheticScreen
+from agent.state import REPLAY_FILE
+from protocol.actions import LockScreen
+from protocol.errors import ErrorCode
+from protocol.messages import Deliver
+
+from ..classroom import Classroom, classroom
+
+
+@pytest.fixture
+async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
+    async with classroom(tmp_path) as room:
+        yield room
+
+
+def offline_agent(room: Classroom, state, folder: Path) -> Agent:  # type: ignore[no-untyped-def]
+    return Agent(state, screen=SyntheticScreen("Ada", 1), desktop=HeadlessDesktop(), folder=folder)
+
+
+async def test_a_command_is_refused_again_after_the_agent_restarts(room: Classroom) -> None:
+    state, folder = await room.enroll("Ada's laptop")
+    console = await room.console()
+    command = console.session.sign(LockScreen(), [state.device_id])
+    first = await offline_agent(room, state, folder).carry_out(Deliver(command=command))
+    assert first.ok
+    restarted = offline_agent(room, state, folder)  # reloads the saved replay cache
+    again = await restarted.carry_out(Deliver(command=command))
+    assert again.code is ErrorCode.REPLAYED
+
+
+async def test_a_lost_replay_cache_fails_closed(room: Classroom) -> None:
+    state, folder = await room.enroll("Ada's laptop")
+    console = await room.console()
+    earlier = console.session.sign(LockScreen(), [state.device_id])
+    (folder / REPLAY_FILE).write_bytes(b"\x00 damaged by a full disk")
+    agent = offline_agent(room, state, folder)
+    agent.replay_floor = earlier.body.issued_at + 1  # as if it restarted a second later
+    result = await agent.carry_out(Deliver(command=earlier))
+    assert result.code is ErrorCode.REPLAYED and not agent.desktop.locked
