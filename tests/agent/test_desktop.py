@@ -1,0 +1,516 @@
+"""The student's desktop: the lock screen, messages and the watched indicator, on real X."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import tkinter
+from collections.abc import Callable
+
+import pytest
+
+from agent.desktop import (
+    INDICATOR_BACKGROUND,
+    INDICATOR_TITLE,
+    LOCK_BACKGROUND,
+    LOCK_TITLE,
+    MAX_OPEN_MESSAGES,
+    Desktop,
+    DesktopSnapshot,
+    DesktopUnavailable,
+    HeadlessDesktop,
+    ShownMessage,
+    TkDesktop,
+    WindowView,
+    message_title,
+    watched_text,
+)
+from agent.screen import MssScreen
+from tests.xvfb import find_windows, poll_until, share_of_colour, xdotool
+
+SCREEN_WIDTH, SCREEN_HEIGHT = 1024, 768
+
+
+# What the indicator says.
+
+
+def test_nobody_watching_means_no_indicator() -> None:
+    assert watched_text([]) is None
+
+
+@pytest.mark.parametrize(
+    ("watchers", "sentence"),
+    [
+        (["Ms Smith"], "Your screen is being viewed by Ms Smith"),
+        (["Ms Smith", "Mr Jones"], "Your screen is being viewed by Ms Smith and Mr Jones"),
+        (["A", "B", "C"], "Your screen is being viewed by A, B and C"),
+        (["A", "B", "C", "D", "E"], "Your screen is being viewed by A, B and 3 others"),
+        # Two consoles of the same teacher are one person to the student.
+        (["Ms Smith", "Ms Smith"], "Your screen is being viewed by Ms Smith"),
+    ],
+)
+def test_the_indicator_names_who_is_watching(watchers: list[str], sentence: str) -> None:
+    assert watched_text(watchers) == sentence
+
+
+def test_long_names_are_clipped() -> None:
+    assert message_title("x" * 500) == "Message from " + "x" * 99 + "\N{HORIZONTAL ELLIPSIS}"
+
+
+# HeadlessDesktop: the same interface, recording instead of drawing.
+
+
+def test_headless_desktop_records_what_the_student_would_see() -> None:
+    desktop: Desktop = HeadlessDesktop()
+    assert isinstance(desktop, HeadlessDesktop)
+    assert not desktop.locked
+
+    desktop.lock("Eyes on the board", by="Ms Smith")
+    assert desktop.locked
+    assert (desktop.lock_message, desktop.locked_by) == ("Eyes on the board", "Ms Smith")
+    desktop.unlock()
+    assert not desktop.locked
+    assert desktop.lock_message is None
+
+    desktop.show_message("Well done", sender="Ms Smith")
+    desktop.show_message("Five minutes left", sender="Mr Jones")
+    assert desktop.messages == (
+        ShownMessage("Ms Smith", "Well done"),
+        ShownMessage("Mr Jones", "Five minutes left"),
+    )
+
+    desktop.set_watched(["Ms Smith", "Ms Smith", "Mr Jones"])
+    assert desktop.watchers == ("Ms Smith", "Mr Jones")
+    assert desktop.indicator == "Your screen is being viewed by Ms Smith and Mr Jones"
+    desktop.set_watched([])
+    assert desktop.indicator is None
+
+
+def test_a_closed_headless_desktop_shows_nothing_more() -> None:
+    desktop = HeadlessDesktop()
+    desktop.lock("Stop", by="Ms Smith")
+    desktop.set_watched(["Ms Smith"])
+    desktop.close()
+    assert desktop.closed
+    assert not desktop.locked
+    assert desktop.watchers == ()
+    desktop.lock("Stop", by="Ms Smith")
+    desktop.show_message("hello", sender="Ms Smith")
+    assert not desktop.locked
+    assert desktop.messages == ()
+
+
+def test_headless_desktop_takes_calls_from_many_threads() -> None:
+    desktop = HeadlessDesktop()
+    start = threading.Barrier(8)
+
+    def student_activity(worker: int) -> None:
+        start.wait()
+        for index in range(200):
+            desktop.show_message(f"{worker}:{index}", sender="Ms Smith")
+            desktop.lock("Stop", by="Ms Smith")
+            desktop.set_watched([f"Teacher {worker}"])
+            desktop.unlock()
+
+    threads = [threading.Thread(target=student_activity, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(desktop.messages) == 8 * 200
+    assert not desktop.locked
+    assert len(desktop.watchers) == 1
+
+
+# TkDesktop on Xvfb. Every claim is checked on the display itself: by capturing the screen with
+# mss, by asking the X server through xdotool, or by typing and clicking through XTEST.
+
+
+def wait_for(
+    desktop: TkDesktop, what: str, ready: Callable[[DesktopSnapshot], bool]
+) -> DesktopSnapshot:
+    """Poll snapshots until `ready(snapshot)`; `what` says what we were waiting for."""
+    last: list[DesktopSnapshot] = []
+
+    def check() -> DesktopSnapshot | None:
+        snapshot = desktop.snapshot()
+        last[:] = [snapshot]
+        return snapshot if ready(snapshot) else None
+
+    return poll_until(check, 10, lambda: f"waited for {what}; last snapshot: {last}")
+
+
+def only(windows: tuple[WindowView, ...]) -> WindowView:
+    assert len(windows) == 1, windows
+    return windows[0]
+
+
+def inside(window: WindowView, inset: int = 2) -> tuple[int, int, int, int]:
+    """The window's rectangle on screen, shrunk by `inset` pixels on every side."""
+    return (
+        window.x + inset,
+        window.y + inset,
+        window.x + window.width - inset,
+        window.y + window.height - inset,
+    )
+
+
+def lock_share(screen: MssScreen) -> float:
+    return share_of_colour(screen.grab(), LOCK_BACKGROUND)
+
+
+def locked_and_grabbed(desktop: TkDesktop) -> DesktopSnapshot:
+    return wait_for(
+        desktop,
+        "the lock to grab keyboard and pointer",
+        lambda snapshot: bool(snapshot.of_role("lock")) and snapshot.input_grabbed,
+    )
+
+
+@pytest.mark.desktop
+def test_a_lock_covers_the_whole_screen_until_unlocked(
+    desktop: TkDesktop, screen: MssScreen, xvfb_display: str
+) -> None:
+    assert lock_share(screen) < 0.01
+    desktop.lock("Eyes on the board, please", by="Ms Smith")
+    assert desktop.locked
+
+    # Everything but the lines of text is the lock colour.
+    poll_until(lambda: lock_share(screen) > 0.95, 10, "the lock never covered the screen")
+    window = only(desktop.snapshot().of_role("lock"))
+    assert (window.x, window.y, window.width, window.height) == (0, 0, SCREEN_WIDTH, SCREEN_HEIGHT)
+    assert window.texts == ("Eyes on the board, please", "Locked by Ms Smith")
+    assert find_windows(xvfb_display, LOCK_TITLE)
+
+    desktop.unlock()
+    assert not desktop.locked
+    poll_until(lambda: lock_share(screen) == 0.0, 10, "the lock stayed on screen after unlock")
+    assert desktop.snapshot().of_role("lock") == ()
+    assert not find_windows(xvfb_display, LOCK_TITLE)
+
+
+@pytest.mark.desktop
+def test_locking_again_changes_the_message_in_place(desktop: TkDesktop) -> None:
+    desktop.lock("First", by="Ms Smith")
+    desktop.lock("Second", by="Mr Jones")
+    window = only(desktop.snapshot().of_role("lock"))
+    assert window.texts == ("Second", "Locked by Mr Jones")
+
+
+@pytest.mark.desktop
+def test_text_is_shown_as_typed_never_interpreted(desktop: TkDesktop) -> None:
+    # Tcl would run [..] and expand $..; HTML-minded widgets would render <b>.
+    text = "<b>Stop</b> & [destroy .] $env(HOME) {braces} \\n \u2603 \N{SNOWMAN} done"
+    desktop.lock(text, by="[exit]")
+    desktop.show_message(text, sender="$argv")
+    snapshot = desktop.snapshot()
+    assert only(snapshot.of_role("lock")).texts == (text, "Locked by [exit]")
+    message = only(snapshot.of_role("message"))
+    assert message.title == "Message from $argv"
+    assert message.texts == (text,)
+
+
+@pytest.mark.desktop
+def test_a_lock_takes_keyboard_and_pointer_from_other_programs(
+    desktop: TkDesktop, probe: tkinter.Tk, xvfb_display: str
+) -> None:
+    clicks: list[str] = []
+    probe.geometry("300x80+50+600")
+    entry = tkinter.Entry(probe)
+    entry.pack(fill="x")
+    button = tkinter.Button(probe, text="Click me", command=lambda: clicks.append("click"))
+    button.pack(fill="both", expand=True)
+
+    def probe_ready() -> bool:
+        probe.update()
+        return bool(probe.winfo_viewable())
+
+    poll_until(probe_ready, 10, "the probe window never appeared")
+
+    def type_into_probe(text: str) -> None:
+        entry.focus_force()
+        probe.update()
+        xdotool(xvfb_display, "type", "--delay", "1", text)
+
+    def pumped(condition: Callable[[], bool]) -> Callable[[], bool]:
+        """The condition, checked after the probe has handled what the server sent it."""
+
+        def check() -> bool:
+            probe.update()
+            return condition()
+
+        return check
+
+    def click_probe_button() -> None:
+        x = button.winfo_rootx() + button.winfo_width() // 2
+        y = button.winfo_rooty() + button.winfo_height() // 2
+        xdotool(xvfb_display, "mousemove", str(x), str(y), "click", "1")
+
+    # Unlocked, typing and clicking reach the other program: the test's own check.
+    type_into_probe("abc")
+    poll_until(pumped(lambda: entry.get() == "abc"), 10, "typing never reached the probe")
+    click_probe_button()
+    poll_until(pumped(lambda: clicks == ["click"]), 10, "the click never reached the probe")
+
+    desktop.lock("Hands off", by="Ms Smith")
+    locked_and_grabbed(desktop)
+    # xdotool exits only after the server has handled its events (XCloseDisplay syncs), so
+    # these keys and this click are delivered -- to the lock -- before the unlock below.
+    type_into_probe("xyz")
+    click_probe_button()
+
+    desktop.unlock()
+    wait_for(desktop, "the grab to go", lambda snapshot: not snapshot.input_grabbed)
+    # update() syncs with the server: a click that leaked past the lock would be handled now.
+    probe.update()
+    assert clicks == ["click"]
+    type_into_probe("123")
+    # Had "xyz" reached the entry, it would read abcxyz123.
+    poll_until(pumped(lambda: entry.get().endswith("123")), 10, "typing after unlock never arrived")
+    assert entry.get() == "abc123"
+    click_probe_button()
+    poll_until(pumped(lambda: len(clicks) == 2), 10, "the click after unlock never arrived")
+
+
+@pytest.mark.desktop
+def test_the_lock_ignores_requests_to_close_it(desktop: TkDesktop, xvfb_display: str) -> None:
+    desktop.lock("Stay", by="Ms Smith")
+    desktop.show_message("You may close me", sender="Ms Smith")
+    locked_and_grabbed(desktop)
+    (lock_id,) = find_windows(xvfb_display, LOCK_TITLE)
+    (message_id,) = find_windows(xvfb_display, "Message from Ms Smith")
+
+    # The same request a window manager sends when someone clicks a close button.
+    ask_window_to_close(xvfb_display, message_id)
+    ask_window_to_close(xvfb_display, lock_id)
+    # The message obeys, which shows the request arrives; the snapshot syncs with the server,
+    # so the lock has seen its request too by then.
+    snapshot = wait_for(desktop, "the message to close", lambda s: not s.of_role("message"))
+    assert snapshot.of_role("lock")
+    assert snapshot.input_grabbed
+    assert desktop.locked
+
+
+@pytest.mark.desktop
+def test_a_message_opens_its_own_window(desktop: TkDesktop, xvfb_display: str) -> None:
+    desktop.show_message("Please hand in your essays by Friday.", sender="Ms Smith")
+    desktop.show_message("Library trip tomorrow.", sender="Mr Jones")
+    snapshot = wait_for(desktop, "two messages", lambda s: len(s.of_role("message")) == 2)
+    assert [(m.title, m.texts) for m in snapshot.of_role("message")] == [
+        ("Message from Ms Smith", ("Please hand in your essays by Friday.",)),
+        ("Message from Mr Jones", ("Library trip tomorrow.",)),
+    ]
+    assert len(find_windows(xvfb_display, "^Message from Ms Smith$")) == 1
+    assert len(find_windows(xvfb_display, "^Message from Mr Jones$")) == 1
+
+
+@pytest.mark.desktop
+def test_ok_closes_a_message(desktop: TkDesktop, xvfb_display: str, screen: MssScreen) -> None:
+    desktop.show_message("Well done today!", sender="Ms Smith")
+    message = only(
+        wait_for(desktop, "the message", lambda s: bool(s.of_role("message"))).of_role("message")
+    )
+    # OK sits at the bottom right, inside the window's 20 x 16 pixel padding.
+    x, y = message.x + message.width - 20 - 20, message.y + message.height - 16 - 10
+    xdotool(xvfb_display, "mousemove", str(x), str(y), "click", "1")
+    wait_for(desktop, "the message to close", lambda s: not s.of_role("message"))
+    assert not find_windows(xvfb_display, "Message from Ms Smith")
+
+
+@pytest.mark.desktop
+def test_a_flood_of_messages_keeps_only_the_latest_open(desktop: TkDesktop) -> None:
+    for index in range(MAX_OPEN_MESSAGES + 5):
+        desktop.show_message(f"Message {index}", sender="Ms Smith")
+    messages = desktop.snapshot().of_role("message")
+    assert [m.texts for m in messages] == [
+        (f"Message {index}",) for index in range(5, MAX_OPEN_MESSAGES + 5)
+    ]
+
+
+@pytest.mark.desktop
+def test_long_messages_wrap_into_a_modest_window(desktop: TkDesktop) -> None:
+    desktop.show_message("word " * 300, sender="Ms Smith")
+    message = only(desktop.snapshot().of_role("message"))
+    assert message.width < SCREEN_WIDTH // 2
+
+
+@pytest.mark.desktop
+def test_the_indicator_shows_while_watched(
+    desktop: TkDesktop, xvfb_display: str, screen: MssScreen
+) -> None:
+    desktop.set_watched(["Ms Smith"])
+    indicator = only(
+        wait_for(desktop, "the indicator", lambda s: bool(s.of_role("indicator"))).of_role(
+            "indicator"
+        )
+    )
+    assert indicator.texts == ("\N{BLACK CIRCLE} Your screen is being viewed by Ms Smith",)
+    assert find_windows(xvfb_display, INDICATOR_TITLE)
+    # In the top-right corner, small.
+    assert indicator.y < 20
+    assert indicator.x + indicator.width > SCREEN_WIDTH - 20
+    assert indicator.width * indicator.height < SCREEN_WIDTH * SCREEN_HEIGHT // 20
+    poll_until(
+        lambda: share_of_colour(screen.grab(), INDICATOR_BACKGROUND, inside(indicator)) > 0.5,
+        10,
+        "the indicator is not on screen",
+    )
+
+    desktop.set_watched(["Ms Smith", "Mr Jones"])
+    indicator = only(desktop.snapshot().of_role("indicator"))
+    assert indicator.texts == (
+        "\N{BLACK CIRCLE} Your screen is being viewed by Ms Smith and Mr Jones",
+    )
+
+    desktop.set_watched([])
+    wait_for(desktop, "the indicator to hide", lambda s: not s.of_role("indicator"))
+    assert not find_windows(xvfb_display, INDICATOR_TITLE)
+    poll_until(
+        lambda: share_of_colour(screen.grab(), INDICATOR_BACKGROUND, inside(indicator)) == 0,
+        10,
+        "the indicator stayed on screen",
+    )
+
+
+@pytest.mark.desktop
+def test_the_indicator_stays_above_the_lock_and_messages_below_it(
+    desktop: TkDesktop, screen: MssScreen
+) -> None:
+    desktop.show_message("Read me after the lock", sender="Ms Smith")
+    desktop.lock("Eyes on the board", by="Ms Smith")
+    desktop.set_watched(["Ms Smith"])
+    # A change of watchers while locked must keep the indicator on top and in its corner.
+    desktop.set_watched(["Ms Smith", "Mr Jones"])
+    snapshot = locked_and_grabbed(desktop)
+    indicator = only(snapshot.of_role("indicator"))
+    message = only(snapshot.of_role("message"))
+    assert indicator.x + indicator.width == SCREEN_WIDTH - 8
+
+    def stacked_right() -> bool:
+        image = screen.grab()
+        return (
+            share_of_colour(image, INDICATOR_BACKGROUND, inside(indicator)) > 0.5
+            and share_of_colour(image, LOCK_BACKGROUND, inside(message)) == 1.0
+        )
+
+    poll_until(stacked_right, 10, "the indicator is hidden or the message shows over the lock")
+
+    desktop.unlock()
+    poll_until(
+        lambda: share_of_colour(screen.grab(), LOCK_BACKGROUND, inside(message)) == 0.0,
+        10,
+        "the message did not show after unlock",
+    )
+
+
+@pytest.mark.desktop
+def test_the_lock_comes_back_on_top_of_a_program_that_raises_itself(
+    desktop: TkDesktop, screen: MssScreen, probe: tkinter.Tk
+) -> None:
+    colour = "#13a85f"
+    probe.overrideredirect(True)
+    probe.configure(background=colour)
+    probe.geometry("200x150+100+120")
+    area = (110, 130, 290, 260)
+    desktop.lock("Eyes on the board", by="Ms Smith")
+    poll_until(lambda: lock_share(screen) > 0.95, 10, "the lock never covered the screen")
+
+    def probe_on_top() -> bool:
+        probe.lift()
+        probe.update()
+        return share_of_colour(screen.grab(), colour, area) == 1.0
+
+    # Lift until a capture shows the program above the lock (the lock may win a round) ...
+    poll_until(probe_on_top, 10, "the probe never got above the lock")
+
+    def lock_on_top() -> bool:
+        probe.update()
+        return share_of_colour(screen.grab(), LOCK_BACKGROUND, area) == 1.0
+
+    # ... then the lock puts itself back on top by itself.
+    poll_until(lock_on_top, 10, "the lock stayed under the other program")
+
+
+@pytest.mark.desktop
+def test_closing_removes_every_window(desktop: TkDesktop, xvfb_display: str) -> None:
+    desktop.lock("Stop", by="Ms Smith")
+    desktop.show_message("hello", sender="Ms Smith")
+    desktop.set_watched(["Ms Smith"])
+    locked_and_grabbed(desktop)
+    desktop.close()
+    assert not desktop.locked
+    for title in (LOCK_TITLE, INDICATOR_TITLE, "Message from Ms Smith"):
+        assert not find_windows(xvfb_display, title, only_visible=False)
+    # Calls after close are ignored, not errors: the agent may be shutting down.
+    desktop.lock("Stop", by="Ms Smith")
+    desktop.show_message("hello", sender="Ms Smith")
+    desktop.set_watched(["Ms Smith"])
+    desktop.unlock()
+    desktop.close()
+    assert not desktop.locked
+    with pytest.raises(RuntimeError, match="closed"):
+        desktop.snapshot()
+
+
+def test_no_display_is_a_clear_error() -> None:
+    with pytest.raises(DesktopUnavailable, match="HeadlessDesktop"):
+        TkDesktop(":4242")
+
+
+# A polite close request, as a window manager sends it (xdotool cannot).
+
+
+class _XClientMessageEvent(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("message_type", ctypes.c_ulong),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_long * 5),
+    ]
+
+
+class _XEvent(ctypes.Union):
+    _fields_ = [
+        ("xclient", _XClientMessageEvent),
+        ("pad", ctypes.c_long * 24),  # XEvent is 24 longs, whatever the member
+    ]
+
+
+_CLIENT_MESSAGE = 33
+
+
+def ask_window_to_close(display: str, window: int) -> None:
+    """Send WM_DELETE_WINDOW to `window`, then sync, so it is queued for the owner."""
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    xlib.XInternAtom.restype = ctypes.c_ulong
+    xlib.XSendEvent.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.c_int,
+        ctypes.c_long,
+        ctypes.POINTER(_XEvent),
+    ]
+    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = xlib.XOpenDisplay(display.encode())
+    assert connection, f"cannot open display {display}"
+    try:
+        event = _XEvent()
+        event.xclient.type = _CLIENT_MESSAGE
+        event.xclient.window = window
+        event.xclient.message_type = xlib.XInternAtom(connection, b"WM_PROTOCOLS", 0)
+        event.xclient.format = 32
+        event.xclient.data[0] = xlib.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+        event.xclient.data[1] = 0  # CurrentTime
+        assert xlib.XSendEvent(connection, window, 0, 0, ctypes.byref(event))
+        xlib.XSync(connection, 0)
+    finally:
+        xlib.XCloseDisplay(connection)
