@@ -1,0 +1,277 @@
+"""The teacher's console: the class grid, commands to devices, and events from the hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from console.dialogs.message_dialog import MessageDialog
+from console.link import HubLink
+from console.messages import (
+    DeviceChanged,
+    HubStatusChanged,
+    OutcomeReceived,
+    PictureReceived,
+    RosterChanged,
+)
+from console.roster import ActionOutcome, DeviceView, printable
+from console.widgets.class_grid import ClassGrid
+
+GRID_THUMBNAIL_WIDTH = 320
+"""Pixels wide the grid asks devices to capture: plenty for a tile, cheap for the device."""
+GRID_THUMBNAIL_FPS = 1.0
+"""Thumbnails per second the grid asks for."""
+LOCK_NOTE_MAX_LENGTH = 500
+"""Longest note on a locked screen (`LockScreen.message` in protocol/actions.py)."""
+MESSAGE_MAX_LENGTH = 2000
+"""Longest message to students (`SendMessage.text` in protocol/actions.py)."""
+
+_Send = Callable[[], Awaitable[None]]
+
+
+class ClassroomApp(App[None]):
+    """Shows the class a hub link reports, and sends the teacher's commands through it."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Homeroom"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l", "lock", "Lock", tooltip="Lock the selected screens, with an optional note"),
+        Binding("u", "unlock", "Unlock", tooltip="Unlock the selected screens"),
+        Binding("m", "message", "Message", tooltip="Show a message on the selected screens"),
+        Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, link: HubLink) -> None:
+        super().__init__()
+        self._link = link
+        # One queue, one sender: commands reach the link in the order the teacher gave them.
+        self._commands: asyncio.Queue[tuple[str, _Send]] = asyncio.Queue()
+        self._hub_ok = False
+
+    # Events from the link. They only queue messages, so the link never waits on the UI.
+
+    def devices_changed(self, devices: Sequence[DeviceView]) -> None:
+        """The hub sent the full roster of the class."""
+        self.post_message(RosterChanged(tuple(devices)))
+
+    def device_changed(self, device: DeviceView) -> None:
+        """One device changed state, or joined the class."""
+        self.post_message(DeviceChanged(device))
+
+    def picture_received(self, device_id: str, data: bytes) -> None:
+        """A thumbnail (JPEG, WebP or PNG) arrived from a device."""
+        self.post_message(PictureReceived(device_id, data))
+
+    def outcome_received(self, outcome: ActionOutcome) -> None:
+        """A device reported the result of a command."""
+        self.post_message(OutcomeReceived(outcome))
+
+    def hub_status(self, text: str, ok: bool) -> None:
+        """The connection to the hub changed; `text` is shown to the teacher as it is."""
+        self.post_message(HubStatusChanged(text, ok))
+
+    # The interface.
+
+    @property
+    def class_grid(self) -> ClassGrid:
+        """The grid of student tiles."""
+        return self.query_one(ClassGrid)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(
+            "No devices yet: they appear here as they connect to the hub.", id="empty-class"
+        )
+        yield ClassGrid()
+        with Horizontal(id="status-bar"):
+            yield Static("Connecting to the hub…", id="hub-status", markup=False)
+            yield Static(id="selection-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.class_grid.focus()
+        self.run_worker(self._run_link(), name="hub link", group="hub")
+        self.run_worker(self._send_commands(), name="commands", group="hub")
+
+    def on_roster_changed(self, message: RosterChanged) -> None:
+        grid = self.class_grid
+        before = grid.device_ids
+        grid.show_roster(message.devices)
+        after = set(grid.device_ids)
+        departed = [device_id for device_id in before if device_id not in after]
+        if departed:
+            # Nobody watching means no capture on the device.
+            self._send("stop thumbnails", partial(self._link.unwatch, departed))
+        if after - set(before):
+            self._watch_all()
+        self._show_roster_size()
+
+    def on_device_changed(self, message: DeviceChanged) -> None:
+        grid = self.class_grid
+        is_new = grid.tile(message.device.device_id) is None
+        grid.update_device(message.device)
+        if is_new:
+            self._watch_all()
+            self._show_roster_size()
+
+    def on_picture_received(self, message: PictureReceived) -> None:
+        # A picture for a device no longer shown is simply late: drop it.
+        if (tile := self.class_grid.tile(message.device_id)) is not None:
+            tile.receive_picture(message.data)
+
+    def on_outcome_received(self, message: OutcomeReceived) -> None:
+        if (tile := self.class_grid.tile(message.outcome.device_id)) is not None:
+            tile.show_outcome(message.outcome)
+
+    def on_hub_status_changed(self, message: HubStatusChanged) -> None:
+        status = self.query_one("#hub-status", Static)
+        status.update(Content(printable(message.text)))
+        status.set_class(message.ok, "-ok")
+        status.set_class(not message.ok, "-error")
+        if message.ok and not self._hub_ok:
+            # After a reconnect the hub has forgotten what we watched.
+            self._watch_all()
+        self._hub_ok = message.ok
+
+    def on_class_grid_selection_changed(self, message: ClassGrid.SelectionChanged) -> None:
+        grid = message.grid
+        if grid.has_selection:
+            text = f"{len(grid.selected_ids)} of {len(grid.device_ids)} selected"
+        elif grid.cursor_id is not None:
+            text = f"Nothing selected: actions apply to {self._describe(grid.selected_ids)}"
+        else:
+            text = ""
+        self.query_one("#selection-status", Static).update(Content(printable(text)))
+        self.refresh_bindings()
+
+    # Actions.
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("lock", "unlock", "message", "select_all"):
+            # None greys the key out in the footer: there is nobody to act on yet.
+            grids = self.query(ClassGrid)
+            return True if grids and grids.first().device_ids else None
+        return True
+
+    def action_lock(self) -> None:
+        targets = self.class_grid.selected_ids
+        if targets:
+            dialog = MessageDialog(
+                f"Lock {self._describe(targets)}",
+                action="Lock",
+                placeholder="Optional note to show on the locked screen",
+                required=False,
+                max_length=LOCK_NOTE_MAX_LENGTH,
+            )
+            self.push_screen(dialog, callback=partial(self._lock, targets))
+
+    def action_unlock(self) -> None:
+        targets = self.class_grid.selected_ids
+        if targets:
+            self._send("unlock screens", partial(self._link.unlock, targets))
+            self.notify(f"Unlocking {self._describe(targets)}.", markup=False, timeout=3)
+
+    def action_message(self) -> None:
+        targets = self.class_grid.selected_ids
+        if targets:
+            dialog = MessageDialog(
+                f"Message to {self._describe(targets)}",
+                action="Send",
+                placeholder="What students will see on their screen",
+                max_length=MESSAGE_MAX_LENGTH,
+            )
+            self.push_screen(dialog, callback=partial(self._send_message, targets))
+
+    def action_select_all(self) -> None:
+        self.class_grid.action_toggle_all()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Lock screens", "Lock the selected students' screens (l)", self.action_lock
+        )
+        yield SystemCommand(
+            "Unlock screens", "Unlock the selected students' screens (u)", self.action_unlock
+        )
+        yield SystemCommand(
+            "Send a message", "Show a message on the selected screens (m)", self.action_message
+        )
+        yield SystemCommand(
+            "Select all or none",
+            "Select every device, or clear the selection (ctrl+a)",
+            self.action_select_all,
+        )
+
+    # Internals.
+
+    def _lock(self, targets: tuple[str, ...], message: str | None) -> None:
+        if message is not None:
+            self._send("lock screens", partial(self._link.lock, targets, message))
+            self.notify(f"Locking {self._describe(targets)}.", markup=False, timeout=3)
+
+    def _send_message(self, targets: tuple[str, ...], text: str | None) -> None:
+        if text:
+            self._send("send the message", partial(self._link.send_message, targets, text))
+            self.notify(f"Message sent to {self._describe(targets)}.", markup=False, timeout=3)
+
+    def _watch_all(self) -> None:
+        device_ids = self.class_grid.device_ids
+        if device_ids:
+            watch = partial(
+                self._link.watch, device_ids, width=GRID_THUMBNAIL_WIDTH, fps=GRID_THUMBNAIL_FPS
+            )
+            self._send("ask for thumbnails", watch)
+
+    def _send(self, what: str, send: _Send) -> None:
+        """Queue a call to the link; `what` completes "Could not …" if it fails."""
+        self._commands.put_nowait((what, send))
+
+    async def _send_commands(self) -> None:
+        while True:
+            what, send = await self._commands.get()
+            try:
+                await send()
+            except Exception as error:
+                # A failed command must not take the console down; the teacher can retry.
+                self.log.error(f"could not {what}: {error!r}")
+                self.notify(
+                    printable(
+                        f"Could not {what}: {error}. Check the hub connection, then try again."
+                    ),
+                    severity="error",
+                    markup=False,
+                )
+
+    async def _run_link(self) -> None:
+        try:
+            await self._link.run(self)
+        except Exception as error:
+            self.log.error(f"hub link failed: {error!r}")
+            self.hub_status(
+                f"The hub connection failed: {error}. Restart the console to try again.", False
+            )
+        else:
+            self.hub_status("The hub connection closed. Restart the console to reconnect.", False)
+
+    def _describe(self, device_ids: Sequence[str]) -> str:
+        """Who an action applies to, in words: one student's name, or how many."""
+        if len(device_ids) == 1 and (tile := self.class_grid.tile(device_ids[0])) is not None:
+            return printable(tile.device.display_name)
+        if len(device_ids) == len(self.class_grid.device_ids):
+            return f"all {len(device_ids)} devices"
+        return f"{len(device_ids)} devices"
+
+    def _show_roster_size(self) -> None:
+        self.query_one("#empty-class").display = not self.class_grid.device_ids
+        self.refresh_bindings()

@@ -1,0 +1,88 @@
+"""Asks the teacher for a text to show on students' screens (a message, or a lock notice)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from console.roster import printable
+
+MAX_MESSAGE_LENGTH = 500
+"""Unless told otherwise: the protocol's limit on a short text (`ShortText`)."""
+
+
+class MessageDialog(ModalScreen[str | None]):
+    """Dismisses with the text typed (stripped), or None when cancelled."""
+
+    DEFAULT_CSS = """
+    MessageDialog {
+        align: center middle;
+        & > #dialog { width: 64; height: auto; }
+        & #hint { height: auto; }
+        & #buttons { height: auto; align-horizontal: right; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        action: str = "Send",
+        placeholder: str = "",
+        required: bool = True,
+        max_length: int = MAX_MESSAGE_LENGTH,
+    ) -> None:
+        """`title` is shown literally (it may hold student names); `required` refuses "".
+
+        `action` labels the button that confirms.
+        """
+        super().__init__()
+        self._title = title
+        self._action = action
+        self._placeholder = placeholder
+        self._required = required
+        self._max_length = max_length
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Content(printable(self._title)), id="title")
+            yield Input(placeholder=self._placeholder, max_length=self._max_length, id="text")
+            yield Static(id="hint")
+            with Horizontal(id="buttons"):
+                yield Button(self._action, variant="primary", id="send")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#hint", Static).display = False
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._send()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "send":
+            self._send()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _send(self) -> None:
+        text = self.query_one("#text", Input).value.strip()
+        if self._required and not text:
+            hint = self.query_one("#hint", Static)
+            hint.update("Type the message first, or press Escape to cancel.")
+            hint.display = True
+            self.query_one("#text", Input).focus()
+            return
+        self.dismiss(text)

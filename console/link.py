@@ -1,0 +1,41 @@
+"""The contract between the console's user interface and whatever connects it to a hub."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from console.app import ClassroomApp
+
+
+class HubLink(Protocol):
+    """Carries the teacher's commands to the hub and the hub's events to the app.
+
+    `run` pushes events by calling the app's `devices_changed`, `device_changed`,
+    `picture_received`, `outcome_received` and `hub_status` from the app's event loop.
+    """
+
+    async def run(self, app: ClassroomApp) -> None:
+        """Connect, then pump hub events into `app` until cancelled."""
+        ...
+
+    async def lock(self, device_ids: Sequence[str], message: str) -> None:
+        """Lock the screens of `device_ids`, showing `message` (may be empty)."""
+        ...
+
+    async def unlock(self, device_ids: Sequence[str]) -> None:
+        """Unlock the screens of `device_ids`."""
+        ...
+
+    async def send_message(self, device_ids: Sequence[str], text: str) -> None:
+        """Show `text` to the students at `device_ids`."""
+        ...
+
+    async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
+        """Ask for thumbnails of `device_ids`, `width` pixels wide, `fps` per second."""
+        ...
+
+    async def unwatch(self, device_ids: Sequence[str]) -> None:
+        """Stop thumbnails of `device_ids`, so those devices stop capturing for us."""
+        ...

@@ -1,0 +1,57 @@
+"""The console's plain data model of the class: one view per device, one outcome per command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """What the console knows about one student device, as last reported by the hub."""
+
+    device_id: str
+    name: str
+    group: str
+    online: bool
+    locked: bool = False
+    watched: bool = False
+    user: str = ""
+    last_seen: float = 0.0
+    """Unix time the hub last heard from the device; 0 when it never has."""
+
+    @property
+    def display_name(self) -> str:
+        """The name to show a teacher, falling back to the device id for unnamed devices."""
+        return self.name or self.device_id
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        """Order of tiles in the grid: by name, ignoring case; the id breaks ties stably."""
+        return (self.display_name.casefold(), self.device_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """The result of one command on one device, e.g. a lock that succeeded or was refused."""
+
+    device_id: str
+    ok: bool
+    code: str
+    detail: str
+
+
+# C0 and C1 controls (ESC among them) would reach the teacher's terminal as escape
+# sequences; bidirectional overrides can make one name display as another.
+_BIDI_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]
+_UNPRINTABLE = {
+    **{code: "\ufffd" for code in [*range(0x00, 0x20), *range(0x7F, 0xA0), *_BIDI_CONTROLS]},
+    **{ord(space): " " for space in "\t\n\r\v\f"},
+}
+
+
+def printable(text: str) -> str:
+    """Text from a device made safe to draw: control characters become spaces or "\ufffd".
+
+    This does not escape markup: show the result as `Content`/`Text`, never as markup.
+    """
+    return text.translate(_UNPRINTABLE)
