@@ -90,7 +90,7 @@ def do_main(argv: list[str]) -> int:
     parser.add_argument("--ttl", type=int, default=60, help="seconds the command stays valid")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for results")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # FIELD=VALUE may follow the options
     if sum((bool(args.to), bool(args.klass), args.all)) != 1:
         parser.error("say who: --to DEVICE ..., --class CLASS or --all")
     try:

@@ -73,7 +73,9 @@ async def test_lock_unlock_and_message_reach_the_agent(room: Classroom) -> None:
     assert room.store.verify_audit() is None
 
 
-async def test_device_that_never_enrolled_is_refused(room: Classroom) -> None:
+async def test_device_that_never_enrolled_is_refused(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     stranger = PrivateKey.generate()
     with pytest.raises(PeerError) as caught:
         await open_session(
@@ -84,9 +86,12 @@ async def test_device_that_never_enrolled_is_refused(room: Classroom) -> None:
         )
     assert caught.value.code is ErrorCode.UNKNOWN_DEVICE
     assert room.hub.refusals[ErrorCode.UNKNOWN_DEVICE] == 1
+    assert_logged(caplog, "unknown_device")
 
 
-async def test_student_device_key_presented_as_staff(room: Classroom) -> None:
+async def test_student_device_key_presented_as_staff(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     state, _ = await room.enroll("Ada's laptop")
     # The student makes herself an "admin" certificate with her device key.
     forged = issue_certificate(
@@ -110,9 +115,12 @@ async def test_student_device_key_presented_as_staff(room: Classroom) -> None:
             ),
         )
     assert caught.value.code is ErrorCode.UNTRUSTED_ISSUER
+    assert_logged(caplog, "untrusted_issuer")
 
 
-async def test_command_signed_by_an_uncertified_key(room: Classroom) -> None:
+async def test_command_signed_by_an_uncertified_key(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     agent = await room.start_agent("Ada's laptop")
     console = await room.console()
     rogue_org = PrivateKey.generate()
@@ -138,9 +146,12 @@ async def test_command_signed_by_an_uncertified_key(room: Classroom) -> None:
     assert error.code is ErrorCode.UNTRUSTED_ISSUER  # type: ignore[union-attr]
     assert not agent.desktop.locked
     await _still_serving(room, console, agent)
+    assert_logged(caplog, "untrusted_issuer")
 
 
-async def test_command_captured_and_sent_again(room: Classroom) -> None:
+async def test_command_captured_and_sent_again(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     desktop = HeadlessDesktop()
     agent = await room.start_agent("Ada's laptop", desktop=desktop)
     console = await room.console()
@@ -155,9 +166,12 @@ async def test_command_captured_and_sent_again(room: Classroom) -> None:
     result = await agent.carry_out(Deliver(command=command))
     assert result.code is ErrorCode.REPLAYED
     await _still_serving(room, console, agent)
+    assert_logged(caplog, "replayed")
 
 
-async def test_message_over_its_size_limit(room: Classroom) -> None:
+async def test_message_over_its_size_limit(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     agent = await room.start_agent("Ada's laptop")
     console = await room.console()
     oversized = (
@@ -167,9 +181,12 @@ async def test_message_over_its_size_limit(room: Classroom) -> None:
     error = await console.take(Error)
     assert error.code is ErrorCode.TOO_LARGE  # type: ignore[union-attr]
     await _still_serving(room, console, agent)
+    assert_logged(caplog, "too_large")
 
 
-async def test_random_bytes_after_the_handshake(room: Classroom) -> None:
+async def test_random_bytes_after_the_handshake(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     agent = await room.start_agent("Ada's laptop")
     state, _ = await room.enroll("Bob's laptop")
     ws, _ = await open_session(
@@ -192,18 +209,30 @@ async def test_random_bytes_after_the_handshake(room: Classroom) -> None:
     assert ws.close_code == 1008
     console = await room.console()
     await _still_serving(room, console, agent)
+    assert_logged(caplog, "malformed")
 
 
-async def test_second_connection_claiming_a_device_without_its_key(room: Classroom) -> None:
+async def test_second_connection_claiming_a_device_without_its_key(
+    room: Classroom, caplog: pytest.LogCaptureFixture
+) -> None:
     agent = await room.start_agent("Ada's laptop")
     impostor = PrivateKey.generate()
     victim = agent.state
 
     # The impostor announces the victim's key but cannot sign with it.
     class Impersonation(ClientHandshake):
+        """Says it is the victim's key everywhere, but can only sign with its own."""
+
         def start(self):  # type: ignore[no-untyped-def]
             hello = super().start()
             return msgspec.structs.replace(hello, key=victim.key.public.raw)
+
+        def _transcript(self, version, hub_nonce, hub_key):  # type: ignore[no-untyped-def]
+            real_key, self._key = self._key, victim.key  # only to lay out the same bytes
+            try:
+                return super()._transcript(version, hub_nonce, hub_key)
+            finally:
+                self._key = real_key
 
     with pytest.raises(PeerError) as caught:
         await open_session(
@@ -216,6 +245,7 @@ async def test_second_connection_claiming_a_device_without_its_key(room: Classro
     assert room.hub.agents[victim.device_id] is not None  # the real device stays connected
     console = await room.console()
     await _still_serving(room, console, agent)
+    assert_logged(caplog, "bad_signature")
 
 
 async def test_token_expired_and_used_up(room: Classroom) -> None:
@@ -277,6 +307,12 @@ async def test_browser_origin_is_refused(room: Classroom) -> None:
 
 
 # --- helpers ---------------------------------------------------------------
+
+
+def assert_logged(caplog: pytest.LogCaptureFixture, code: str) -> None:
+    """The hub wrote the refusal, with its code, to its log for IT."""
+    refusals = [r for r in caplog.records if r.name == "homeroom.hub" and r.levelname == "WARNING"]
+    assert any(code in r.getMessage() for r in refusals), [r.getMessage() for r in refusals]
 
 
 def _pins(room: Classroom):  # type: ignore[no-untyped-def]

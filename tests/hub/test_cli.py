@@ -1,0 +1,82 @@
+"""`homeroom-hub` as IT runs it: init, tokens, staff credentials, classes, devices, audit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from protocol.credentials import StaffCredential
+from protocol.tokens import parse_token
+
+from ..support import scaled
+
+
+def hub(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+
+
+def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
+    data = tmp_path / "hub"
+    made = hub(
+        "init",
+        "--data",
+        str(data),
+        "--url",
+        "wss://hub.school.example:8443",
+        "--name",
+        "hub.school.example",
+    )
+    assert made.returncode == 0, made.stderr
+    assert "organisation key" in made.stdout and "admin credential" in made.stdout
+    for secret in ("org.key", "hub.key", "tls-key.pem", "staff/Administrator.credential"):
+        assert os.stat(data / secret).st_mode & 0o077 == 0, secret
+    again = hub("init", "--data", str(data))
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+    token = hub("token", "create", "--data", str(data), "--group", "7B", "--uses", "30")
+    assert token.returncode == 0
+    parsed = parse_token(token.stdout.strip())
+    assert parsed.group == "7B" and parsed.max_uses == 30
+    assert parsed.hub_url == "wss://hub.school.example:8443"
+
+    staff = hub(
+        "staff", "add", "--data", str(data), "Ms Smith", "--role", "teacher", "--group", "7B"
+    )
+    assert staff.returncode == 0, staff.stderr
+    credential = StaffCredential.decode((data / "staff" / "Ms-Smith.credential").read_bytes())
+    assert credential.certificate.body.groups == ("7B",)
+    no_group = hub("staff", "add", "--data", str(data), "Mr Jones", "--role", "teacher")
+    assert no_group.returncode == 2 and "--group" in no_group.stderr
+
+    listing = hub("staff", "list", "--data", str(data))
+    assert "Ms Smith" in listing.stdout and "Administrator" in listing.stdout
+    serial = credential.certificate.body.serial
+    assert hub("staff", "revoke", "--data", str(data), serial).returncode == 0
+    assert "revoked" in hub("staff", "list", "--data", str(data)).stdout
+
+    assert hub("class", "create", "--data", str(data), "7B-maths", "--group", "7B").returncode == 0
+    assert "7B-maths [7B]: (empty)" in hub("class", "list", "--data", str(data)).stdout
+    audit = hub("audit", "--data", str(data))
+    assert audit.returncode == 0 and "audit chain intact" in audit.stdout
+    assert "staff_revoke" in audit.stdout
+
+
+def test_a_missing_hub_says_how_to_make_one(tmp_path: Path) -> None:
+    result = hub("devices", "--data", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "homeroom-hub init --data" in result.stderr
+
+
+def test_plain_websockets_only_on_loopback(tmp_path: Path) -> None:
+    data = tmp_path / "hub"
+    assert hub("init", "--data", str(data)).returncode == 0
+    result = hub("serve", "--data", str(data), "--host", "0.0.0.0", "--insecure-loopback")
+    assert result.returncode == 2 and "loopback" in result.stderr
