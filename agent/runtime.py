@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from hub.client import open_session
+from hub.files import write_private
 from protocol.actions import (
     Action,
     GetSystemInfo,
@@ -48,7 +49,7 @@ from protocol.messages import (
 
 from .desktop import Desktop
 from .screen import ScreenSource
-from .state import REPLAY_FILE, AgentState, write_private
+from .state import REPLAY_FILE, AgentState
 from .thumbnail import Thumbnail, ThumbnailEncoder
 
 log = logging.getLogger("homeroom.agent")

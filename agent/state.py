@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 
+from hub.files import write_private
 from protocol.codec import decode_as
 from protocol.handshake import HubPins
 from protocol.keys import PrivateKey, PublicKey
@@ -45,19 +46,6 @@ class AgentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def org_public(self) -> PublicKey:
         return PublicKey(self.org_key)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
 
 
 def save_state(folder: Path, state: AgentState) -> None:

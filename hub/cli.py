@@ -14,7 +14,8 @@ from pathlib import Path
 from protocol.certificates import Role
 
 from .admin import LOCAL_ADMIN, create_token, issue_staff
-from .keyring import Keyring, init_hub, write_private
+from .files import write_private
+from .keyring import Keyring, init_hub
 from .store import Store, StoreError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,23 +11,12 @@ from protocol.codec import decode_as
 from protocol.credentials import StaffCredential
 from protocol.keys import PrivateKey, PublicKey
 
+from .files import write_private
 from .store import Store
 from .tls import certificate_der, channel_of, make_self_signed
 
 HUB_CERT_LIFETIME = 10 * 365 * 24 * 3600
 STAFF_CERT_LIFETIME = 365 * 24 * 3600
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret readable by its owner only, atomically (no half-written key)."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
 
 
 @dataclass(frozen=True)
