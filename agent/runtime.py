@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import psutil
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -31,6 +32,7 @@ from protocol.actions import (
     Watch,
 )
 from protocol.backoff import full_jitter
+from protocol.codec import decode_as
 from protocol.commands import CommandBody, Recipient, ReplayCache, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import Frame, ImageFormat, encode_frame
@@ -49,7 +51,7 @@ from protocol.messages import (
 
 from .desktop import Desktop
 from .screen import ScreenSource
-from .state import REPLAY_FILE, AgentState
+from .state import LOCK_FILE, REPLAY_FILE, AgentState
 from .thumbnail import Thumbnail, ThumbnailEncoder
 
 log = logging.getLogger("homeroom.agent")
@@ -59,6 +61,11 @@ HEARTBEAT_SECONDS = 30.0
 #: A session that lasted this long resets the reconnect backoff.
 STABLE_SESSION_SECONDS = 60.0
 _FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
+
+
+class SavedLock(msgspec.Struct, frozen=True):
+    message: str
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,7 @@ class Agent:
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
         self.replay = self._load_replay()
+        self._restore_lock()
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
         self.captures = 0
         self.frames_sent = 0
@@ -222,8 +230,10 @@ class Agent:
         ok = Result(command_id=body.id, device_id=self.state.device_id, ok=True)
         if isinstance(action, LockScreen):
             self.desktop.lock(action.message, by=issuer.name)
+            self._remember_lock(SavedLock(message=action.message, by=issuer.name))
         elif isinstance(action, UnlockScreen):
             self.desktop.unlock()
+            self._remember_lock(None)
         elif isinstance(action, SendMessage):
             self.desktop.show_message(action.text, sender=issuer.name)
         elif isinstance(action, Watch):
@@ -329,6 +339,30 @@ class Agent:
             boot_time=int(psutil.boot_time()),
         )
 
+    # --- The lock, kept across restarts -----------------------------------------------
+    # Killing the agent (or its lock window) must not unlock the screen: the service
+    # manager restarts it, and it locks again before it even reaches the hub.
+
+    def _remember_lock(self, lock: SavedLock | None) -> None:
+        if self.folder is None:
+            return
+        try:
+            if lock is None:
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+            else:
+                write_private(self.folder / LOCK_FILE, msgspec.json.encode(lock))
+        except OSError as error:
+            log.error("could not save the lock state: %s", error)
+
+    def _restore_lock(self) -> None:
+        if self.folder is None or not (self.folder / LOCK_FILE).exists():
+            return
+        try:
+            lock = decode_as((self.folder / LOCK_FILE).read_bytes(), SavedLock, LOCK_FILE)
+        except (PeerError, OSError):
+            lock = SavedLock(message="", by="your school")  # damaged: stay locked, fail closed
+        self.desktop.lock(lock.message, by=lock.by)
+
     # --- Replay cache, kept across restarts ---------------------------------------------
 
     def _load_replay(self) -> ReplayCache:
@@ -357,8 +391,6 @@ def _failed(result: Result, detail: str) -> Result:
 
 
 def _with(result: Result, **changes: object) -> Result:
-    import msgspec
-
     return msgspec.structs.replace(result, **changes)
 
 

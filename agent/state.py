@@ -16,6 +16,8 @@ from protocol.types import DeviceId, DeviceName, Fingerprint, GroupName, RawKey
 
 STATE_FILE = "device.json"
 REPLAY_FILE = "replay.json"
+#: Present while the screen is locked, so a restarted agent locks again at once.
+LOCK_FILE = "lock.json"
 
 
 def default_folder() -> Path:

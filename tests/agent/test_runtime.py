@@ -10,7 +10,7 @@ from agent.desktop import HeadlessDesktop
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
 from agent.state import REPLAY_FILE
-from protocol.actions import LockScreen
+from protocol.actions import LockScreen, UnlockScreen
 from protocol.errors import ErrorCode
 from protocol.messages import Deliver
 
@@ -47,3 +47,17 @@ async def test_a_lost_replay_cache_fails_closed(room: Classroom) -> None:
     agent.replay_floor = earlier.body.issued_at + 1  # as if it restarted a second later
     result = await agent.carry_out(Deliver(command=earlier))
     assert result.code is ErrorCode.REPLAYED and not agent.desktop.locked
+
+
+async def test_a_restarted_agent_locks_again_before_it_reconnects(room: Classroom) -> None:
+    # A student who kills the agent (or its lock window) gets it back, still locked.
+    state, folder = await room.enroll("Ada's laptop")
+    console = await room.console()
+    lock = console.session.sign(LockScreen(message="Eyes on me"), [state.device_id])
+    assert (await offline_agent(room, state, folder).carry_out(Deliver(command=lock))).ok
+    restarted = offline_agent(room, state, folder)
+    assert restarted.desktop.locked
+    assert restarted.desktop.lock_message == "Eyes on me"  # type: ignore[attr-defined]
+    unlock = console.session.sign(UnlockScreen(), [state.device_id])
+    assert (await restarted.carry_out(Deliver(command=unlock))).ok
+    assert not offline_agent(room, state, folder).desktop.locked
