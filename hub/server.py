@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 
@@ -207,15 +207,23 @@ class Hub:
         except ConnectionClosed:
             pass
 
-    async def _read(self, ws: ServerConnection, endpoint: HubHandshake, handle):  # type: ignore[no-untyped-def]
-        """Feed each message to `handle`; refuse bad ones, hang up after too many."""
+    async def _read(
+        self,
+        ws: ServerConnection,
+        endpoint: HubHandshake,
+        on_message: Callable[[Message], Awaitable[None]],
+        on_frame: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """Feed each message to its handler; refuse bad ones, hang up after too many."""
         errors = 0
         async for data in ws:
             try:
                 if isinstance(data, bytes):
-                    await handle(endpoint.receive_frame(data))
+                    endpoint.receive_frame(data)  # validates header and role
+                    if on_frame is not None:
+                        on_frame(data)
                 else:
-                    await handle(endpoint.receive(data))
+                    await on_message(endpoint.receive(data))
             except PeerError as error:
                 errors += 1
                 self.refusals[error.code] += 1
@@ -296,7 +304,12 @@ class Hub:
         for payload in self.store.take_queued(device_id, self.now()):
             await ws.send(payload.decode())
         try:
-            await self._read(ws, endpoint, lambda item: self._from_agent(link, item))
+            await self._read(
+                ws,
+                endpoint,
+                lambda item: self._from_agent(link, item),
+                lambda data: self._relay_frame(device_id, data),
+            )
         except ConnectionClosed:
             pass
         finally:
@@ -307,7 +320,7 @@ class Hub:
                 fresh = self.store.device(device_id)
                 await self._announce(fresh or device)
 
-    async def _from_agent(self, link: AgentLink, item: object) -> None:
+    async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
         if isinstance(item, Status):
             live = self.presence[device_id]
@@ -345,23 +358,20 @@ class Hub:
                 item.detail,
                 self.now(),
             )
-        else:  # a frame
-            self._relay_frame(device_id, item)
 
-    def _relay_frame(self, device_id: str, frame: object) -> None:
-        from protocol.frames import Frame, encode_frame
-
-        assert isinstance(frame, Frame)
+    def _relay_frame(self, device_id: str, data: bytes) -> None:
+        """Pass a validated frame on to each console watching, relabelled with its stream."""
         leases = self.watchers.get(device_id)
         if not leases:
             return
         now = self.clock()
-        data = restream(encode_frame(frame), self.stream_of(device_id))
+        stream = self.stream_of(device_id)
+        relabelled = restream(data, stream)
         for console, until in list(leases.items()):
             if until < now or console not in self.consoles:
                 del leases[console]
             else:
-                console.offer_frame(self.stream_of(device_id), data)
+                console.offer_frame(stream, relabelled)
                 self.frames_relayed += 1
                 self._changed()
 
@@ -391,7 +401,7 @@ class Hub:
             for leases in self.watchers.values():
                 leases.pop(console, None)
 
-    async def _from_console(self, console: ConsoleLink, item: object) -> None:
+    async def _from_console(self, console: ConsoleLink, item: Message) -> None:
         if isinstance(item, Submit):
             await self._submit(console, item)
         elif isinstance(item, Query):
