@@ -24,6 +24,7 @@ from console.messages import (
     RosterChanged,
 )
 from console.roster import ActionOutcome, DeviceView, printable
+from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
 from console.widgets.class_grid import ClassGrid
 
 GRID_THUMBNAIL_WIDTH = 320
@@ -58,6 +59,7 @@ class ClassroomApp(App[None]):
         # One queue, one sender: commands reach the link in the order the teacher gave them.
         self._commands: asyncio.Queue[tuple[str, _Send]] = asyncio.Queue()
         self._hub_ok = False
+        self._grid = ClassGrid()
 
     # Events from the link. They only queue messages, so the link never waits on the UI.
 
@@ -85,15 +87,20 @@ class ClassroomApp(App[None]):
 
     @property
     def class_grid(self) -> ClassGrid:
-        """The grid of student tiles."""
-        return self.query_one(ClassGrid)
+        """The grid of student tiles (kept while a closer look covers it)."""
+        return self._grid
+
+    @property
+    def closer_look(self) -> CloserLook | None:
+        """The closer look on show, if any."""
+        return self.screen if isinstance(self.screen, CloserLook) else None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(
             "No devices yet: they appear here as they connect to the hub.", id="empty-class"
         )
-        yield ClassGrid()
+        yield self._grid
         with Horizontal(id="status-bar"):
             yield Static("Connecting to the hub…", id="hub-status", markup=False)
             yield Static(id="selection-status", markup=False)
@@ -121,6 +128,8 @@ class ClassroomApp(App[None]):
         grid = self.class_grid
         is_new = grid.tile(message.device.device_id) is None
         grid.update_device(message.device)
+        if (closer := self.closer_look) and closer.device_id == message.device.device_id:
+            closer.update_device(message.device)
         if is_new:
             self._watch_all()
             self._show_roster_size()
@@ -129,10 +138,29 @@ class ClassroomApp(App[None]):
         # A picture for a device no longer shown is simply late: drop it.
         if (tile := self.class_grid.tile(message.device_id)) is not None:
             tile.receive_picture(message.data)
+        if (closer := self.closer_look) and closer.device_id == message.device_id:
+            closer.tile.receive_picture(message.data)
 
     def on_outcome_received(self, message: OutcomeReceived) -> None:
         if (tile := self.class_grid.tile(message.outcome.device_id)) is not None:
             tile.show_outcome(message.outcome)
+        if (closer := self.closer_look) and closer.device_id == message.outcome.device_id:
+            closer.tile.show_outcome(message.outcome)
+
+    def on_class_grid_focus_requested(self, message: ClassGrid.FocusRequested) -> None:
+        """A closer look: a larger picture, more often, for as long as it is open."""
+        tile = self.class_grid.tile(message.device_id)
+        if tile is None or self.closer_look is not None:
+            return
+        device_ids = (message.device_id,)
+        closer = partial(self._link.watch, device_ids, width=CLOSER_LOOK_WIDTH, fps=CLOSER_LOOK_FPS)
+        self._send("take a closer look", closer)
+        back = partial(
+            self._link.watch, device_ids, width=GRID_THUMBNAIL_WIDTH, fps=GRID_THUMBNAIL_FPS
+        )
+        self.push_screen(
+            CloserLook(tile.device), callback=lambda _: self._send("return to thumbnails", back)
+        )
 
     def on_hub_status_changed(self, message: HubStatusChanged) -> None:
         status = self.query_one("#hub-status", Static)
@@ -158,14 +186,15 @@ class ClassroomApp(App[None]):
     # Actions.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("lock", "unlock", "message") and self.closer_look is not None:
+            return True
         if action in ("lock", "unlock", "message", "select_all"):
             # None greys the key out in the footer: there is nobody to act on yet.
-            grids = self.query(ClassGrid)
-            return True if grids and grids.first().device_ids else None
+            return True if self.class_grid.device_ids else None
         return True
 
     def action_lock(self) -> None:
-        targets = self.class_grid.selected_ids
+        targets = self._targets()
         if targets:
             dialog = MessageDialog(
                 f"Lock {self._describe(targets)}",
@@ -177,13 +206,13 @@ class ClassroomApp(App[None]):
             self.push_screen(dialog, callback=partial(self._lock, targets))
 
     def action_unlock(self) -> None:
-        targets = self.class_grid.selected_ids
+        targets = self._targets()
         if targets:
             self._send("unlock screens", partial(self._link.unlock, targets))
             self.notify(f"Unlocking {self._describe(targets)}.", markup=False, timeout=3)
 
     def action_message(self) -> None:
-        targets = self.class_grid.selected_ids
+        targets = self._targets()
         if targets:
             dialog = MessageDialog(
                 f"Message to {self._describe(targets)}",
@@ -192,6 +221,12 @@ class ClassroomApp(App[None]):
                 max_length=MESSAGE_MAX_LENGTH,
             )
             self.push_screen(dialog, callback=partial(self._send_message, targets))
+
+    def _targets(self) -> tuple[str, ...]:
+        """What an action applies to: the student looked at closely, else the selection."""
+        if (closer := self.closer_look) is not None:
+            return (closer.device_id,)
+        return self.class_grid.selected_ids
 
     def action_select_all(self) -> None:
         self.class_grid.action_toggle_all()

@@ -137,6 +137,7 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
                     screen=SimulatedStudentScreen(name, number, desktop),
                     desktop=desktop,
                     folder=state_folder,
+                    user=name.lower(),  # the signed-in student, as a real device reports
                 )
                 room.agents.append(agent)
                 tasks.append(asyncio.create_task(agent.run()))

@@ -104,6 +104,8 @@ async def test_enter_and_double_click_ask_for_a_closer_look() -> None:
             lambda: console.handled(ClassGrid.FocusRequested), "a closer look is asked for"
         )
         assert [m.device_id for m in console.handled(ClassGrid.FocusRequested)] == ["d-ben"]
+        await console.pilot.press("escape")  # back from the closer look
+        await console.wait_until(lambda: console.app.closer_look is None, "back at the grid")
 
         await console.pilot.double_click(console.tile("d-dev"))
         await console.wait_until(

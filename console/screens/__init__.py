@@ -1,0 +1,1 @@
+"""Full screens of the console beyond the class grid."""
