@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.actions import Unwatch, Watch
 from protocol.certificates import CertificateBody
-from protocol.commands import ReplayCache, SignedCommand, verify_command
+from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
@@ -51,6 +51,8 @@ HANDSHAKE_SECONDS = 10.0
 MAX_PEER_ERRORS = 5
 #: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
 MAX_PENDING = 50_000
+#: A device whose connection will not take a command within this long is treated as offline.
+DELIVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -224,6 +226,11 @@ class Hub:
                         on_frame(data)
                 else:
                     await on_message(endpoint.receive(data))
+            except StoreError as failure:
+                # Not the peer's fault: tell them plainly, keep the connection.
+                log.error("store unavailable while serving %s: %s", ws.remote_address, failure)
+                error = PeerError(ErrorCode.HUB_STORAGE, str(failure))
+                await ws.send(encode_message(Error.from_peer_error(error)).decode())
             except PeerError as error:
                 errors += 1
                 self.refusals[error.code] += 1
@@ -453,18 +460,10 @@ class Hub:
             revoked=self.store.revoked_serials(),
         )
         action = body.action
-        outcome: Counter[str] = Counter()
-        deliver = encode_message(Deliver(command=command)).decode()
-        self._remember_pending(body.id, console)
-        self._changed()
-        for target in body.targets:
-            code = await self._route(console, command, target, deliver, queue=submit.queue)
-            outcome[code] += 1
-            if isinstance(action, Watch) and code in ("delivered", "queued"):
-                self.watchers.setdefault(target, {})[console] = self.clock() + action.lease_seconds
-            elif isinstance(action, Unwatch):
-                self.watchers.get(target, {}).pop(console, None)
+        plan = {target: self._plan(body, target, queue=submit.queue) for target in body.targets}
+        outcome = Counter(disposition for disposition in plan.values())
         staff = console.staff
+        # Audited before anything is sent: a full disk stops the action, never the record.
         self.store.append_audit(
             f"{staff.name} ({staff.role.value} {staff.serial[:8]})",
             action.name,
@@ -473,8 +472,37 @@ class Hub:
             f"command {body.id}",
             now,
         )
+        self._remember_pending(body.id, console)
+        self._changed()
+        deliver = encode_message(Deliver(command=command)).decode()
+        sends = [
+            self._deliver(console, command, target, deliver, queue=submit.queue)
+            for target, disposition in plan.items()
+            if disposition == "delivered"
+        ]
+        await asyncio.gather(*sends)
+        for target, disposition in plan.items():
+            if disposition == "queued":
+                await self._queue(console, command, target, deliver)
+            elif disposition != "delivered":
+                await self._refused(console, body.id, target, ErrorCode(disposition))
+            if isinstance(action, Watch) and disposition in ("delivered", "queued"):
+                self.watchers.setdefault(target, {})[console] = self.clock() + action.lease_seconds
+            elif isinstance(action, Unwatch):
+                self.watchers.get(target, {}).pop(console, None)
 
-    async def _route(
+    def _plan(self, body: CommandBody, target: str, *, queue: bool) -> str:
+        """What will happen to one target: delivered, queued, or the refusal's code."""
+        device = self.store.device(target)
+        if device is None:
+            return ErrorCode.UNKNOWN_DEVICE.value
+        if not body.issuer.body.covers_group(device.group):
+            return ErrorCode.GROUP_FORBIDDEN.value
+        if target in self.agents:
+            return "delivered"
+        return "queued" if queue else ErrorCode.DEVICE_OFFLINE.value
+
+    async def _deliver(
         self,
         console: ConsoleLink,
         command: SignedCommand,
@@ -482,36 +510,37 @@ class Hub:
         deliver: str,
         *,
         queue: bool,
-    ) -> str:
-        """Send one target its copy; tell the console at once about any it cannot have."""
-        body = command.body
-        device = self.store.device(target)
-        refusal: ErrorCode | None = None
-        if device is None:
-            refusal = ErrorCode.UNKNOWN_DEVICE
-        elif not body.issuer.body.covers_group(device.group):
-            refusal = ErrorCode.GROUP_FORBIDDEN
-        else:
-            link = self.agents.get(target)
-            if link is not None:
-                try:
-                    await link.ws.send(deliver)
-                    return "delivered"
-                except ConnectionClosed:
-                    pass
+    ) -> None:
+        """Send one device its copy; a device that is too slow to take it is not waited for."""
+        link = self.agents.get(target)
+        try:
+            if link is None:
+                raise ConnectionClosed(None, None)
+            async with asyncio.timeout(DELIVERY_SECONDS):
+                await link.ws.send(deliver)
+        except (ConnectionClosed, TimeoutError):
             if queue:
-                try:
-                    self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
-                    return "queued"
-                except StoreError as error:
-                    log.error("could not queue for %s: %s", target[:16], error)
-            refusal = ErrorCode.DEVICE_OFFLINE
+                await self._queue(console, command, target, deliver)
+            else:
+                await self._refused(console, command.body.id, target, ErrorCode.DEVICE_OFFLINE)
+
+    async def _queue(
+        self, console: ConsoleLink, command: SignedCommand, target: str, deliver: str
+    ) -> None:
+        """Keep a command for an offline device until it connects or the command expires."""
+        body = command.body
+        try:
+            self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
+        except StoreError as error:
+            log.error("could not queue for %s: %s", target[:16], error)
+            await self._refused(console, body.id, target, ErrorCode.HUB_STORAGE)
+
+    async def _refused(
+        self, console: ConsoleLink, command_id: str, target: str, code: ErrorCode
+    ) -> None:
         await console.send(
-            Result(
-                command_id=body.id, device_id=target, ok=False, code=refusal, detail=refusal.value
-            )
+            Result(command_id=command_id, device_id=target, ok=False, code=code, detail=code.value)
         )
-        return refusal.value
 
     def _remember_pending(self, command_id: str, console: ConsoleLink) -> None:
         if len(self.pending) >= MAX_PENDING:

@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     ACTION_FAILED = "action_failed"
     # The hub itself.
     BUSY = "busy"
+    HUB_STORAGE = "hub_storage"
     INTERNAL = "internal"
 
 
@@ -85,6 +86,10 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.DEVICE_OFFLINE: "The device is offline. Try again when it is connected.",
     ErrorCode.ACTION_FAILED: "The device could not carry out the action.",
     ErrorCode.BUSY: "The hub is busy; try again shortly.",
+    ErrorCode.HUB_STORAGE: (
+        "The hub cannot write to its disk (full?), so nothing was done. "
+        "Ask IT to free space, then try again."
+    ),
     ErrorCode.INTERNAL: "The hub hit an internal error; it has been logged for IT.",
 }
 

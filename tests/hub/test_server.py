@@ -16,6 +16,7 @@ from agent.desktop import HeadlessDesktop
 from agent.enrollment import enroll
 from hub.admin import create_token
 from hub.client import open_session
+from hub.store import StoreUnavailable
 from hub.tls import client_context
 from protocol.actions import LockScreen, SendMessage, UnlockScreen, Watch
 from protocol.certificates import Role, issue_certificate
@@ -334,3 +335,25 @@ async def _still_serving(room: Classroom, console, agent) -> None:  # type: igno
     command = await console.submit(UnlockScreen(), [agent.state.device_id])
     result = await console.take(Result, lambda r: r.ok and r.command_id == command.body.id)
     assert result.device_id == agent.state.device_id
+
+
+async def test_a_full_disk_stops_the_action_not_the_audit(room: Classroom) -> None:
+    desktop = HeadlessDesktop()
+    agent = await room.start_agent("Ada's laptop", desktop=desktop)
+    console = await room.console()
+    db = room.store._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now full...
+    try:
+        for size in (900, 90, 1):  # ...once the audit table's free space is used up
+            with pytest.raises(StoreUnavailable):
+                for _ in range(10_000):
+                    room.store.append_audit("filler", "fill", [], "ok", "x" * size, 1)
+        await console.submit(LockScreen(message="Eyes on me"), [agent.state.device_id])
+        error = await console.take(Error)
+        assert error.code is ErrorCode.HUB_STORAGE and "disk" in error.message
+        assert not desktop.locked  # not done, since it could not be recorded
+    finally:
+        db.execute("PRAGMA max_page_count = 1073741823")
+    assert room.store.verify_audit() is None
+    await _still_serving(room, console, agent)  # the same connection carries on
