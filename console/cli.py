@@ -106,6 +106,9 @@ def do_main(argv: list[str]) -> int:
     except OSError as error:
         print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
         return 2
+    except ValueError as error:
+        print(f"homeroom-console: {error}", file=sys.stderr)
+        return 2
 
 
 def _build_action(kind: type[Action], fields: list[str]) -> Any:

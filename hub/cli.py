@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from protocol.certificates import Role
+from protocol.types import check_group
 
 from .admin import LOCAL_ADMIN, create_token, issue_staff
 from .files import write_private
@@ -28,6 +29,13 @@ def duration(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r}: write a number and a unit, like 90m or 7d")
     return int(match[1]) * _UNIT[match[2]]
+
+
+def group_name(text: str) -> str:
+    try:
+        return check_group(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _when(seconds: int | None) -> str:
@@ -72,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = token.add_parser("create", help="print a token that enrols devices into a group")
     create.add_argument("--data", type=Path, required=True)
-    create.add_argument("--group", required=True)
+    create.add_argument("--group", required=True, type=group_name)
     create.add_argument("--uses", type=int, default=1, help="how many devices (default 1)")
     create.add_argument("--expires", type=duration, default=duration("7d"), help="e.g. 2h, 7d")
 
@@ -83,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--data", type=Path, required=True)
     add.add_argument("name")
     add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
-    add.add_argument("--group", action="append", default=[], help="groups they may steer")
+    add.add_argument(
+        "--group", action="append", default=[], type=group_name, help="groups they may steer"
+    )
     add.add_argument(
         "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
     )
@@ -100,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     kcreate = klass.add_parser("create")
     kcreate.add_argument("--data", type=Path, required=True)
     kcreate.add_argument("name")
-    kcreate.add_argument("--group", required=True)
+    kcreate.add_argument("--group", required=True, type=group_name)
     kadd = klass.add_parser("add", help="add devices (by name or id) to a class")
     kadd.add_argument("--data", type=Path, required=True)
     kadd.add_argument("name")
@@ -108,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     klist = klass.add_parser("list")
     klist.add_argument("--data", type=Path, required=True)
 
-    command("devices", "list enrolled devices: name, group, online, last seen")
+    command("devices", "list enrolled devices: name, group, last seen")
     audit = command("audit", "show the newest audit entries and check the chain")
     audit.add_argument("--limit", type=int, default=30)
     return parser

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES
 from protocol.handshake import ClientHandshake
 from protocol.messages import encode_message
@@ -35,14 +34,15 @@ async def open_session(
 
     `make_handshake` receives the channel-binding value (the SHA-256 of the TLS
     certificate the hub presented) so the handshake can check the hub signed it.
-    Raises PeerError (with the hub's or our own reason) or OSError.
+    Raises PeerError (with the hub's or our own reason), OSError, or ValueError for a
+    plain ws:// address off this computer.
     """
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     if not secure and not is_loopback(parts.hostname or ""):
-        raise PeerError(
-            ErrorCode.CHANNEL_MISMATCH,
-            f"{url} is not encrypted; plain ws:// is only for this computer's own hub. Use wss://",
+        raise ValueError(
+            f"{url} is not encrypted: plain ws:// is only for a hub on this same computer. "
+            "Use the wss:// address IT gave you."
         )
     ws = await connect(
         url,

@@ -98,8 +98,11 @@ class Keyring:
 def init_hub(folder: Path, *, hub_url: str, names: list[str]) -> Keyring:
     """Create the organisation and hub keys, the TLS certificate and the store in `folder`."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if (folder / "hub.key").exists():
-        raise FileExistsError(f"{folder} already holds a hub; refusing to overwrite its keys.")
+    existing = [name for name in ("org.key", "hub.key", "hub.sqlite3") if (folder / name).exists()]
+    if existing:
+        raise FileExistsError(
+            f"{folder} already holds a hub ({', '.join(existing)}); refusing to overwrite it."
+        )
     org_key, hub_key = PrivateKey.generate(), PrivateKey.generate()
     hub_certificate = issue_certificate(
         org_key,

@@ -259,9 +259,15 @@ class Hub:
                 ws, endpoint, PeerError(ErrorCode.WRONG_ROLE, "device key already enrolled")
             )
             return
-        self.store.append_audit(
-            f"token {claim.token_id[:8]}", "enroll", [device.device_id], "ok", device.name, now
-        )
+        except StoreError as failure:
+            await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
+            return
+        try:
+            self.store.append_audit(
+                f"token {claim.token_id[:8]}", "enroll", [device.device_id], "ok", device.name, now
+            )
+        except StoreError as failure:  # enrolled, but say so in the log for IT
+            log.error("enrolment of %r not audited: %s", device.name, failure)
         log.info("enrolled %r into %s", device.name, group)
         welcome = endpoint.accept(name=device.name, group=device.group, device_id=device.device_id)
         await ws.send(encode_message(welcome).decode())
@@ -303,14 +309,14 @@ class Hub:
         link = AgentLink(ws, device, endpoint)
         self.agents[device_id] = link
         self.presence.setdefault(device_id, Presence()).online = True
-        self.store.mark_seen(device_id, self.now())
-        welcome = endpoint.accept(name=device.name, group=device.group, device_id=device_id)
-        await ws.send(encode_message(welcome).decode())
-        log.info("device %r online", device.name)
-        await self._announce(device)
-        for payload in self.store.take_queued(device_id, self.now()):
-            await ws.send(payload.decode())
         try:
+            welcome = endpoint.accept(name=device.name, group=device.group, device_id=device_id)
+            await ws.send(encode_message(welcome).decode())
+            log.info("device %r online", device.name)
+            await self._announce(device)
+            self.store.mark_seen(device_id, self.now())
+            for payload in self.store.take_queued(device_id, self.now()):
+                await ws.send(payload.decode())
             await self._read(
                 ws,
                 endpoint,
@@ -319,13 +325,15 @@ class Hub:
             )
         except ConnectionClosed:
             pass
+        except StoreError as failure:  # only before the session loop, which handles its own
+            log.error("store unavailable while %r connected: %s", device.name, failure)
+            await ws.close(1011, "hub storage unavailable")
         finally:
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
                 self.presence[device_id].online = False
                 log.info("device %r offline", device.name)
-                fresh = self.store.device(device_id)
-                await self._announce(fresh or device)
+                await self._announce(device)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id

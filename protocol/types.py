@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from msgspec import Meta
 
 #: A key fingerprint: SHA-256 in lowercase hex. Device ids are fingerprints.
@@ -23,3 +24,14 @@ DeviceName = Annotated[str, Meta(min_length=1, max_length=80)]
 GroupName = Annotated[str, Meta(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,62})$")]
 ShortText = Annotated[str, Meta(max_length=500)]
 LongText = Annotated[str, Meta(max_length=4000)]
+
+
+def check_group(name: str) -> str:
+    """`name` if it is a valid group name, else ValueError with the rule (for CLIs)."""
+    try:
+        return str(msgspec.convert(name, GroupName))
+    except msgspec.ValidationError:
+        raise ValueError(
+            f"{name!r} is not a group name: use letters, digits, spaces, '.', '_' or '-' "
+            "(up to 63, starting with a letter or digit), or '*' for all groups"
+        ) from None

@@ -80,3 +80,10 @@ def test_plain_websockets_only_on_loopback(tmp_path: Path) -> None:
     assert hub("init", "--data", str(data)).returncode == 0
     result = hub("serve", "--data", str(data), "--host", "0.0.0.0", "--insecure-loopback")
     assert result.returncode == 2 and "loopback" in result.stderr
+
+
+def test_group_names_are_checked_where_they_are_typed(tmp_path: Path) -> None:
+    data = tmp_path / "hub"
+    assert hub("init", "--data", str(data)).returncode == 0
+    result = hub("token", "create", "--data", str(data), "--group", "7B; DROP TABLE")
+    assert result.returncode == 2 and "not a group name" in result.stderr

@@ -357,3 +357,8 @@ async def test_a_full_disk_stops_the_action_not_the_audit(room: Classroom) -> No
         db.execute("PRAGMA max_page_count = 1073741823")
     assert room.store.verify_audit() is None
     await _still_serving(room, console, agent)  # the same connection carries on
+
+
+async def test_plain_websockets_are_refused_off_this_computer() -> None:
+    with pytest.raises(ValueError, match="wss://"):
+        await open_session("ws://hub.school.example:8443", lambda channel: None)  # type: ignore[arg-type,return-value]
