@@ -9,9 +9,6 @@ import pytest
 
 from agent.desktop import TkDesktop
 from agent.screen import MssScreen
-from tests.xvfb import xvfb_fixture
-
-xvfb_display = xvfb_fixture(scope="session")
 
 
 @pytest.fixture
