@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--uses", type=int, default=1, help="how many devices (default 1)")
     create.add_argument("--expires", type=duration, default=duration("7d"), help="e.g. 2h, 7d")
 
+    tlist = token.add_parser("list", help="list tokens and how often each was used")
+    tlist.add_argument("--data", type=Path, required=True)
+    trevoke = token.add_parser("revoke", help="stop a token from enrolling more devices")
+    trevoke.add_argument("--data", type=Path, required=True)
+    trevoke.add_argument("token_id")
+
     staff = commands.add_parser("staff", help="staff credentials").add_subparsers(
         dest="action", required=True
     )
@@ -118,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     klist = klass.add_parser("list")
     klist.add_argument("--data", type=Path, required=True)
 
-    command("devices", "list enrolled devices: name, group, last seen")
+    devices = command("devices", "the fleet: name, group, user, host, last seen")
+    devices.add_argument("--remove", metavar="DEVICE", help="remove a device (name or id) for good")
     audit = command("audit", "show the newest audit entries and check the chain")
     audit.add_argument("--limit", type=int, default=30)
     return parser
@@ -176,6 +183,22 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> int:
+    if args.command == "token" and args.action == "list":
+        print(f"{'TOKEN ID':<34} {'GROUP':<12} {'USED':<9} {'EXPIRES':<22} STATE")
+        for record in store.tokens():
+            state = (
+                "revoked" if record.revoked else ("usable" if record.is_usable(now) else "spent")
+            )
+            print(
+                f"{record.token_id:<34} {record.group:<12} "
+                f"{f'{record.uses}/{record.max_uses}':<9} {_when(record.expires_at):<22} {state}"
+            )
+        return 0
+    if args.command == "token" and args.action == "revoke":
+        store.revoke_token(args.token_id)
+        store.append_audit(LOCAL_ADMIN, "token_revoke", [], "ok", args.token_id, now)
+        print(f"Revoked token {args.token_id}: devices already enrolled with it stay enrolled.")
+        return 0
     if args.command == "token":
         token = create_token(
             keyring, store, group=args.group, uses=args.uses, lifetime=args.expires, now=now
@@ -221,11 +244,19 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "class":
         return _classes(args, store, now)
+    if args.command == "devices" and args.remove:
+        by_name = {d.name: d.device_id for d in store.devices()}
+        device_id = by_name.get(args.remove, args.remove)
+        store.remove_device(device_id, now)
+        store.append_audit(LOCAL_ADMIN, "device_remove", [device_id], "ok", args.remove, now)
+        print(f"Removed {args.remove!r}: it can no longer connect. To use it again, enrol it anew.")
+        return 0
     if args.command == "devices":
-        print(f"{'NAME':<28} {'GROUP':<10} {'LAST SEEN':<22} DEVICE ID")
+        print(f"{'NAME':<24} {'GROUP':<10} {'USER':<12} {'HOST':<16} {'LAST SEEN':<22} DEVICE ID")
         for device in store.devices():
             print(
-                f"{device.name:<28} {device.group:<10} {_when(device.last_seen):<22} "
+                f"{device.name:<24} {device.group:<10} {(device.user or '-'):<12} "
+                f"{(device.hostname or '-'):<16} {_when(device.last_seen):<22} "
                 f"{device.device_id[:16]}"
             )
         return 0

@@ -87,3 +87,46 @@ def test_group_names_are_checked_where_they_are_typed(tmp_path: Path) -> None:
     assert hub("init", "--data", str(data)).returncode == 0
     result = hub("token", "create", "--data", str(data), "--group", "7B; DROP TABLE")
     assert result.returncode == 2 and "not a group name" in result.stderr
+
+
+def test_tokens_are_listed_and_revoked_and_devices_removed(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    from agent.enrollment import enroll
+    from hub.keyring import Keyring
+    from hub.server import Hub
+    from hub.store import Store
+
+    data = tmp_path / "hub"
+    assert hub("init", "--data", str(data)).returncode == 0
+    assert hub("token", "create", "--data", str(data), "--group", "7B").returncode == 0
+    listing = hub("token", "list", "--data", str(data))
+    token_id = listing.stdout.splitlines()[1].split()[0]
+    assert "0/1" in listing.stdout and "usable" in listing.stdout
+    assert hub("token", "revoke", "--data", str(data), token_id).returncode == 0
+    assert "revoked" in hub("token", "list", "--data", str(data)).stdout
+
+    async def enrol_one() -> None:
+        keyring = Keyring.load(data)
+        with Store.open(keyring.store_path) as store:
+            async with Hub(keyring, store).serve("127.0.0.1", 0) as server:
+                port = server.sockets[0].getsockname()[1]
+                from hub.admin import create_token
+
+                token = create_token(
+                    keyring,
+                    store,
+                    group="7B",
+                    uses=1,
+                    lifetime=60,
+                    now=int(time.time()),
+                    hub_url=f"wss://127.0.0.1:{port}",
+                )
+                await enroll(token.encode(), "Ada's laptop", tmp_path / "ada")
+
+    asyncio.run(enrol_one())
+    assert "Ada's laptop" in hub("devices", "--data", str(data)).stdout
+    removed = hub("devices", "--data", str(data), "--remove", "Ada's laptop")
+    assert removed.returncode == 0, removed.stderr
+    assert "Ada's laptop" not in hub("devices", "--data", str(data)).stdout

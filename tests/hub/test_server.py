@@ -362,3 +362,16 @@ async def test_a_full_disk_stops_the_action_not_the_audit(room: Classroom) -> No
 async def test_plain_websockets_are_refused_off_this_computer() -> None:
     with pytest.raises(ValueError, match="wss://"):
         await open_session("ws://hub.school.example:8443", lambda channel: None)  # type: ignore[arg-type,return-value]
+
+
+async def test_a_removed_device_cannot_connect_again(room: Classroom) -> None:
+    state, _ = await room.enroll("Ada's laptop")
+    room.store.remove_device(state.device_id, int(time.time()))
+    with pytest.raises(PeerError) as caught:
+        await open_session(
+            room.url,
+            lambda channel: ClientHandshake(
+                role=ClientRole.AGENT, key=state.key, pins=state.pins, channel=channel
+            ),
+        )
+    assert caught.value.code is ErrorCode.UNKNOWN_DEVICE
