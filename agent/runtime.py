@@ -286,10 +286,16 @@ class Agent:
                 continue
             width = max(lease.width for lease in leases)
             fps = max(lease.fps for lease in leases)
-            thumbnail = await asyncio.to_thread(self._capture, width)
+            # Cleared before capturing, so a watch that arrives meanwhile is not missed.
+            self._watch_changed.clear()
+            try:
+                thumbnail = await asyncio.to_thread(self._capture, width)
+            except Exception:  # a grab can fail (display gone, screen locked by the OS)
+                log.exception("screen capture failed; trying again in a second")
+                fps = min(fps, 1.0)
+                thumbnail = None
             if thumbnail is not None and self._ws is not None:
                 await self._send_frame(thumbnail)
-            self._watch_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._watch_changed.wait(), timeout=1.0 / fps)
 

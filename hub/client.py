@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -59,11 +60,13 @@ async def open_session(
             ssl_object = ws.transport.get_extra_info("ssl_object")
             channel = channel_of(ssl_object.getpeercert(binary_form=True))
         handshake = make_handshake(channel)
-        await ws.send(encode_message(handshake.start()).decode())
-        proof = handshake.step(await ws.recv())
-        assert proof is not None
-        await ws.send(encode_message(proof).decode())
-        handshake.step(await ws.recv())
+        # A server that accepts the connection and then says nothing must not hold us.
+        async with asyncio.timeout(open_timeout):
+            await ws.send(encode_message(handshake.start()).decode())
+            proof = handshake.step(await ws.recv())
+            assert proof is not None
+            await ws.send(encode_message(proof).decode())
+            handshake.step(await ws.recv())
     except BaseException:
         await ws.close()
         raise

@@ -6,21 +6,21 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, suppress
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from protocol.actions import Unwatch, Watch
-from protocol.certificates import CertificateBody
+from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
 from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
 from protocol.messages import (
+    MAX_MESSAGE_BYTES,
     Answer,
     AuditEntry,
     ClassInfo,
@@ -42,65 +42,32 @@ from protocol.messages import (
 from protocol.tokens import secret_hash
 
 from .keyring import Keyring
-from .store import DeviceExists, DeviceRecord, Store, StoreError, TokenRefused
+from .links import AgentLink, ConsoleLink, PendingCommand, Presence
+from .store import (
+    DeviceExists,
+    DeviceRecord,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+    TokenRefused,
+    UnknownDevice,
+)
 
 log = logging.getLogger("homeroom.hub")
 
 HANDSHAKE_SECONDS = 10.0
+#: Before authentication a peer may send a handshake message, nothing bigger, so a crowd
+#: of strangers cannot pin megabytes each.
+PREAUTH_MAX_BYTES = 16 * 1024
+#: How often the hub re-reads revocations and removals, ending sessions they affect.
+HOUSEKEEPING_SECONDS = 5.0
 #: Bad messages tolerated on one connection before the hub hangs up on it.
 MAX_PEER_ERRORS = 5
 #: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
 MAX_PENDING = 50_000
 #: A device whose connection will not take a command within this long is treated as offline.
 DELIVERY_SECONDS = 5.0
-
-
-@dataclass
-class Presence:
-    """What the hub knows live about a device beyond its stored record."""
-
-    online: bool = False
-    locked: bool = False
-    watched_by: tuple[str, ...] = ()
-    user: str = ""
-
-
-@dataclass(eq=False)
-class ConsoleLink:
-    """One signed-in staff member's connection; frames wait in a newest-only slot per stream."""
-
-    ws: ServerConnection
-    staff: CertificateBody
-    frames: dict[int, bytes] = field(default_factory=dict)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    frames_dropped: int = 0
-
-    async def send(self, message: Message) -> None:
-        with suppress(ConnectionClosed):
-            await self.ws.send(encode_message(message).decode())
-
-    def offer_frame(self, stream: int, data: bytes) -> None:
-        # A slow console replaces its unsent frame: it always gets the newest picture
-        # and never holds up commands or other devices.
-        if stream in self.frames:
-            self.frames_dropped += 1
-        self.frames[stream] = data
-        self.wake.set()
-
-    async def pump_frames(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            batch, self.frames = self.frames, {}
-            for data in batch.values():
-                await self.ws.send(data)
-
-
-@dataclass(eq=False)
-class AgentLink:
-    ws: ServerConnection
-    device: DeviceRecord
-    endpoint: HubHandshake
 
 
 class Hub:
@@ -117,10 +84,12 @@ class Hub:
         self.presence: dict[str, Presence] = {}
         self.streams: dict[str, int] = {}
         self.watchers: dict[str, dict[ConsoleLink, float]] = {}
-        self.pending: dict[str, ConsoleLink] = {}
-        self.replay = ReplayCache()
+        self.pending: dict[str, PendingCommand] = {}
+        # One person may hold at most this many live commands (see ReplayCache).
+        self.replay = ReplayCache(per_issuer=2_000)
         self.refusals: Counter[ErrorCode] = Counter()
         self.frames_relayed = 0
+        self.housekeeping_seconds = HOUSEKEEPING_SECONDS
         self._channel = keyring.channel
         self._change = asyncio.Event()
 
@@ -134,9 +103,8 @@ class Hub:
 
     # --- Serving -------------------------------------------------------------
 
-    def serve(
-        self, host: str, port: int, *, tls: bool = True
-    ) -> AbstractAsyncContextManager[Server]:
+    @asynccontextmanager
+    async def serve(self, host: str, port: int, *, tls: bool = True) -> AsyncIterator[Server]:
         """The websockets server (use `async with`); plain ws only for loopback tests."""
         from .tls import server_context
 
@@ -147,29 +115,40 @@ class Hub:
         )
         if not tls:
             self._channel = b""
-        return serve(
+        async with serve(
             self.handle,
             host,
             port,
             ssl=ssl,
-            max_size=MAX_FRAME_BYTES,
+            max_size=PREAUTH_MAX_BYTES,
             # Browsers send an Origin header; agents and consoles do not. Refusing any
             # Origin stops cross-site websocket hijacking (MeshCentral's flaw).
             origins=[None],
             compression=None,
-        )
+        ) as server:
+            housekeeping = asyncio.create_task(self._housekeeping())
+            try:
+                yield server
+            finally:
+                housekeeping.cancel()
 
     def now(self) -> int:
         return int(self.clock())
 
     async def handle(self, ws: ServerConnection) -> None:
         """One connection: the handshake, then the session for the peer's role."""
+        try:
+            revoked = self.store.revoked_serials()
+        except StoreError as failure:
+            log.error("store unavailable at sign-in: %s", failure)
+            await ws.close(1011, "hub storage unavailable")
+            return
         endpoint = HubHandshake(
             key=self.keyring.hub_key,
             certificate=self.keyring.hub_certificate,
             org_key=self.keyring.org_public,
             channel=self._channel,
-            revoked=self.store.revoked_serials(),
+            revoked=revoked,
             clock=self.clock,
         )
         try:
@@ -182,9 +161,16 @@ class Hub:
         except PeerError as error:
             await self._refuse(ws, endpoint, error)
             return
+        except StoreError as failure:
+            await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
+            return
         except (TimeoutError, ConnectionClosed):
             log.info("handshake abandoned by %s", ws.remote_address)
             return
+        # Until here a peer could send no more than a handshake needs; now its role's limit.
+        ws.protocol.max_message_size = (
+            MAX_FRAME_BYTES if claim.role is ClientRole.AGENT else MAX_MESSAGE_BYTES
+        )
         await admit(ws)
 
     def _admit(self, claim: Claim, endpoint: HubHandshake):  # type: ignore[no-untyped-def]
@@ -192,8 +178,13 @@ class Hub:
         if claim.role is ClientRole.ENROLL:
             return lambda ws: self._enroll(ws, claim, endpoint)
         if claim.role is ClientRole.CONSOLE:
-            assert claim.staff is not None
-            return lambda ws: self._serve_console(ws, claim.staff, endpoint)
+            staff = claim.staff
+            assert staff is not None
+            if staff.role is Role.GUARDIAN:
+                # Until home-hours policy and per-child scoping exist, a guardian would
+                # see a whole group's names and screens: refuse rather than overshare.
+                raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
+            return lambda ws: self._serve_console(ws, staff, endpoint)
         device = self.store.device(claim.device_id)
         if device is None:
             raise PeerError(ErrorCode.UNKNOWN_DEVICE, f"device {claim.device_id[:16]}")
@@ -215,8 +206,16 @@ class Hub:
         endpoint: HubHandshake,
         on_message: Callable[[Message], Awaitable[None]],
         on_frame: Callable[[bytes], None] | None = None,
+        reply: Callable[[Message], Awaitable[None]] | None = None,
     ) -> None:
         """Feed each message to its handler; refuse bad ones, hang up after too many."""
+
+        async def answer(message: Message) -> None:
+            if reply is not None:
+                await reply(message)
+            else:
+                await ws.send(encode_message(message).decode())
+
         errors = 0
         async for data in ws:
             try:
@@ -226,17 +225,20 @@ class Hub:
                         on_frame(data)
                 else:
                     await on_message(endpoint.receive(data))
-            except StoreError as failure:
+            except UnknownDevice:
+                await ws.close(1008, "device removed by IT")
+                return
+            except (StoreUnavailable, StoreCorrupt) as failure:
                 # Not the peer's fault: tell them plainly, keep the connection.
                 log.error("store unavailable while serving %s: %s", ws.remote_address, failure)
                 error = PeerError(ErrorCode.HUB_STORAGE, str(failure))
-                await ws.send(encode_message(Error.from_peer_error(error)).decode())
+                await answer(Error.from_peer_error(error))
             except PeerError as error:
                 errors += 1
                 self.refusals[error.code] += 1
                 self._changed()
                 log.warning("from %s: %s %s", ws.remote_address, error.code.value, error.detail)
-                await ws.send(encode_message(Error.from_peer_error(error)).decode())
+                await answer(Error.from_peer_error(error))
                 if errors >= MAX_PEER_ERRORS:
                     await ws.close(1008, "too many bad messages")
                     return
@@ -297,7 +299,7 @@ class Hub:
         change = DeviceChanged(device=self.device_state(device))
         for console in list(self.consoles):
             if console.staff.covers_group(device.group):
-                await console.send(change)
+                console.post(change)
 
     async def _serve_agent(
         self, ws: ServerConnection, device: DeviceRecord, endpoint: HubHandshake
@@ -321,7 +323,7 @@ class Hub:
                 ws,
                 endpoint,
                 lambda item: self._from_agent(link, item),
-                lambda data: self._relay_frame(device_id, data),
+                lambda data: self._relay_frame(link, data),
             )
         except ConnectionClosed:
             pass
@@ -337,11 +339,15 @@ class Hub:
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
+        if not isinstance(item, Result) and not link.reports.allow(self.clock()):
+            raise PeerError(ErrorCode.BUSY, "too many status reports or events")
         if isinstance(item, Status):
             live = self.presence[device_id]
+            seen = (live.locked, live.watched_by, live.user)
             live.locked, live.watched_by, live.user = item.locked, item.watched_by, item.user
             self.store.mark_seen(device_id, self.now(), user=item.user or None)
-            await self._announce(link.device)
+            if seen != (item.locked, item.watched_by, item.user):
+                await self._announce(link.device)
         elif isinstance(item, Inventory):
             self.store.mark_seen(
                 device_id,
@@ -351,8 +357,15 @@ class Hub:
                 inventory_json=msgspec.json.encode(item).decode(),
             )
         elif isinstance(item, Result):
-            if item.device_id != device_id:
-                raise PeerError(ErrorCode.MALFORMED, "a result names another device")
+            pending = self.pending.get(item.command_id)
+            # One result per device per command it was sent: no results for others,
+            # none made up, none twice (each is an audit row).
+            if item.device_id != device_id or pending is None or device_id not in pending.awaiting:
+                raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
+            pending.awaiting.discard(device_id)
+            if not pending.awaiting:
+                del self.pending[item.command_id]
+            pending.console.post(item)
             self.store.append_audit(
                 link.device.name,
                 "result",
@@ -361,9 +374,6 @@ class Hub:
                 f"command {item.command_id}: {item.detail}"[:1000],
                 self.now(),
             )
-            console = self.pending.get(item.command_id)
-            if console is not None:
-                await console.send(item)
         elif isinstance(item, Event):
             self.store.append_audit(
                 link.device.name,
@@ -374,10 +384,11 @@ class Hub:
                 self.now(),
             )
 
-    def _relay_frame(self, device_id: str, data: bytes) -> None:
+    def _relay_frame(self, link: AgentLink, data: bytes) -> None:
         """Pass a validated frame on to each console watching, relabelled with its stream."""
+        device_id = link.device.device_id
         leases = self.watchers.get(device_id)
-        if not leases:
+        if not leases or not link.frames.allow(self.clock()):
             return
         now = self.clock()
         stream = self.stream_of(device_id)
@@ -403,11 +414,17 @@ class Hub:
         await ws.send(encode_message(welcome).decode())
         self.consoles.add(console)
         log.info("%s %r signed in", staff.role.value, staff.name)
-        pump = asyncio.create_task(console.pump_frames())
+        pump = asyncio.create_task(console.pump())
+
+        async def reply(message: Message) -> None:
+            console.post(message)
+
         try:
             devices = tuple(self.device_state(d) for d in self.visible_devices(staff))
-            await console.send(Roster(devices=devices))
-            await self._read(ws, endpoint, lambda item: self._from_console(console, item))
+            console.post(Roster(devices=devices))
+            await self._read(
+                ws, endpoint, lambda item: self._from_console(console, item), reply=reply
+            )
         except ConnectionClosed:
             pass
         finally:
@@ -415,12 +432,14 @@ class Hub:
             self.consoles.discard(console)
             for leases in self.watchers.values():
                 leases.pop(console, None)
+            for command_id in [i for i, p in self.pending.items() if p.console is console]:
+                del self.pending[command_id]
 
     async def _from_console(self, console: ConsoleLink, item: Message) -> None:
         if isinstance(item, Submit):
             await self._submit(console, item)
         elif isinstance(item, Query):
-            await console.send(self._answer(console.staff, item))
+            console.post(self._answer(console.staff, item))
 
     def _answer(self, staff: CertificateBody, query: Query) -> Answer:
         if query.subject == "roster":
@@ -435,8 +454,9 @@ class Hub:
                     for c in classes[: query.limit]
                 ),
             )
-        if staff.role.value not in ("admin", "it"):
-            raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for admins and IT")
+        if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
+            # Audit rows name devices and people of every group: school-wide staff only.
+            raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for school-wide IT")
         rows = self.store.audit(limit=query.limit)
         return Answer(
             id=query.id,
@@ -464,12 +484,19 @@ class Hub:
             command,
             org_key=self.keyring.org_public,
             now=now,
-            replay=self.replay,
+            replay=None,  # remembered below, once we know it goes somewhere
             revoked=self.store.revoked_serials(),
         )
         action = body.action
         plan = {target: self._plan(body, target, queue=submit.queue) for target in body.targets}
         outcome = Counter(disposition for disposition in plan.values())
+        routed = {t for t, disposition in plan.items() if disposition in ("delivered", "queued")}
+        if routed:
+            # A command that reaches no device costs no room in the replay cache, so
+            # nonsense addressed to made-up devices cannot crowd out real commands.
+            self.replay.remember(
+                body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
+            )
         staff = console.staff
         # Audited before anything is sent: a full disk stops the action, never the record.
         self.store.append_audit(
@@ -480,7 +507,7 @@ class Hub:
             f"command {body.id}",
             now,
         )
-        self._remember_pending(body.id, console)
+        self._remember_pending(PendingCommand(console, set(routed), body.expires_at), body.id)
         self._changed()
         deliver = encode_message(Deliver(command=command)).decode()
         sends = [
@@ -524,8 +551,14 @@ class Hub:
         try:
             if link is None:
                 raise ConnectionClosed(None, None)
-            async with asyncio.timeout(DELIVERY_SECONDS):
-                await link.ws.send(deliver)
+            try:
+                async with asyncio.timeout(DELIVERY_SECONDS):
+                    await link.ws.send(deliver)
+            except TimeoutError:
+                # The copy may still be in its send buffer; drop the connection so that
+                # "offline" is true. The agent's replay cache makes a queued retry safe.
+                link.ws.transport.abort()
+                raise
         except (ConnectionClosed, TimeoutError):
             if queue:
                 await self._queue(console, command, target, deliver)
@@ -546,15 +579,49 @@ class Hub:
     async def _refused(
         self, console: ConsoleLink, command_id: str, target: str, code: ErrorCode
     ) -> None:
-        await console.send(
+        console.post(
             Result(command_id=command_id, device_id=target, ok=False, code=code, detail=code.value)
         )
 
-    def _remember_pending(self, command_id: str, console: ConsoleLink) -> None:
+    def _remember_pending(self, pending: PendingCommand, command_id: str) -> None:
+        if not pending.awaiting:
+            return
         if len(self.pending) >= MAX_PENDING:
+            self._forget_expired_commands()
             for stale in list(self.pending)[: MAX_PENDING // 10]:
                 del self.pending[stale]
-        self.pending[command_id] = console
+        self.pending[command_id] = pending
+
+    def _forget_expired_commands(self) -> None:
+        # A result may come a little after expiry (clock skew); later ones go nowhere.
+        cutoff = self.now() - CLOCK_SKEW
+        for command_id in [i for i, p in self.pending.items() if p.expires_at < cutoff]:
+            del self.pending[command_id]
+
+    async def _housekeeping(self) -> None:
+        """End sessions that revocations, expiries and removals made in the store mean to end."""
+        while True:
+            await asyncio.sleep(self.housekeeping_seconds)
+            try:
+                revoked = self.store.revoked_serials()
+                removed = [i for i in self.agents if self.store.device(i) is None]
+            except StoreError as failure:
+                log.error("housekeeping could not read the store: %s", failure)
+                continue
+            now = self.now()
+            for console in list(self.consoles):
+                staff = console.staff
+                if staff.serial in revoked or now > staff.expires_at + CLOCK_SKEW:
+                    log.warning(
+                        "ending the session of %r: credential revoked or expired", staff.name
+                    )
+                    await console.ws.close(1008, "credential revoked or expired")
+            for device_id in removed:
+                link = self.agents.get(device_id)
+                if link is not None:
+                    log.warning("ending the session of removed device %r", link.device.name)
+                    await link.ws.close(1008, "device removed by IT")
+            self._forget_expired_commands()
 
 
 async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:

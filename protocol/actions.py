@@ -13,7 +13,9 @@ from .types import LongText, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 _IT = frozenset({Role.IT, Role.ADMIN})
-_VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN, Role.GUARDIAN})
+# Guardians get no action until home-hours policy and per-child scoping exist (both
+# are enforced on the agent): until then a guardian could watch any device of a group.
+_VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 
 #: An application by its allow-list name (the agent maps it to a program); never a path.
 AppName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]

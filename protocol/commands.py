@@ -115,7 +115,7 @@ def verify_command(
     if now + CLOCK_SKEW < body.issued_at:
         raise PeerError(ErrorCode.COMMAND_NOT_YET_VALID, f"command {body.id} is dated ahead")
     if replay is not None:
-        replay.remember(body.nonce, body.expires_at, now=now)
+        replay.remember(body.nonce, body.expires_at, now=now, issuer=issuer.serial)
     return body
 
 
@@ -125,40 +125,58 @@ class ReplayCache:
     A nonce need only be kept until its command expires (an expired command is
     refused anyway), which bounds the cache by the rate of valid signed commands.
     When full of live nonces it refuses new ones rather than forget one (fail closed).
+    `per_issuer` caps the live nonces of any one certificate, so one person (or one
+    stolen credential) can fill only their own share, never block everyone else.
     """
 
-    __slots__ = ("_seen", "capacity")
+    __slots__ = ("_by_issuer", "_seen", "capacity", "per_issuer")
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, *, per_issuer: int | None = None) -> None:
         if capacity < 1:
             raise UsageError("a replay cache holds at least one nonce")
         self.capacity = capacity
-        self._seen: dict[bytes, int] = {}
+        self.per_issuer = per_issuer
+        self._seen: dict[bytes, tuple[int, str]] = {}
+        self._by_issuer: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def remember(self, nonce: bytes, expires_at: int, *, now: int) -> None:
+    def remember(self, nonce: bytes, expires_at: int, *, now: int, issuer: str = "") -> None:
         """Record `nonce`, or raise PeerError(REPLAYED) if it was seen before."""
         if nonce in self._seen:
             raise PeerError(ErrorCode.REPLAYED, "this command was received before")
-        if len(self._seen) >= self.capacity:
+        if len(self._seen) >= self.capacity or self._issuer_full(issuer):
             self.prune(now)
             if len(self._seen) >= self.capacity:
                 raise PeerError(ErrorCode.REPLAY_CACHE_FULL, f"{self.capacity} live commands")
-        self._seen[nonce] = expires_at
+            if self._issuer_full(issuer):
+                raise PeerError(ErrorCode.REPLAY_CACHE_FULL, f"{self.per_issuer} live commands "
+                                "from one person")
+        self._seen[nonce] = (expires_at, issuer)
+        self._by_issuer[issuer] = self._by_issuer.get(issuer, 0) + 1
+
+    def _issuer_full(self, issuer: str) -> bool:
+        return self.per_issuer is not None and self._by_issuer.get(issuer, 0) >= self.per_issuer
 
     def prune(self, now: int) -> None:
         """Forget nonces whose commands can no longer pass the expiry check."""
-        self._seen = {n: e for n, e in self._seen.items() if e + CLOCK_SKEW >= now}
+        self._seen = {n: e for n, e in self._seen.items() if e[0] + CLOCK_SKEW >= now}
+        self._by_issuer = {}
+        for _, issuer in self._seen.values():
+            self._by_issuer[issuer] = self._by_issuer.get(issuer, 0) + 1
 
     def to_bytes(self) -> bytes:
         """A snapshot to save across restarts (the caller writes it to disk)."""
-        return msgspec.json.encode(sorted(self._seen.items()))
+        return msgspec.json.encode(sorted((n, e, i) for n, (e, i) in self._seen.items()))
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, capacity: int = 100_000) -> ReplayCache:
-        items = decode_as(data, list[tuple[bytes, int]], "replay cache")
-        cache = cls(capacity=max(capacity, len(items)))
-        cache._seen = dict(items)
+    def from_bytes(
+        cls, data: bytes, *, capacity: int = 100_000, per_issuer: int | None = None
+    ) -> ReplayCache:
+        items = decode_as(data, list[tuple[bytes, int, str]], "replay cache")
+        cache = cls(capacity=max(capacity, len(items)), per_issuer=per_issuer)
+        for nonce, expires_at, issuer in items:
+            cache._seen[nonce] = (expires_at, issuer)
+            cache._by_issuer[issuer] = cache._by_issuer.get(issuer, 0) + 1
         return cache

@@ -14,6 +14,7 @@ from .codec import decode_as
 from .commands import SignedCommand
 from .errors import GUIDANCE, ErrorCode, PeerError
 from .types import (
+    AccountName,
     DeviceId,
     DeviceName,
     GroupName,
@@ -24,6 +25,7 @@ from .types import (
     ShortText,
     Signature,
     Timestamp,
+    UserName,
 )
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
@@ -102,7 +104,7 @@ class Status(Message, tag="status", frozen=True):
 
     locked: bool
     watched_by: Annotated[tuple[PersonName, ...], Meta(max_length=32)] = ()
-    user: Annotated[str, Meta(max_length=128)] = ""
+    user: UserName = ""
     capturing: bool = False
 
 
@@ -110,11 +112,11 @@ class Inventory(Message, tag="inventory", frozen=True):
     """Facts about the device for IT's fleet view."""
 
     MAX_BYTES = 8 * KiB
-    hostname: Annotated[str, Meta(max_length=255)]
+    hostname: AccountName
     os: Annotated[str, Meta(max_length=128)]
     agent_version: Annotated[str, Meta(max_length=64)]
     os_version: Annotated[str, Meta(max_length=255)] = ""
-    user: Annotated[str, Meta(max_length=128)] = ""
+    user: UserName = ""
     cpu_count: Annotated[int, Meta(ge=0, le=100_000)] = 0
     memory_bytes: Annotated[int, Meta(ge=0)] = 0
     screen_width: Annotated[int, Meta(ge=0, le=65_535)] = 0
@@ -133,7 +135,7 @@ class Event(Message, tag="event", frozen=True):
 class ProcessInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pid: int
     name: Annotated[str, Meta(max_length=255)]
-    user: Annotated[str, Meta(max_length=128)] = ""
+    user: UserName = ""
     cpu_percent: float = 0.0
     memory_bytes: int = 0
 
@@ -204,7 +206,7 @@ class DeviceState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stream: Annotated[int, Meta(ge=0, lt=2**32)]
     locked: bool = False
     watched_by: Annotated[tuple[PersonName, ...], Meta(max_length=32)] = ()
-    user: Annotated[str, Meta(max_length=128)] = ""
+    user: UserName = ""
     last_seen: Timestamp = 0
 
 

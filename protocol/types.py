@@ -18,8 +18,14 @@ Nonce = Annotated[bytes, Meta(min_length=16, max_length=64)]
 Timestamp = Annotated[int, Meta(ge=0, le=2**40)]
 #: Random ids (commands, queries, tokens, serials): 32 lowercase hex digits.
 RandomId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")]
-PersonName = Annotated[str, Meta(min_length=1, max_length=80)]
-DeviceName = Annotated[str, Meta(min_length=1, max_length=80)]
+#: Names are shown in terminals and logs: no control characters (no forged lines or
+#: escape sequences), C0, DEL or C1.
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+PersonName = Annotated[str, Meta(min_length=1, max_length=80, pattern=_NO_CONTROLS)]
+DeviceName = Annotated[str, Meta(min_length=1, max_length=80, pattern=_NO_CONTROLS)]
+#: A login name or host name as a device reports it.
+AccountName = Annotated[str, Meta(max_length=255, pattern=_NO_CONTROLS)]
+UserName = Annotated[str, Meta(max_length=128, pattern=_NO_CONTROLS)]
 #: Groups name sets of devices (a year, a class, a site); "*" in a certificate means all.
 GroupName = Annotated[str, Meta(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,62})$")]
 ShortText = Annotated[str, Meta(max_length=500)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from protocol.actions import KillProcess, LockScreen, SendMessage, SetPolicy
+from protocol.actions import KillProcess, LockScreen, SendMessage, SetPolicy, Watch
 from protocol.certificates import Role
 from protocol.commands import (
     Recipient,
@@ -224,3 +224,34 @@ def test_hub_side_verification_skips_the_recipient_checks(school: School) -> Non
 def test_command_lifetime_is_capped(school: School) -> None:
     with pytest.raises(ValueError):
         lock(school, ttl=48 * 3600)
+
+
+def test_guardians_may_do_nothing_until_home_hours_policy_exists(school: School) -> None:
+    guardian = school.certify("A parent", Role.GUARDIAN)
+    for action in (Watch(), SendMessage(text="hi"), LockScreen()):
+        command = sign_command(
+            guardian.key, guardian.certificate, targets=[DEVICE], action=action, now=NOW
+        )
+        assert check(school, command) is ErrorCode.ROLE_FORBIDDEN
+
+
+def test_one_person_cannot_fill_the_replay_cache_for_everyone(school: School) -> None:
+    cache = ReplayCache(capacity=100, per_issuer=3)
+    mallory = school.certify("Mallory", Role.TEACHER)
+    for _ in range(3):
+        command = sign_command(
+            mallory.key,
+            mallory.certificate,
+            targets=[DEVICE],
+            action=LockScreen(),
+            now=NOW,
+            ttl=24 * 3600,
+        )
+        assert check(school, command, replay=cache) is None
+    command = sign_command(
+        mallory.key, mallory.certificate, targets=[DEVICE], action=LockScreen(), now=NOW
+    )
+    assert check(school, command, replay=cache) is ErrorCode.REPLAY_CACHE_FULL
+    assert check(school, lock(school), replay=cache) is None  # everyone else carries on
+    reloaded = ReplayCache.from_bytes(cache.to_bytes(), per_issuer=3)
+    assert check(school, command, replay=reloaded) is ErrorCode.REPLAY_CACHE_FULL

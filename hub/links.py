@@ -1,0 +1,111 @@
+"""The hub's view of each connected peer: what it may send, and what waits to be sent to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from protocol.certificates import CertificateBody
+from protocol.handshake import HubHandshake
+from protocol.messages import Message, encode_message
+from protocol.ratelimit import TokenBucket
+
+from .store import DeviceRecord
+
+log = logging.getLogger("homeroom.hub")
+
+#: Control messages waiting for one console; past this it is too slow and is hung up on.
+MAX_OUTBOX = 5_000
+
+
+@dataclass
+class Presence:
+    """What the hub knows live about a device beyond its stored record."""
+
+    online: bool = False
+    locked: bool = False
+    watched_by: tuple[str, ...] = ()
+    user: str = ""
+
+
+@dataclass(eq=False)
+class ConsoleLink:
+    """One signed-in staff member's connection, written only by its own pump task.
+
+    Nothing else ever awaits this console's socket: a console on bad Wi-Fi (or one
+    that stops reading on purpose) fills its own outbox and is hung up on; it never
+    holds up a device or another console. Frames wait in a newest-only slot per stream.
+    """
+
+    ws: ServerConnection
+    staff: CertificateBody
+    outbox: deque[str] = field(default_factory=deque)
+    frames: dict[int, bytes] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    frames_dropped: int = 0
+    too_slow: bool = False
+
+    def post(self, message: Message) -> None:
+        """Queue a control message; never waits."""
+        if self.too_slow:
+            return
+        if len(self.outbox) >= MAX_OUTBOX:
+            self.too_slow = True
+            log.warning(
+                "%s %r is not keeping up; hanging up", self.staff.role.value, self.staff.name
+            )
+            self.wake.set()
+            return
+        self.outbox.append(encode_message(message).decode())
+        self.wake.set()
+
+    def offer_frame(self, stream: int, data: bytes) -> None:
+        # A slow console replaces its unsent frame: it always gets the newest picture.
+        if stream in self.frames:
+            self.frames_dropped += 1
+        self.frames[stream] = data
+        self.wake.set()
+
+    async def pump(self) -> None:
+        """The only writer to this console: control messages first, then the newest frames."""
+        with suppress(ConnectionClosed):
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if self.too_slow:
+                    await self.ws.close(1008, "console too slow to keep up")
+                    return
+                while self.outbox:
+                    await self.ws.send(self.outbox.popleft())
+                batch, self.frames = self.frames, {}
+                for data in batch.values():
+                    await self.ws.send(data)
+
+
+@dataclass(eq=False)
+class AgentLink:
+    """One device's connection, with how fast it may talk."""
+
+    ws: ServerConnection
+    device: DeviceRecord
+    endpoint: HubHandshake
+    # Status, inventory and events: a device has no reason to send more than a few a
+    # second; a flood (a student's forged client) is refused, then hung up on.
+    reports: TokenBucket = field(default_factory=lambda: TokenBucket(rate=5.0, burst=30.0))
+    # Frames: 30 a second is the most any watch asks for.
+    frames: TokenBucket = field(default_factory=lambda: TokenBucket(rate=35.0, burst=60.0))
+
+
+@dataclass(eq=False)
+class PendingCommand:
+    """A routed command whose results are still due, and from which devices."""
+
+    console: ConsoleLink
+    awaiting: set[str]
+    expires_at: int
