@@ -125,6 +125,8 @@ class Hub:
             # Origin stops cross-site websocket hijacking (MeshCentral's flaw).
             origins=[None],
             compression=None,
+            # A peer hung up on for flooding may not read our close frame; don't wait long.
+            close_timeout=2,
         ) as server:
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
@@ -430,6 +432,7 @@ class Hub:
         finally:
             pump.cancel()
             self.consoles.discard(console)
+            self._changed()
             for leases in self.watchers.values():
                 leases.pop(console, None)
             for command_id in [i for i, p in self.pending.items() if p.console is console]:

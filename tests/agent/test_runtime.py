@@ -61,3 +61,27 @@ async def test_a_restarted_agent_locks_again_before_it_reconnects(room: Classroo
     unlock = console.session.sign(UnlockScreen(), [state.device_id])
     assert (await restarted.carry_out(Deliver(command=unlock))).ok
     assert not offline_agent(room, state, folder).desktop.locked
+
+
+class FlakyScreen(SyntheticScreen):
+    """A real synthetic screen whose first grab fails, as a lost display would."""
+
+    failed = False
+
+    def grab(self):  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise OSError("display connection lost")
+        return super().grab()
+
+
+async def test_capture_carries_on_after_a_failed_grab(room: Classroom) -> None:
+    from console.session import Picture
+    from protocol.actions import Watch
+
+    agent = await room.start_agent("Ada's laptop", screen=FlakyScreen("Ada", 1))
+    console = await room.console()
+    await console.submit(Watch(width=160, fps=10, lease_seconds=30), [agent.state.device_id])
+    picture = await console.take(Picture)
+    assert picture.device_id == agent.state.device_id
+    assert agent.screen.failed  # type: ignore[attr-defined]

@@ -1,0 +1,161 @@
+"""Peers that are authenticated but hostile or broken: floods, stalls, stale rights."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+from hub.client import open_session
+from hub.links import MAX_OUTBOX
+from hub.tls import client_context
+from protocol.certificates import Role
+from protocol.errors import ErrorCode, PeerError
+from protocol.handshake import ClientHandshake
+from protocol.messages import ClientRole, DeviceChanged, Event, Result, Status, encode_message
+
+from ..classroom import Classroom, classroom
+from ..support import scaled
+
+
+@pytest.fixture
+async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
+    async with classroom(tmp_path) as room:
+        yield room
+
+
+async def agent_session(room: Classroom, name: str):  # type: ignore[no-untyped-def]
+    """A student's own client: a real device key, but any messages it likes."""
+    state, _ = await room.enroll(name)
+    ws, _ = await open_session(
+        room.url,
+        lambda channel: ClientHandshake(
+            role=ClientRole.AGENT, key=state.key, pins=state.pins, channel=channel
+        ),
+    )
+    return state, ws
+
+
+async def closed(ws) -> int:  # type: ignore[no-untyped-def]
+    """Read until the hub hangs up; the close code."""
+    with pytest.raises(ConnectionClosed):
+        async with asyncio.timeout(scaled(10)):
+            while True:
+                await ws.recv()
+    return int(ws.close_code)
+
+
+async def test_a_flood_of_events_is_refused_then_cut_off(room: Classroom) -> None:
+    _, ws = await agent_session(room, "Mallory's laptop")
+    before = len(room.store.audit(limit=1000))
+    for _ in range(200):
+        await ws.send(encode_message(Event(kind="spam", at=1, detail="x" * 400)).decode())
+    assert await closed(ws) == 1008
+    assert room.hub.refusals[ErrorCode.BUSY] >= 1
+    assert len(room.store.audit(limit=1000)) - before <= 35  # the burst, not the flood
+
+
+async def test_a_result_nobody_asked_for_is_refused(room: Classroom) -> None:
+    state, ws = await agent_session(room, "Mallory's laptop")
+    made_up = Result(command_id="0" * 32, device_id=state.device_id, ok=True)
+    await ws.send(encode_message(made_up).decode())
+    reply = msgspec.json.decode(await ws.recv())
+    assert reply["code"] == "out_of_state"
+
+
+async def test_an_unchanged_status_is_not_broadcast(room: Classroom) -> None:
+    _, ws = await agent_session(room, "Ada's laptop")
+    console = await room.console()
+    for _ in range(20):
+        await ws.send(encode_message(Status(locked=False, user="ada")).decode())
+    await ws.send(encode_message(Status(locked=True, user="ada")).decode())
+    await console.take(DeviceChanged, lambda e: e.device.locked)
+    changes = [e for e in console.inbox.events if isinstance(e, DeviceChanged)]
+    assert len(changes) <= 2  # online, then the first "ada" status; never 20
+
+
+async def test_a_console_that_stops_reading_is_hung_up_on_alone(room: Classroom) -> None:
+    agent = await room.start_agent("Ada's laptop")
+    stalled = await room.console()
+    honest = await room.console(room.staff("Mr Jones"))
+    await room.until(lambda: len(room.hub.consoles) == 2)
+    link = next(c for c in room.hub.consoles if c.staff.name == "Ms Smith")
+    for _ in range(MAX_OUTBOX + 1):  # as if it had not read for a long time
+        link.post(Status(locked=False))  # posting never waits, whatever the console does
+    await room.until(lambda: link not in room.hub.consoles)
+    await asyncio.wait_for(stalled.inbox._task, scaled(10))  # its connection was closed
+    from protocol.actions import UnlockScreen
+
+    command = await honest.submit(UnlockScreen(), [agent.state.device_id])
+    result = await honest.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok
+
+
+async def test_guardians_cannot_sign_in_yet(room: Classroom) -> None:
+    with pytest.raises(PeerError) as caught:
+        await room.console(room.staff("A parent", Role.GUARDIAN))
+    assert caught.value.code is ErrorCode.WRONG_ROLE
+
+
+async def test_the_audit_log_is_for_school_wide_it_only(room: Classroom) -> None:
+    from protocol.messages import Answer, Error
+
+    for staff, allowed in (
+        (room.staff(), False),
+        (room.staff("Sam (IT, 8C)", Role.IT, ("8C",)), False),
+        (room.staff("Sam (IT)", Role.IT, ("*",)), True),
+    ):
+        console = await room.console(staff)
+        await console.session.query("audit")
+        if allowed:
+            answer = await console.take(Answer)
+            assert answer.audit
+        else:
+            assert (await console.take(Error)).code is ErrorCode.ROLE_FORBIDDEN
+
+
+async def test_a_revoked_credential_loses_its_open_session(room: Classroom) -> None:
+    room.hub.housekeeping_seconds = 0.05
+    credential = room.staff()
+    console = await room.console(credential)
+    await room.until(lambda: len(room.hub.consoles) == 1)
+    room.store.revoke_staff(credential.certificate.body.serial, int(time.time()))
+    await room.until(lambda: not room.hub.consoles)
+    await asyncio.wait_for(console.inbox._task, scaled(10))  # its connection is over
+
+
+async def test_a_removed_device_loses_its_open_session(room: Classroom) -> None:
+    room.hub.housekeeping_seconds = 0.05
+    agent = await room.start_agent("Ada's laptop")
+    room.store.remove_device(agent.state.device_id, int(time.time()))
+    await room.until(lambda: agent.state.device_id not in room.hub.agents)
+
+
+async def test_strangers_cannot_send_big_messages_before_signing_in(room: Classroom) -> None:
+    async with connect(room.url, ssl=client_context(), max_size=None) as ws:
+        await ws.send(os.urandom(64 * 1024))
+        assert await closed(ws) == 1009  # message too big, before any parsing
+
+
+async def test_a_hub_that_never_answers_does_not_hold_the_client(room: Classroom) -> None:
+    async def silent(ws) -> None:  # type: ignore[no-untyped-def]
+        await ws.wait_closed()  # accepts the connection, then says nothing at all
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        state, _ = await room.enroll("Ada's laptop")
+        with pytest.raises(TimeoutError):
+            await open_session(
+                f"ws://127.0.0.1:{port}",
+                lambda channel: ClientHandshake(
+                    role=ClientRole.AGENT, key=state.key, pins=state.pins, channel=channel
+                ),
+                open_timeout=scaled(0.5),
+            )
