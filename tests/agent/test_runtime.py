@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from protocol.errors import ErrorCode
 from protocol.messages import Deliver
 
 from ..classroom import Classroom, classroom
+from ..xvfb import poll_until
 
 
 @pytest.fixture
@@ -85,3 +88,43 @@ async def test_capture_carries_on_after_a_failed_grab(room: Classroom) -> None:
     picture = await console.take(Picture)
     assert picture.device_id == agent.state.device_id
     assert agent.screen.failed  # type: ignore[attr-defined]
+
+
+async def test_it_gets_processes_and_system_facts(room: Classroom) -> None:
+    from protocol.actions import GetSystemInfo, ListProcesses
+    from protocol.certificates import Role
+    from protocol.messages import Result
+
+    agent = await room.start_agent("Ada's laptop")
+    it = await room.console(room.staff("Sam (IT)", Role.IT, ("*",)))
+    command = await it.submit(ListProcesses(), [agent.state.device_id])
+    result = await it.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok and any(p.pid == os.getpid() for p in result.processes)
+    command = await it.submit(GetSystemInfo(), [agent.state.device_id])
+    result = await it.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok and int(result.facts["cpu_count"]) >= 1
+
+
+async def test_open_url_goes_through_the_browser_launcher(
+    room: Classroom, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    from protocol.actions import OpenUrl
+    from protocol.messages import Result
+
+    opened = tmp_path / "opened.txt"
+    launcher = tmp_path / "browser.sh"
+    launcher.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    launcher.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(launcher))  # the standard way to name a browser
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # re-read BROWSER
+    agent = await room.start_agent("Ada's laptop")
+    console = await room.console()
+    command = await console.submit(
+        OpenUrl(url="https://maths.example/lesson-4"), [agent.state.device_id]
+    )
+    result = await console.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok
+    await asyncio.to_thread(poll_until, opened.exists, 10, "the launcher never ran")
+    assert opened.read_text().strip() == "https://maths.example/lesson-4"
