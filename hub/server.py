@@ -222,7 +222,7 @@ class Hub:
         async for data in ws:
             try:
                 if isinstance(data, bytes):
-                    endpoint.receive_frame(data)  # validates header and role
+                    endpoint.check_frame(data)  # validates header and role, copies nothing
                     if on_frame is not None:
                         on_frame(data)
                 else:

@@ -57,6 +57,16 @@ def encode_frame(frame: Frame) -> bytes:
 
 def decode_frame(data: bytes) -> Frame:
     """Read a binary message; anything but a well-formed frame is the peer's error."""
+    stream, sequence, captured, image_format, width, height = check_frame(data)
+    image = bytes(data[HEADER.size :])
+    return Frame(stream, sequence, captured, image_format, width, height, image)
+
+
+def check_frame(data: bytes) -> tuple[int, int, int, ImageFormat, int, int]:
+    """Validate a frame's size and header without copying its picture (the hub's relay).
+
+    Returns stream, sequence, capture time, format, width and height.
+    """
     if len(data) > MAX_FRAME_BYTES:
         raise PeerError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes")
     if len(data) <= HEADER.size:
@@ -70,8 +80,7 @@ def decode_frame(data: bytes) -> Frame:
         raise PeerError(ErrorCode.MALFORMED, f"unknown image format {fmt}") from None
     if width == 0 or height == 0:
         raise PeerError(ErrorCode.MALFORMED, "frame of zero size")
-    image = bytes(data[HEADER.size :])
-    return Frame(stream, sequence, captured, image_format, width, height, image)
+    return stream, sequence, captured, image_format, width, height
 
 
 _STREAM = struct.Struct(">I")

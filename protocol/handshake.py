@@ -39,7 +39,7 @@ from .certificates import (
     verify_certificate,
 )
 from .errors import ErrorCode, PeerError, UsageError
-from .frames import Frame, decode_frame
+from .frames import Frame, check_frame, decode_frame
 from .keys import PrivateKey, PublicKey, Purpose
 from .messages import (
     PROTOCOL_VERSIONS,
@@ -194,12 +194,20 @@ class _Endpoint:
 
     def receive_frame(self, data: bytes) -> Frame:
         """A binary frame, once open, if this peer's role may send frames."""
+        self._frames_allowed()
+        return decode_frame(data)
+
+    def check_frame(self, data: bytes) -> None:
+        """As receive_frame, but only validates: a relay need not copy the picture."""
+        self._frames_allowed()
+        check_frame(data)
+
+    def _frames_allowed(self) -> None:
         if self.stage is not Stage.OPEN:
             raise PeerError(ErrorCode.NOT_AUTHENTICATED, "the handshake is not complete")
         assert self.role is not None
         if (self.side, self.role) not in FRAMES_ACCEPTED:
             raise PeerError(ErrorCode.OUT_OF_STATE, "frames are not accepted here")
-        return decode_frame(data)
 
 
 class ClientHandshake(_Endpoint):
