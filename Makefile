@@ -29,7 +29,7 @@ demo: $(READY)
 	$(BIN)/homeroom-console --demo 12
 
 lint: $(READY)
-	$(BIN)/ruff check protocol hub agent console tests bench
+	$(BIN)/ruff check protocol link hub agent console tests bench
 	$(BIN)/mypy
 
 unit: $(READY) system

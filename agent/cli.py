@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(folder: Path) -> int:
-    from .desktop import TkDesktop
     from .runtime import Agent
     from .screen import MssScreen
+    from .tk_desktop import TkDesktop
 
     state = load_state(folder)
     desktop = TkDesktop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.client import open_session
+from link.dial import open_session
 from protocol.errors import ErrorCode, PeerError
 from protocol.handshake import ClientHandshake, HubPins
 from protocol.keys import PrivateKey

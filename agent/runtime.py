@@ -18,8 +18,9 @@ import psutil
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from hub.client import open_session
-from hub.files import write_private
+from link.dial import open_session
+from link.files import write_private
+from link.reconnect import SessionLost, stay_connected
 from protocol.actions import (
     Action,
     GetSystemInfo,
@@ -31,7 +32,6 @@ from protocol.actions import (
     Unwatch,
     Watch,
 )
-from protocol.backoff import full_jitter
 from protocol.codec import decode_as
 from protocol.commands import CommandBody, Recipient, ReplayCache, verify_command
 from protocol.errors import ErrorCode, PeerError
@@ -58,8 +58,6 @@ log = logging.getLogger("homeroom.agent")
 
 AGENT_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 30.0
-#: A session that lasted this long resets the reconnect backoff.
-STABLE_SESSION_SECONDS = 60.0
 _FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
 
 
@@ -116,22 +114,18 @@ class Agent:
 
     async def run(self) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter."""
-        delays = full_jitter(base=1.0, cap=60.0)
         capture = asyncio.create_task(self._capture_loop())
         try:
-            while True:
-                started = self.clock()
-                try:
-                    await self.run_once()
-                except PeerError as error:
-                    log.error("the hub refused this device: %s", error)
-                except (OSError, ConnectionClosed, TimeoutError) as error:
-                    log.info("connection to the hub lost: %s", error)
-                if self.clock() - started > STABLE_SESSION_SECONDS:
-                    delays = full_jitter(base=1.0, cap=60.0)
-                await asyncio.sleep(next(delays))
+            await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
+
+    @staticmethod
+    def _lost(error: SessionLost | None) -> None:
+        if isinstance(error, PeerError):
+            log.error("the hub refused this device: %s", error)
+        else:
+            log.info("connection to the hub lost: %s", error or "closed by the hub")
 
     async def run_once(self) -> None:
         """One session: authenticate, report, then serve commands until disconnected."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import msgspec
+import platformdirs
 
-from hub.files import write_private
+from link.files import write_private
 from protocol.codec import decode_as
 from protocol.handshake import HubPins
 from protocol.keys import PrivateKey, PublicKey
@@ -21,8 +21,13 @@ LOCK_FILE = "lock.json"
 
 
 def default_folder() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "homeroom-agent"
+    """Where this user's agent keeps its key: the OS's own place for per-user settings.
+
+    ~/.config/homeroom-agent on Linux (honouring XDG_CONFIG_HOME), ~/Library/Application
+    Support/homeroom-agent on macOS, %APPDATA%\\homeroom-agent on Windows. A system-wide
+    install passes --state with a folder the student cannot write (docs/operations.md).
+    """
+    return Path(platformdirs.user_config_dir("homeroom-agent", appauthor=False, roaming=True))
 
 
 class AgentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

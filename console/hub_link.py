@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from websockets.exceptions import ConnectionClosed
 
+from link.reconnect import SessionLost, stay_connected
 from protocol.actions import AnyAction, LockScreen, SendMessage, UnlockScreen, Unwatch, Watch
-from protocol.backoff import full_jitter
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.messages import DeviceChanged, DeviceState, Error, Result, Roster
@@ -56,29 +56,33 @@ class HubConnection:
     async def run(self, app: ClassroomApp) -> None:
         if self.credential is None:
             raise ValueError("a hub connection needs a staff credential")
-        delays = full_jitter(base=1.0, cap=30.0)
-        while True:
-            session = ConsoleSession(self.credential, url=self.url)
+        credential = self.credential
+
+        async def one_session() -> None:
+            session = ConsoleSession(credential, url=self.url)
             app.hub_status(f"Connecting to {session.url}…", False)
             renew: asyncio.Task[None] | None = None
             try:
                 await session.connect()
                 self.session = session
-                delays = full_jitter(base=1.0, cap=30.0)
                 app.hub_status(f"Signed in to {session.url} as {session.name}", True)
                 renew = asyncio.create_task(self._renew_watches())
                 async for event in session:
                     self._dispatch(app, event)
-                app.hub_status("The hub closed the connection; reconnecting…", False)
-            except PeerError as error:
-                app.hub_status(f"The hub refused: {error.guidance}", False)
-            except (OSError, ConnectionClosed, TimeoutError) as error:
-                app.hub_status(f"Cannot reach the hub ({error}); retrying…", False)
             finally:
                 self.session = None
                 if renew is not None:
                     renew.cancel()
-            await asyncio.sleep(next(delays))
+
+        def lost(error: SessionLost | None) -> None:
+            if error is None:
+                app.hub_status("The hub closed the connection; reconnecting…", False)
+            elif isinstance(error, PeerError):
+                app.hub_status(f"The hub refused: {error.guidance}", False)
+            else:
+                app.hub_status(f"Cannot reach the hub ({error}); retrying…", False)
+
+        await stay_connected(one_session, on_lost=lost, cap=30.0)
 
     def _dispatch(self, app: ClassroomApp, event: object) -> None:
         if isinstance(event, Picture):

@@ -12,7 +12,7 @@ from typing import Literal
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from hub.client import open_session
+from link.dial import open_session
 from protocol.actions import AnyAction
 from protocol.commands import SignedCommand, sign_command
 from protocol.credentials import StaffCredential

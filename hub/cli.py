@@ -11,11 +11,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from link.files import write_private
 from protocol.certificates import Role
+from protocol.tokens import is_loopback
 from protocol.types import check_group
 
 from .admin import LOCAL_ADMIN, create_token, issue_staff
-from .files import write_private
 from .keyring import Keyring, init_hub
 from .store import Store, StoreError
 
@@ -167,7 +168,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     keyring = Keyring.load(args.data)
     if args.command == "serve":
-        from .client import is_loopback
         from .server import run_hub
 
         if args.insecure_loopback and not is_loopback(args.host):

@@ -6,14 +6,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from link.files import write_private
 from protocol.certificates import Certificate, Role, issue_certificate
 from protocol.codec import decode_as
 from protocol.credentials import StaffCredential
+from protocol.handshake import channel_of
 from protocol.keys import PrivateKey, PublicKey
 
-from .files import write_private
 from .store import Store
-from .tls import certificate_der, channel_of, make_self_signed
+from .tls import certificate_der, make_self_signed
 
 HUB_CERT_LIFETIME = 10 * 365 * 24 * 3600
 STAFF_CERT_LIFETIME = 365 * 24 * 3600

@@ -1,9 +1,8 @@
-"""The hub's TLS certificate: generated at init, and its fingerprint for channel binding."""
+"""The hub's TLS certificate: generated at init, served, and hashed for channel binding."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import ssl
 from collections.abc import Sequence
@@ -48,11 +47,6 @@ def make_self_signed(names: Sequence[str], *, days: int = 3650) -> tuple[bytes, 
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def channel_of(certificate_der: bytes | None) -> bytes:
-    """The channel-binding value both sides sign: SHA-256 of the TLS certificate, or empty."""
-    return hashlib.sha256(certificate_der).digest() if certificate_der else b""
-
-
 def certificate_der(pem: bytes) -> bytes:
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
@@ -61,19 +55,4 @@ def server_context(cert_path: str, key_path: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
-    return context
-
-
-def client_context() -> ssl.SSLContext:
-    """TLS for agents and consoles: encryption, with the hub proven by channel binding.
-
-    Certificate-authority checks are off on purpose: schools rarely have a CA
-    for an internal server, and trust-on-first-use is how Epoptes failed. The
-    handshake instead checks that the pinned hub key signed this very TLS
-    certificate, so a machine in the middle is refused (CHANNEL_MISMATCH).
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     return context

@@ -22,6 +22,7 @@ side accepts only the message types in `ACCEPTED` for the peer's role.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Collection
@@ -66,6 +67,12 @@ from .messages import (
 from .tokens import EnrollmentToken
 
 T = TypeVar("T")
+
+
+
+def channel_of(certificate_der: bytes | None) -> bytes:
+    """The channel-binding value both sides sign: SHA-256 of the TLS certificate, or empty."""
+    return hashlib.sha256(certificate_der).digest() if certificate_der else b""
 
 
 class Side(Enum):

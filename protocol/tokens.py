@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -18,6 +19,16 @@ from .types import Fingerprint, GroupName, RandomId, Timestamp
 PREFIX = "hrt1."
 MAX_TOKEN_CHARS = 2048
 HubUrl = Annotated[str, Meta(pattern=r"^wss?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512)]
+
+
+def is_loopback(host: str) -> bool:
+    """True for this computer's own addresses: the only place plain ws:// is allowed."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class EnrollmentToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

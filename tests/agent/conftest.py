@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.desktop import TkDesktop
 from agent.screen import MssScreen
+from agent.tk_desktop import TkDesktop
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from agent.desktop import (
     DesktopUnavailable,
     HeadlessDesktop,
     ShownMessage,
-    TkDesktop,
     WindowView,
     message_title,
     watched_text,
 )
 from agent.screen import MssScreen
+from agent.tk_desktop import TkDesktop
 from tests.xvfb import find_windows, poll_until, share_of_colour, xdotool
 
 SCREEN_WIDTH, SCREEN_HEIGHT = 1024, 768

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.desktop import LOCK_BACKGROUND, TkDesktop
+from agent.desktop import LOCK_BACKGROUND
 from agent.screen import MssScreen
+from agent.tk_desktop import TkDesktop
 from console.session import Picture
 from protocol.actions import LockScreen, SendMessage, UnlockScreen, Watch
 from protocol.messages import DeviceChanged, Result

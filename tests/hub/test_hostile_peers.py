@@ -13,9 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from hub.client import open_session
 from hub.links import MAX_OUTBOX
-from hub.tls import client_context
+from link.dial import open_session
+from link.tls import client_context
 from protocol.certificates import Role
 from protocol.errors import ErrorCode, PeerError
 from protocol.handshake import ClientHandshake

@@ -15,9 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from agent.desktop import HeadlessDesktop
 from agent.enrollment import enroll
 from hub.admin import create_token
-from hub.client import open_session
 from hub.store import StoreUnavailable
-from hub.tls import client_context
+from link.dial import open_session
+from link.tls import client_context
 from protocol.actions import LockScreen, SendMessage, UnlockScreen, Watch
 from protocol.certificates import Role, issue_certificate
 from protocol.credentials import StaffCredential

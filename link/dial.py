@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from protocol.frames import MAX_FRAME_BYTES
-from protocol.handshake import ClientHandshake
+from protocol.handshake import ClientHandshake, channel_of
 from protocol.messages import encode_message
+from protocol.tokens import is_loopback
 
-from .tls import channel_of, client_context
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from .tls import client_context
 
 
 async def open_session(
