@@ -13,9 +13,7 @@ import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from protocol.actions import Unwatch, Watch
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
-from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
@@ -25,7 +23,6 @@ from protocol.messages import (
     AuditEntry,
     ClassInfo,
     ClientRole,
-    Deliver,
     DeviceChanged,
     DeviceState,
     Error,
@@ -42,7 +39,8 @@ from protocol.messages import (
 from protocol.tokens import secret_hash
 
 from .keyring import Keyring
-from .links import AgentLink, ConsoleLink, PendingCommand, Presence
+from .links import AgentLink, ConsoleLink, Presence
+from .routing import DELIVERY_SECONDS, Router
 from .store import (
     DeviceExists,
     DeviceRecord,
@@ -56,6 +54,7 @@ from .store import (
 
 log = logging.getLogger("homeroom.hub")
 
+#: A peer that has not proven who it is within this long is hung up on.
 HANDSHAKE_SECONDS = 10.0
 #: Before authentication a peer may send a handshake message, nothing bigger, so a crowd
 #: of strangers cannot pin megabytes each.
@@ -64,34 +63,46 @@ PREAUTH_MAX_BYTES = 16 * 1024
 HOUSEKEEPING_SECONDS = 5.0
 #: Bad messages tolerated on one connection before the hub hangs up on it.
 MAX_PEER_ERRORS = 5
-#: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
-MAX_PENDING = 50_000
-#: A device whose connection will not take a command within this long is treated as offline.
-DELIVERY_SECONDS = 5.0
 
 
 class Hub:
-    """Presence, routing and fan-out over one store. Create, then `await hub.serve(...)`."""
+    """Presence, routing and fan-out over one store. Create, then `async with hub.serve(...)`.
+
+    The timers are arguments so that tests can shorten them, or call `housekeep()`
+    themselves, instead of waiting for them.
+    """
 
     def __init__(
-        self, keyring: Keyring, store: Store, *, clock: Callable[[], float] = time.time
+        self,
+        keyring: Keyring,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
+        handshake_seconds: float = HANDSHAKE_SECONDS,
+        delivery_seconds: float = DELIVERY_SECONDS,
     ) -> None:
         self.keyring = keyring
         self.store = store
         self.clock = clock
+        self.housekeeping_seconds = housekeeping_seconds
+        self.handshake_seconds = handshake_seconds
         self.agents: dict[str, AgentLink] = {}
         self.consoles: set[ConsoleLink] = set()
         self.presence: dict[str, Presence] = {}
         self.streams: dict[str, int] = {}
-        self.watchers: dict[str, dict[ConsoleLink, float]] = {}
-        self.pending: dict[str, PendingCommand] = {}
-        # One person may hold at most this many live commands (see ReplayCache).
-        self.replay = ReplayCache(per_issuer=2_000)
         self.refusals: Counter[ErrorCode] = Counter()
         self.frames_relayed = 0
-        self.housekeeping_seconds = HOUSEKEEPING_SECONDS
         self._channel = keyring.channel
         self._change = asyncio.Event()
+        self.router = Router(
+            store,
+            self.agents,
+            org_key=keyring.org_public,
+            clock=clock,
+            changed=self._changed,
+            delivery_seconds=delivery_seconds,
+        )
 
     def _changed(self) -> None:
         """Wake whoever waits for the hub's state to move (tests, status views)."""
@@ -154,7 +165,7 @@ class Hub:
             clock=self.clock,
         )
         try:
-            async with asyncio.timeout(HANDSHAKE_SECONDS):
+            async with asyncio.timeout(self.handshake_seconds):
                 challenge = endpoint.step(await ws.recv())
                 await ws.send(encode_message(challenge).decode())  # type: ignore[arg-type]
                 claim = endpoint.step(await ws.recv())
@@ -359,15 +370,7 @@ class Hub:
                 inventory_json=msgspec.json.encode(item).decode(),
             )
         elif isinstance(item, Result):
-            pending = self.pending.get(item.command_id)
-            # One result per device per command it was sent: no results for others,
-            # none made up, none twice (each is an audit row).
-            if item.device_id != device_id or pending is None or device_id not in pending.awaiting:
-                raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
-            pending.awaiting.discard(device_id)
-            if not pending.awaiting:
-                del self.pending[item.command_id]
-            pending.console.post(item)
+            self.router.settle(device_id, item)
             self.store.append_audit(
                 link.device.name,
                 "result",
@@ -389,7 +392,7 @@ class Hub:
     def _relay_frame(self, link: AgentLink, data: bytes) -> None:
         """Pass a validated frame on to each console watching, relabelled with its stream."""
         device_id = link.device.device_id
-        leases = self.watchers.get(device_id)
+        leases = self.router.watchers.get(device_id)
         if not leases or not link.frames.allow(self.clock()):
             return
         now = self.clock()
@@ -433,14 +436,11 @@ class Hub:
             pump.cancel()
             self.consoles.discard(console)
             self._changed()
-            for leases in self.watchers.values():
-                leases.pop(console, None)
-            for command_id in [i for i, p in self.pending.items() if p.console is console]:
-                del self.pending[command_id]
+            self.router.console_left(console)
 
     async def _from_console(self, console: ConsoleLink, item: Message) -> None:
         if isinstance(item, Submit):
-            await self._submit(console, item)
+            await self.router.submit(console, item)
         elif isinstance(item, Query):
             console.post(self._answer(console.staff, item))
 
@@ -477,154 +477,34 @@ class Hub:
             ),
         )
 
-    async def _submit(self, console: ConsoleLink, submit: Submit) -> None:
-        command = submit.command
-        body = command.body
-        if body.issuer.body.subject_key != console.staff.subject_key:
-            raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
-        now = self.now()
-        verify_command(
-            command,
-            org_key=self.keyring.org_public,
-            now=now,
-            replay=None,  # remembered below, once we know it goes somewhere
-            revoked=self.store.revoked_serials(),
-        )
-        action = body.action
-        plan = {target: self._plan(body, target, queue=submit.queue) for target in body.targets}
-        outcome = Counter(disposition for disposition in plan.values())
-        routed = {t for t, disposition in plan.items() if disposition in ("delivered", "queued")}
-        if routed:
-            # A command that reaches no device costs no room in the replay cache, so
-            # nonsense addressed to made-up devices cannot crowd out real commands.
-            self.replay.remember(
-                body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
-            )
-        staff = console.staff
-        # Audited before anything is sent: a full disk stops the action, never the record.
-        self.store.append_audit(
-            f"{staff.name} ({staff.role.value} {staff.serial[:8]})",
-            action.name,
-            list(body.targets),
-            ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())),
-            f"command {body.id}",
-            now,
-        )
-        self._remember_pending(PendingCommand(console, set(routed), body.expires_at), body.id)
-        self._changed()
-        deliver = encode_message(Deliver(command=command)).decode()
-        sends = [
-            self._deliver(console, command, target, deliver, queue=submit.queue)
-            for target, disposition in plan.items()
-            if disposition == "delivered"
-        ]
-        await asyncio.gather(*sends)
-        for target, disposition in plan.items():
-            if disposition == "queued":
-                await self._queue(console, command, target, deliver)
-            elif disposition != "delivered":
-                await self._refused(console, body.id, target, ErrorCode(disposition))
-            if isinstance(action, Watch) and disposition in ("delivered", "queued"):
-                self.watchers.setdefault(target, {})[console] = self.clock() + action.lease_seconds
-            elif isinstance(action, Unwatch):
-                self.watchers.get(target, {}).pop(console, None)
-
-    def _plan(self, body: CommandBody, target: str, *, queue: bool) -> str:
-        """What will happen to one target: delivered, queued, or the refusal's code."""
-        device = self.store.device(target)
-        if device is None:
-            return ErrorCode.UNKNOWN_DEVICE.value
-        if not body.issuer.body.covers_group(device.group):
-            return ErrorCode.GROUP_FORBIDDEN.value
-        if target in self.agents:
-            return "delivered"
-        return "queued" if queue else ErrorCode.DEVICE_OFFLINE.value
-
-    async def _deliver(
-        self,
-        console: ConsoleLink,
-        command: SignedCommand,
-        target: str,
-        deliver: str,
-        *,
-        queue: bool,
-    ) -> None:
-        """Send one device its copy; a device that is too slow to take it is not waited for."""
-        link = self.agents.get(target)
-        try:
-            if link is None:
-                raise ConnectionClosed(None, None)
-            try:
-                async with asyncio.timeout(DELIVERY_SECONDS):
-                    await link.ws.send(deliver)
-            except TimeoutError:
-                # The copy may still be in its send buffer; drop the connection so that
-                # "offline" is true. The agent's replay cache makes a queued retry safe.
-                link.ws.transport.abort()
-                raise
-        except (ConnectionClosed, TimeoutError):
-            if queue:
-                await self._queue(console, command, target, deliver)
-            else:
-                await self._refused(console, command.body.id, target, ErrorCode.DEVICE_OFFLINE)
-
-    async def _queue(
-        self, console: ConsoleLink, command: SignedCommand, target: str, deliver: str
-    ) -> None:
-        """Keep a command for an offline device until it connects or the command expires."""
-        body = command.body
-        try:
-            self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
-        except StoreError as error:
-            log.error("could not queue for %s: %s", target[:16], error)
-            await self._refused(console, body.id, target, ErrorCode.HUB_STORAGE)
-
-    async def _refused(
-        self, console: ConsoleLink, command_id: str, target: str, code: ErrorCode
-    ) -> None:
-        console.post(
-            Result(command_id=command_id, device_id=target, ok=False, code=code, detail=code.value)
-        )
-
-    def _remember_pending(self, pending: PendingCommand, command_id: str) -> None:
-        if not pending.awaiting:
-            return
-        if len(self.pending) >= MAX_PENDING:
-            self._forget_expired_commands()
-            for stale in list(self.pending)[: MAX_PENDING // 10]:
-                del self.pending[stale]
-        self.pending[command_id] = pending
-
-    def _forget_expired_commands(self) -> None:
-        # A result may come a little after expiry (clock skew); later ones go nowhere.
-        cutoff = self.now() - CLOCK_SKEW
-        for command_id in [i for i, p in self.pending.items() if p.expires_at < cutoff]:
-            del self.pending[command_id]
-
     async def _housekeeping(self) -> None:
-        """End sessions that revocations, expiries and removals made in the store mean to end."""
         while True:
             await asyncio.sleep(self.housekeeping_seconds)
-            try:
-                revoked = self.store.revoked_serials()
-                removed = [i for i in self.agents if self.store.device(i) is None]
-            except StoreError as failure:
-                log.error("housekeeping could not read the store: %s", failure)
-                continue
-            now = self.now()
-            for console in list(self.consoles):
-                staff = console.staff
-                if staff.serial in revoked or now > staff.expires_at + CLOCK_SKEW:
-                    log.warning(
-                        "ending the session of %r: credential revoked or expired", staff.name
-                    )
-                    await console.ws.close(1008, "credential revoked or expired")
-            for device_id in removed:
-                link = self.agents.get(device_id)
-                if link is not None:
-                    log.warning("ending the session of removed device %r", link.device.name)
-                    await link.ws.close(1008, "device removed by IT")
-            self._forget_expired_commands()
+            await self.housekeep()
+
+    async def housekeep(self) -> None:
+        """One round: end sessions that revocations, expiries and removals in the store end.
+
+        `serve()` runs this every `housekeeping_seconds`; tests call it directly.
+        """
+        try:
+            revoked = self.store.revoked_serials()
+            removed = [i for i in self.agents if self.store.device(i) is None]
+        except StoreError as failure:
+            log.error("housekeeping could not read the store: %s", failure)
+            return
+        now = self.now()
+        for console in list(self.consoles):
+            staff = console.staff
+            if staff.serial in revoked or now > staff.expires_at + CLOCK_SKEW:
+                log.warning("ending the session of %r: credential revoked or expired", staff.name)
+                await console.ws.close(1008, "credential revoked or expired")
+        for device_id in removed:
+            link = self.agents.get(device_id)
+            if link is not None:
+                log.warning("ending the session of removed device %r", link.device.name)
+                await link.ws.close(1008, "device removed by IT")
+        self.router.forget_expired()
 
 
 async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:

@@ -1,0 +1,280 @@
+"""Where a staff member's signed command goes: to each device, delivered now, queued, or refused.
+
+Theory of operation: a console submits one signed command for some devices. The router
+checks the signature and the issuer's rights, then decides per device, from the store and
+the live connections, one `Disposition`: `Delivered` (the device is connected now),
+`Queued` (it is offline and the sender asked to queue) or `Refused(code)`. That plan is
+audited before anything leaves the hub, so a full disk stops the action, never the record.
+Then the copies go out; a device that will not take its copy within `delivery_seconds` is
+treated as offline after all (its connection is dropped, the command queued or refused as
+the sender chose). Results coming back are matched against what each device was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from websockets.exceptions import ConnectionClosed
+
+from protocol.actions import AnyAction, Unwatch, Watch
+from protocol.certificates import CLOCK_SKEW, CertificateBody
+from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
+from protocol.errors import ErrorCode, PeerError
+from protocol.keys import PublicKey
+from protocol.messages import Deliver, Result, Submit, encode_message
+
+from .links import AgentLink, ConsoleLink, PendingCommand
+from .store import Store, StoreError
+
+log = logging.getLogger("homeroom.hub")
+
+#: A device whose connection will not take a command within this long is treated as offline.
+DELIVERY_SECONDS = 5.0
+#: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
+MAX_PENDING = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The device is connected: its copy is sent now."""
+
+    @property
+    def label(self) -> str:
+        return "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The device is offline and the sender asked to wait: kept until it connects or expires."""
+
+    @property
+    def label(self) -> str:
+        return "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Not sent, for the reason `code` names; the console gets a failed result saying so."""
+
+    code: ErrorCode
+
+    @property
+    def label(self) -> str:
+        return self.code.value
+
+
+Disposition = Delivered | Queued | Refused
+
+
+def routed(disposition: Disposition) -> bool:
+    """Whether the command goes to the device, now or when it connects."""
+    return isinstance(disposition, Delivered | Queued)
+
+
+def outcome(plan: Mapping[str, Disposition]) -> str:
+    """The plan as the audit log records it, e.g. "delivered 3, device_offline 1"."""
+    counts = Counter(disposition.label for disposition in plan.values())
+    return ", ".join(f"{label} {count}" for label, count in sorted(counts.items()))
+
+
+class Router:
+    """Routes commands from consoles to devices and remembers whose results are still due.
+
+    It shares the hub's live table of connected devices (`agents`) and reads the store;
+    the hub's connection layer calls `submit` for each `Submit` and `settle` for each
+    `Result`, and tells it when a console leaves.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        agents: Mapping[str, AgentLink],
+        *,
+        org_key: PublicKey,
+        clock: Callable[[], float],
+        changed: Callable[[], None],
+        delivery_seconds: float = DELIVERY_SECONDS,
+    ) -> None:
+        self.store = store
+        self.agents = agents
+        self.org_key = org_key
+        self.clock = clock
+        self.changed = changed
+        self.delivery_seconds = delivery_seconds
+        self.pending: dict[str, PendingCommand] = {}
+        #: Per device, the consoles watching it and until when (clock time).
+        self.watchers: dict[str, dict[ConsoleLink, float]] = {}
+        # One person may hold at most this many live commands (see ReplayCache).
+        self.replay = ReplayCache(per_issuer=2_000)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # --- Commands out --------------------------------------------------------------
+
+    async def submit(self, console: ConsoleLink, submit: Submit) -> None:
+        """Check, plan, audit, then send a console's command; refusals go back as results."""
+        command = submit.command
+        body = command.body
+        if body.issuer.body.subject_key != console.staff.subject_key:
+            raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
+        now = self.now()
+        verify_command(
+            command,
+            org_key=self.org_key,
+            now=now,
+            replay=None,  # remembered below, once we know it goes somewhere
+            revoked=self.store.revoked_serials(),
+        )
+        plan = self.plan(body, queue=submit.queue)
+        going = {target for target, disposition in plan.items() if routed(disposition)}
+        if going:
+            # A command that reaches no device costs no room in the replay cache, so
+            # nonsense addressed to made-up devices cannot crowd out real commands.
+            self.replay.remember(
+                body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
+            )
+        # Audited before anything is sent: a full disk stops the action, never the record.
+        self.store.append_audit(
+            _actor(console.staff),
+            body.action.name,
+            list(body.targets),
+            outcome(plan),
+            f"command {body.id}",
+            now,
+        )
+        self._remember_pending(PendingCommand(console, going, body.expires_at), body.id)
+        self.changed()
+        deliver = encode_message(Deliver(command=command)).decode()
+        await asyncio.gather(
+            *(
+                self._deliver(console, command, target, deliver, queue=submit.queue)
+                for target, disposition in plan.items()
+                if isinstance(disposition, Delivered)
+            )
+        )
+        for target, disposition in plan.items():
+            match disposition:
+                case Queued():
+                    await self._queue(console, command, target, deliver)
+                case Refused(code):
+                    _tell_refused(console, body.id, target, code)
+            self._lease(console, body.action, target, disposition)
+
+    def plan(self, body: CommandBody, *, queue: bool) -> dict[str, Disposition]:
+        """What will happen to each target, decided before anything is sent or audited."""
+        return {target: self._plan_one(body, target, queue=queue) for target in body.targets}
+
+    def _plan_one(self, body: CommandBody, target: str, *, queue: bool) -> Disposition:
+        device = self.store.device(target)
+        if device is None:
+            return Refused(ErrorCode.UNKNOWN_DEVICE)
+        if not body.issuer.body.covers_group(device.group):
+            return Refused(ErrorCode.GROUP_FORBIDDEN)
+        if target in self.agents:
+            return Delivered()
+        return Queued() if queue else Refused(ErrorCode.DEVICE_OFFLINE)
+
+    async def _deliver(
+        self,
+        console: ConsoleLink,
+        command: SignedCommand,
+        target: str,
+        deliver: str,
+        *,
+        queue: bool,
+    ) -> None:
+        """Send one device its copy; a device that is too slow to take it is not waited for."""
+        link = self.agents.get(target)
+        try:
+            if link is None:
+                raise ConnectionClosed(None, None)
+            try:
+                async with asyncio.timeout(self.delivery_seconds):
+                    await link.ws.send(deliver)
+            except TimeoutError:
+                # The copy may still be in its send buffer; drop the connection so that
+                # "offline" is true. The agent's replay cache makes a queued retry safe.
+                log.warning("device %r too slow to take a command; dropping it", link.device.name)
+                link.ws.transport.abort()
+                raise
+        except (ConnectionClosed, TimeoutError):
+            if queue:
+                await self._queue(console, command, target, deliver)
+            else:
+                _tell_refused(console, command.body.id, target, ErrorCode.DEVICE_OFFLINE)
+
+    async def _queue(
+        self, console: ConsoleLink, command: SignedCommand, target: str, deliver: str
+    ) -> None:
+        """Keep a command for an offline device until it connects or the command expires."""
+        body = command.body
+        try:
+            self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
+        except StoreError as error:
+            log.error("could not queue for %s: %s", target[:16], error)
+            _tell_refused(console, body.id, target, ErrorCode.HUB_STORAGE)
+
+    def _lease(
+        self, console: ConsoleLink, action: AnyAction, target: str, disposition: Disposition
+    ) -> None:
+        # Known gap (issue 11): the lease starts when the command is routed, not when the
+        # agent accepts the watch, so a console whose watch the agent refuses still gets
+        # the frames that device sends for other watchers until the lease runs out.
+        if isinstance(action, Watch) and routed(disposition):
+            self.watchers.setdefault(target, {})[console] = self.clock() + action.lease_seconds
+        elif isinstance(action, Unwatch):
+            self.watchers.get(target, {}).pop(console, None)
+
+    # --- Results back ----------------------------------------------------------------
+
+    def settle(self, device_id: str, result: Result) -> None:
+        """Pass a device's result to the console that sent the command, once.
+
+        One result per device per command it was sent: none for other devices, none
+        made up, none twice (each is an audit row). Anything else is the peer's error.
+        """
+        pending = self.pending.get(result.command_id)
+        if result.device_id != device_id or pending is None or device_id not in pending.awaiting:
+            raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
+        pending.awaiting.discard(device_id)
+        if not pending.awaiting:
+            del self.pending[result.command_id]
+        pending.console.post(result)
+
+    def console_left(self, console: ConsoleLink) -> None:
+        """Forget a console's leases and the results it was waiting for."""
+        for leases in self.watchers.values():
+            leases.pop(console, None)
+        for command_id in [i for i, p in self.pending.items() if p.console is console]:
+            del self.pending[command_id]
+
+    def _remember_pending(self, pending: PendingCommand, command_id: str) -> None:
+        if not pending.awaiting:
+            return
+        if len(self.pending) >= MAX_PENDING:
+            self.forget_expired()
+            for stale in list(self.pending)[: MAX_PENDING // 10]:
+                del self.pending[stale]
+        self.pending[command_id] = pending
+
+    def forget_expired(self) -> None:
+        """Drop commands whose results can no longer come."""
+        # A result may come a little after expiry (clock skew); later ones go nowhere.
+        cutoff = self.now() - CLOCK_SKEW
+        for command_id in [i for i, p in self.pending.items() if p.expires_at < cutoff]:
+            del self.pending[command_id]
+
+
+def _actor(staff: CertificateBody) -> str:
+    return f"{staff.name} ({staff.role.value} {staff.serial[:8]})"
+
+
+def _tell_refused(console: ConsoleLink, command_id: str, target: str, code: ErrorCode) -> None:
+    console.post(
+        Result(command_id=command_id, device_id=target, ok=False, code=code, detail=code.value)
+    )
