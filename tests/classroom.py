@@ -18,7 +18,8 @@ from agent.state import AgentState
 from console.session import ConsoleSession, HubEvent
 from hub.admin import create_token, issue_staff
 from hub.keyring import Keyring, init_hub
-from hub.server import Hub
+from hub.routing import DELIVERY_SECONDS
+from hub.server import HANDSHAKE_SECONDS, HOUSEKEEPING_SECONDS, Hub
 from hub.store import Store
 from protocol.certificates import Role
 from protocol.commands import SignedCommand
@@ -145,10 +146,24 @@ class Inbox:
 
 
 @contextlib.asynccontextmanager
-async def classroom(folder: Path, *, tls: bool = True) -> AsyncIterator[Classroom]:
+async def classroom(
+    folder: Path,
+    *,
+    tls: bool = True,
+    housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
+    handshake_seconds: float = HANDSHAKE_SECONDS,
+    delivery_seconds: float = DELIVERY_SECONDS,
+) -> AsyncIterator[Classroom]:
+    """A hub serving on a free loopback port; shorten its timers rather than wait for them."""
     keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     store = Store.open(keyring.store_path)
-    hub = Hub(keyring, store)
+    hub = Hub(
+        keyring,
+        store,
+        housekeeping_seconds=housekeeping_seconds,
+        handshake_seconds=handshake_seconds,
+        delivery_seconds=delivery_seconds,
+    )
     async with hub.serve("127.0.0.1", 0, tls=tls) as server:
         port = server.sockets[0].getsockname()[1]
         url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}"

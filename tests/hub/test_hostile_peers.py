@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
 
 from hub.links import MAX_OUTBOX
 from link.dial import open_session
@@ -23,33 +22,13 @@ from protocol.messages import ClientRole, DeviceChanged, Event, Result, Status, 
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
+from .peers import agent_session, closed
 
 
 @pytest.fixture
 async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
     async with classroom(tmp_path) as room:
         yield room
-
-
-async def agent_session(room: Classroom, name: str):  # type: ignore[no-untyped-def]
-    """A student's own client: a real device key, but any messages it likes."""
-    state, _ = await room.enroll(name)
-    ws, _ = await open_session(
-        room.url,
-        lambda channel: ClientHandshake(
-            role=ClientRole.AGENT, key=state.key, pins=state.pins, channel=channel
-        ),
-    )
-    return state, ws
-
-
-async def closed(ws) -> int:  # type: ignore[no-untyped-def]
-    """Read until the hub hangs up; the close code."""
-    with pytest.raises(ConnectionClosed):
-        async with asyncio.timeout(scaled(10)):
-            while True:
-                await ws.recv()
-    return int(ws.close_code)
 
 
 async def test_a_flood_of_events_is_refused_then_cut_off(room: Classroom) -> None:
@@ -122,20 +101,28 @@ async def test_the_audit_log_is_for_school_wide_it_only(room: Classroom) -> None
 
 
 async def test_a_revoked_credential_loses_its_open_session(room: Classroom) -> None:
-    room.hub.housekeeping_seconds = 0.05
     credential = room.staff()
     console = await room.console(credential)
     await room.until(lambda: len(room.hub.consoles) == 1)
     room.store.revoke_staff(credential.certificate.body.serial, int(time.time()))
-    await room.until(lambda: not room.hub.consoles)
+    await room.hub.housekeep()  # the console sends nothing: only housekeeping can notice
     await asyncio.wait_for(console.inbox._task, scaled(10))  # its connection is over
+    await room.until(lambda: not room.hub.consoles)
 
 
 async def test_a_removed_device_loses_its_open_session(room: Classroom) -> None:
-    room.hub.housekeeping_seconds = 0.05
-    agent = await room.start_agent("Ada's laptop")
-    room.store.remove_device(agent.state.device_id, int(time.time()))
-    await room.until(lambda: agent.state.device_id not in room.hub.agents)
+    state, ws = await agent_session(room, "Ada's laptop")  # online, and saying nothing
+    room.store.remove_device(state.device_id, int(time.time()))
+    await room.hub.housekeep()
+    assert await closed(ws) == 1008 and ws.close_reason == "device removed by IT"
+    await room.until(lambda: state.device_id not in room.hub.agents)
+
+
+async def test_a_removed_device_is_cut_off_at_its_next_report(room: Classroom) -> None:
+    state, ws = await agent_session(room, "Ada's laptop")
+    room.store.remove_device(state.device_id, int(time.time()))
+    await ws.send(encode_message(Status(locked=False, user="ada")).decode())
+    assert await closed(ws) == 1008 and ws.close_reason == "device removed by IT"
 
 
 async def test_strangers_cannot_send_big_messages_before_signing_in(room: Classroom) -> None:
