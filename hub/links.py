@@ -100,12 +100,3 @@ class AgentLink:
     reports: TokenBucket = field(default_factory=lambda: TokenBucket(rate=5.0, burst=30.0))
     # Frames: 30 a second is the most any watch asks for.
     frames: TokenBucket = field(default_factory=lambda: TokenBucket(rate=35.0, burst=60.0))
-
-
-@dataclass(eq=False)
-class PendingCommand:
-    """A routed command whose results are still due, and from which devices."""
-
-    console: ConsoleLink
-    awaiting: set[str]
-    expires_at: int

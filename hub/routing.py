@@ -27,7 +27,7 @@ from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PublicKey
 from protocol.messages import Deliver, Result, Submit, encode_message
 
-from .links import AgentLink, ConsoleLink, PendingCommand
+from .links import AgentLink, ConsoleLink
 from .store import Store, StoreError
 
 log = logging.getLogger("homeroom.hub")
@@ -68,6 +68,15 @@ class Refused:
 
 
 Disposition = Delivered | Queued | Refused
+
+
+@dataclass(eq=False)
+class PendingCommand:
+    """A routed command whose results are still due, and from which devices."""
+
+    console: ConsoleLink
+    awaiting: set[str]
+    expires_at: int
 
 
 def routed(disposition: Disposition) -> bool:
