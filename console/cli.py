@@ -241,7 +241,8 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     else:
         for row in rows:  # json.dumps escapes control characters; plain text must too
             status = "ok" if row["ok"] else f"FAILED {_printable(str(row['code']))}"
-            detail = f": {_printable(str(row['detail']))}" if row["detail"] and not row["ok"] else ""
+            shown = row["detail"] and not row["ok"]
+            detail = f": {_printable(str(row['detail']))}" if shown else ""
             print(f"{_printable(str(row['name']))}: {status}{detail}")
     return 0 if all(row["ok"] for row in rows) else 1
 

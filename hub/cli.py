@@ -270,10 +270,7 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             f"Wrote {path} for {args.name!r} ({args.role}, groups {', '.join(groups)}), "
             f"serial {body.serial}, valid until {_when(body.expires_at)}."
         )
-        print(
-            "Give it to them privately; they run: homeroom-console --credential "
-            f"{_quoted(path)}"
-        )
+        print(f"Give it to them privately; they run: homeroom-console --credential {_quoted(path)}")
         return 0
     if args.command == "staff" and args.action == "revoke":
         store.revoke_staff(args.serial, now)
