@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from console.session import ConsoleSession
 from protocol.credentials import StaffCredential
@@ -140,6 +141,44 @@ def test_tokens_are_listed_and_revoked_and_devices_removed(tmp_path: Path) -> No
     removed = hub("devices", "--data", str(data), "--remove", "Ada's laptop")
     assert removed.returncode == 0, removed.stderr
     assert "Ada's laptop" not in hub("devices", "--data", str(data)).stdout
+
+
+@pytest.mark.parametrize(
+    "where", ["before", "between", "after"], ids=["--data first", "in the middle", "at the end"]
+)
+def test_data_and_verbose_go_where_people_put_them(tmp_path: Path, where: str) -> None:
+    data = tmp_path / "hub"
+    assert hub("init", "--data", str(data)).returncode == 0
+    options = ["--data", str(data), "-v"]
+    argv = {
+        "before": [*options, "staff", "list"],
+        "between": ["staff", *options, "list"],
+        "after": ["staff", "list", *options],
+    }[where]
+    listed = hub(*argv)
+    assert listed.returncode == 0, listed.stderr
+    assert "Administrator" in listed.stdout
+
+
+def test_a_missing_data_folder_is_named_with_the_commands_usage() -> None:
+    result = hub("token", "create", "--group", "7B")
+    assert result.returncode == 2
+    assert "usage: homeroom-hub token create" in result.stderr
+    assert "required: --data" in result.stderr
+
+
+def test_serve_listens_where_devices_dial_and_says_when_it_cannot(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "hub"
+        made = hub("init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}")
+        assert made.returncode == 0, made.stderr
+        result = hub("serve", "--data", str(data), "--host", "127.0.0.1")  # port from --url
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
+    assert "choose another --port" in result.stderr
 
 
 # --- Every hint is a command that works ---------------------------------------------
