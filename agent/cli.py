@@ -6,34 +6,63 @@ import argparse
 import asyncio
 import logging
 import platform
+import shlex
 import sys
 from pathlib import Path
 
 from protocol.errors import PeerError
 
-from .state import default_folder, load_state
+from .state import STATE_FILE, default_folder, load_state
+
+
+def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """Options people put before or after the command: `--state DIR run` and `run --state DIR`.
+
+    The copy on each command defaults to SUPPRESS, so leaving it out there keeps what
+    was given before the command instead of resetting it.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--state",
+        type=Path,
+        default=argparse.SUPPRESS if after_command else None,
+        metavar="DIR",
+        help=f"folder for this device's key and settings (default: {default_folder()})",
+    )
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="log what the agent does",
+    )
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homeroom-agent", description=__doc__, parents=[_shared_options(after_command=False)]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    after = [_shared_options(after_command=True)]
+    enroll = commands.add_parser("enroll", parents=after, help="join a hub with a token from IT")
+    enroll.add_argument("token")
+    enroll.add_argument("--name", default=platform.node(), help="how teachers will see it")
+    commands.add_parser(
+        "run", parents=after, help="connect to the hub and serve (in the desktop session)"
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="homeroom-agent", description=__doc__)
-    parser.add_argument(
-        "--state",
-        type=Path,
-        default=None,
-        help=f"folder for this device's key and settings (default: {default_folder()})",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true")
-    commands = parser.add_subparsers(dest="command", required=True)
-    enroll = commands.add_parser("enroll", help="join a hub with a token from IT")
-    enroll.add_argument("token")
-    enroll.add_argument("--name", default=platform.node(), help="how teachers will see it")
-    commands.add_parser("run", help="connect to the hub and serve (in the desktop session)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     folder: Path = args.state or default_folder()
+    # Every command we suggest names the same folder, so following the hint works.
+    state_option = f" --state {shlex.quote(str(folder))}" if args.state else ""
     try:
         if args.command == "enroll":
             from .enrollment import enroll as enroll_device
@@ -41,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
             state = asyncio.run(enroll_device(args.token, args.name, folder))
             print(f"Enrolled as {state.name!r} in group {state.group!r}.")
             print(f"Device id {state.device_id}; key kept in {folder}.")
-            print("Now run: homeroom-agent run" + (f" --state {folder}" if args.state else ""))
+            print(f"Now run: homeroom-agent run{state_option}")
             return 0
+        if not (folder / STATE_FILE).exists():
+            print(
+                f"homeroom-agent: this device is not enrolled ({folder / STATE_FILE} is missing).\n"
+                f"Ask IT for a token, then run: homeroom-agent enroll TOKEN{state_option}",
+                file=sys.stderr,
+            )
+            return 2
         return asyncio.run(_run(folder))
     except PeerError as error:
         print(

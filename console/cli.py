@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import platformdirs
 
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
@@ -18,21 +20,50 @@ from protocol.messages import Answer, Error, Result, Roster
 
 from .session import ConsoleSession
 
+#: The file `homeroom-console` reads when no --credential is given, in the OS's place for
+#: per-user settings (~/.config/homeroom-console on Linux, honouring XDG_CONFIG_HOME).
+CREDENTIAL_FILE = "staff.credential"
+
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
   e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
         homeroom-console do message --to "Ada's laptop" text="Come and see me" --json"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["do"]:
-        return do_main(argv[1:])
-    parser = argparse.ArgumentParser(
-        prog="homeroom-console", description=__doc__, epilog="Also: homeroom-console do --help"
+def default_credential() -> Path:
+    """Where this user's credential lives unless --credential names another file."""
+    folder = platformdirs.user_config_dir("homeroom-console", appauthor=False, roaming=True)
+    return Path(folder) / CREDENTIAL_FILE
+
+
+def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """Options people put before or after `do`: `--credential F do ...`, `do ... --credential F`.
+
+    The copy after `do` defaults to SUPPRESS, so leaving it out there keeps what was
+    given before `do` instead of resetting it.
+    """
+    default = argparse.SUPPRESS if after_command else None
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--credential",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help=f"your staff credential file from IT (default: {default_credential()})",
     )
-    parser.add_argument("--credential", type=Path, help="your staff credential file (from IT)")
-    parser.add_argument("--hub", help="hub address, if not the one in the credential")
+    options.add_argument(
+        "--hub", default=default, metavar="URL", help="hub address, if not the credential's"
+    )
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homeroom-console",
+        description=__doc__,
+        epilog="Also: homeroom-console do --help",
+        parents=[_shared_options(after_command=False)],
+    )
     parser.add_argument(
         "--demo",
         type=int,
@@ -41,7 +72,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="try it: an embedded hub with N simulated students (default 12)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["do"],
+        metavar="do",
+        help="send one signed action from a script instead of opening the class grid",
+    )
+    # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
+    parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "do":
+        if args.demo is not None:
+            parser.error("--demo opens the class grid; leave it out with do")
+        return do_main(args.do_args, credential=args.credential, hub=args.hub)
     from .app import ClassroomApp
 
     if args.demo is not None:
@@ -51,16 +100,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--demo takes between 1 and 200 students")
         ClassroomApp(DemoLink(args.demo)).run()
         return 0
-    if args.credential is None:
-        parser.error("--credential FILE is needed (ask IT), or try --demo")
     from .hub_link import HubConnection
 
-    credential = _load_credential(args.credential)
+    credential = _load_credential(
+        args.credential,
+        otherwise=(
+            "or run: homeroom-console --credential FILE\n"
+            "To look around first, run: homeroom-console --demo"
+        ),
+    )
     ClassroomApp(HubConnection(credential, url=args.hub)).run()
     return 0
 
 
-def _load_credential(path: Path) -> StaffCredential:
+def _load_credential(path: Path | None, *, otherwise: str) -> StaffCredential:
+    """The credential in `path`, or in the default place; `otherwise` ends the hint."""
+    if path is None:
+        path = default_credential()
+        if not path.exists():
+            raise SystemExit(
+                f"homeroom-console: no staff credential in {path}.\n"
+                f"Ask IT for a credential, then save it as {shlex.quote(str(path))} {otherwise}"
+            )
     try:
         return StaffCredential.decode(path.read_bytes())
     except OSError as error:
@@ -69,11 +130,13 @@ def _load_credential(path: Path) -> StaffCredential:
         raise SystemExit(f"homeroom-console: {path}: {error.detail}") from None
 
 
-def do_main(argv: list[str]) -> int:
+def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None = None) -> int:
+    """`homeroom-console do ...`; `credential` and `hub` are what was given before `do`."""
     parser = argparse.ArgumentParser(
         prog="homeroom-console do",
         usage=DO_USAGE.format(actions=", ".join(ACTIONS)),
         description="Send one signed action to devices and print one result line per device.",
+        parents=[_shared_options(after_command=True)],
     )
     parser.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION")
     parser.add_argument("fields", nargs="*", metavar="FIELD=VALUE")
@@ -82,24 +145,23 @@ def do_main(argv: list[str]) -> int:
     )
     parser.add_argument("--class", dest="klass", metavar="CLASS", help="every device of a class")
     parser.add_argument("--all", action="store_true", help="every device you may steer")
-    parser.add_argument("--credential", type=Path, required=True)
-    parser.add_argument("--hub", help="hub address, if not the one in the credential")
     parser.add_argument(
         "--queue", action="store_true", help="queue for offline devices until the command expires"
     )
     parser.add_argument("--ttl", type=int, default=60, help="seconds the command stays valid")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for results")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
-    args = parser.parse_intermixed_args(argv)  # FIELD=VALUE may follow the options
+    given = argparse.Namespace(credential=credential, hub=hub)
+    args = parser.parse_intermixed_args(argv, given)  # FIELD=VALUE may follow the options
     if sum((bool(args.to), bool(args.klass), args.all)) != 1:
         parser.error("say who: --to DEVICE ..., --class CLASS or --all")
     try:
         action = _build_action(ACTIONS[args.action], args.fields)
     except ValueError as error:
         parser.error(str(error))
-    credential = _load_credential(args.credential)
+    staff = _load_credential(args.credential, otherwise="or add --credential FILE to the command.")
     try:
-        return asyncio.run(_do(credential, action, args))
+        return asyncio.run(_do(staff, action, args))
     except PeerError as error:
         print(f"homeroom-console: {error.detail}\n{error.guidance}", file=sys.stderr)
         return 2
@@ -129,21 +191,34 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     session = ConsoleSession(credential, url=args.hub)
     await session.connect()
     events = session.__aiter__()
+    # What we wait for, so a hub that goes quiet is named in the message, not a traceback.
+    awaited: str | None = "device list"
+    targets: list[str] = []
+    results: dict[str, Result] = {}
     try:
         async with asyncio.timeout(args.wait):
             roster = await _next(events, Roster)
+            awaited = "class list" if args.klass else None
             targets = await _targets(session, events, roster, args)
             command = await session.submit(action, targets, queue=args.queue, ttl=args.ttl)
-            results: dict[str, Result] = {}
+            awaited = None  # from here on, silence means devices that did not answer
             while len(results) < len(targets):
                 event = await _next(events, (Result, Error))
                 if isinstance(event, Error):
-                    print(f"homeroom-console: the hub refused: {event.message}", file=sys.stderr)
+                    refusal = _printable(event.message)
+                    print(f"homeroom-console: the hub refused: {refusal}", file=sys.stderr)
                     return 2
                 if event.command_id == command.body.id:
                     results[event.device_id] = event
     except TimeoutError:
-        pass
+        if awaited is not None:
+            print(
+                f"homeroom-console: the hub at {session.url} sent no {awaited} within "
+                f"{args.wait:g} s; is it a Homeroom hub? Check the address (--hub), "
+                "or give it longer (--wait SECONDS).",
+                file=sys.stderr,
+            )
+            return 2
     finally:
         await session.close()
     names = {d.device_id: d.name for d in roster.devices}
@@ -164,11 +239,17 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        for row in rows:
-            status = "ok" if row["ok"] else f"FAILED {row['code']}"
-            detail = f": {row['detail']}" if row["detail"] and not row["ok"] else ""
-            print(f"{row['name']}: {status}{detail}")
+        for row in rows:  # json.dumps escapes control characters; plain text must too
+            status = "ok" if row["ok"] else f"FAILED {_printable(str(row['code']))}"
+            shown = row["detail"] and not row["ok"]
+            detail = f": {_printable(str(row['detail']))}" if shown else ""
+            print(f"{_printable(str(row['name']))}: {status}{detail}")
     return 0 if all(row["ok"] for row in rows) else 1
+
+
+def _printable(text: str) -> str:
+    """Text from a device or hub, shown in a terminal: no escapes, no bidi tricks."""
+    return "".join(char if char.isprintable() else "\N{REPLACEMENT CHARACTER}" for char in text)
 
 
 async def _next(events: Any, kind: Any) -> Any:

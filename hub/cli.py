@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import logging
 import re
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from link.files import write_private
 from protocol.certificates import Role
@@ -39,23 +41,66 @@ def group_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _quoted(path: Path) -> str:
+    """A path as it must be typed in a shell, so a printed command works when pasted."""
+    return shlex.quote(str(path))
+
+
+def _port_of(url: str) -> int:
+    """The port devices dial (from init --url), so `serve` listens where they look."""
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "wss" else 80)
+
+
 def _when(seconds: int | None) -> str:
     if not seconds:
         return "never"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """Options people put before or after the command: `--data D devices`, `devices --data D`.
+
+    The copy on each command defaults to SUPPRESS, so leaving it out there keeps what
+    was given before the command instead of resetting it.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--data",
+        type=Path,
+        default=argparse.SUPPRESS if after_command else None,
+        metavar="DIR",
+        help="the hub's data folder (made by init)",
+    )
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="log what the hub does",
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="homeroom-hub", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="homeroom-hub", description=__doc__, parents=[_shared_options(after_command=False)]
+    )
+    shared = [_shared_options(after_command=True)]
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help)
-        sub.add_argument("--data", type=Path, required=True, help="the hub's data folder")
+    def command(
+        group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, parents=shared, help=help, description=help)
+        sub.set_defaults(command_parser=sub)  # so a missing --data is reported with its usage
         return sub
 
-    init = command("init", "create the keys, TLS certificate, store and a first admin")
+    def family(name: str, help: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        sub = commands.add_parser(name, parents=shared, help=help, description=help)
+        return sub.add_subparsers(dest="action", required=True)
+
+    init = command(commands, "init", "create the keys, TLS certificate, store and a first admin")
     init.add_argument(
         "--url", help="how devices reach this hub, e.g. wss://hub.school.example:8443"
     )
@@ -67,35 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--admin", default="Administrator", help="name of the first admin")
 
-    serve = command("serve", "run the hub")
+    serve = command(commands, "serve", "run the hub")
     serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument(
+        "--port", type=int, help="port to listen on (default: the one in the hub's --url)"
+    )
     serve.add_argument(
         "--insecure-loopback",
         action="store_true",
         help="plain ws:// instead of wss://, allowed only on a loopback address",
     )
 
-    token = commands.add_parser("token", help="enrollment tokens").add_subparsers(
-        dest="action", required=True
-    )
-    create = token.add_parser("create", help="print a token that enrols devices into a group")
-    create.add_argument("--data", type=Path, required=True)
+    token = family("token", "enrollment tokens")
+    create = command(token, "create", "print a token that enrols devices into a group")
     create.add_argument("--group", required=True, type=group_name)
     create.add_argument("--uses", type=int, default=1, help="how many devices (default 1)")
     create.add_argument("--expires", type=duration, default=duration("7d"), help="e.g. 2h, 7d")
-
-    tlist = token.add_parser("list", help="list tokens and how often each was used")
-    tlist.add_argument("--data", type=Path, required=True)
-    trevoke = token.add_parser("revoke", help="stop a token from enrolling more devices")
-    trevoke.add_argument("--data", type=Path, required=True)
+    command(token, "list", "list tokens and how often each was used")
+    trevoke = command(token, "revoke", "stop a token from enrolling more devices")
     trevoke.add_argument("token_id")
 
-    staff = commands.add_parser("staff", help="staff credentials").add_subparsers(
-        dest="action", required=True
-    )
-    add = staff.add_parser("add", help="issue a credential file for the console")
-    add.add_argument("--data", type=Path, required=True)
+    staff = family("staff", "staff credentials")
+    add = command(staff, "add", "issue a credential file for the console")
     add.add_argument("name")
     add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
     add.add_argument(
@@ -105,35 +143,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
     )
     add.add_argument("--expires", type=duration, default=duration("52w"))
-    revoke = staff.add_parser("revoke", help="revoke a credential by serial")
-    revoke.add_argument("--data", type=Path, required=True)
+    revoke = command(staff, "revoke", "revoke a credential by serial")
     revoke.add_argument("serial")
-    listing = staff.add_parser("list", help="list issued credentials")
-    listing.add_argument("--data", type=Path, required=True)
+    command(staff, "list", "list issued credentials")
 
-    klass = commands.add_parser("class", help="class rosters").add_subparsers(
-        dest="action", required=True
-    )
-    kcreate = klass.add_parser("create")
-    kcreate.add_argument("--data", type=Path, required=True)
+    klass = family("class", "class rosters")
+    kcreate = command(klass, "create", "make an empty class for one group")
     kcreate.add_argument("name")
     kcreate.add_argument("--group", required=True, type=group_name)
-    kadd = klass.add_parser("add", help="add devices (by name or id) to a class")
-    kadd.add_argument("--data", type=Path, required=True)
+    kadd = command(klass, "add", "add devices (by name or id) to a class")
     kadd.add_argument("name")
     kadd.add_argument("devices", nargs="+")
-    klist = klass.add_parser("list")
-    klist.add_argument("--data", type=Path, required=True)
+    command(klass, "list", "list classes and their devices")
 
-    devices = command("devices", "the fleet: name, group, user, host, last seen")
+    devices = command(commands, "devices", "the fleet: name, group, user, host, last seen")
     devices.add_argument("--remove", metavar="DEVICE", help="remove a device (name or id) for good")
-    audit = command("audit", "show the newest audit entries and check the chain")
+    audit = command(commands, "audit", "show the newest audit entries and check the chain")
     audit.add_argument("--limit", type=int, default=30)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.data is None:
+        args.command_parser.error("the following arguments are required: --data")
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -164,7 +197,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"  TLS certificate   {keyring.tls_cert_path} for {', '.join(names)}")
         print(f"  store             {keyring.store_path}")
         print(f"  admin credential  {path} (for {args.admin!r})")
-        print(f"Devices will dial {url}. Start it with: homeroom-hub serve --data {args.data}")
+        print(f"Devices will dial {url}.")
+        print(f"Start it with: homeroom-hub serve --data {_quoted(args.data)}")
         return 0
     keyring = Keyring.load(args.data)
     if args.command == "serve":
@@ -176,7 +210,16 @@ def _dispatch(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        asyncio.run(run_hub(keyring, args.host, args.port, tls=not args.insecure_loopback))
+        port = args.port or _port_of(keyring.hub_url)
+        try:
+            asyncio.run(run_hub(keyring, args.host, port, tls=not args.insecure_loopback))
+        except OSError as error:  # most often: another program already listens there
+            print(
+                f"homeroom-hub: cannot listen on {args.host} port {port}: {error.strerror or error}"
+                ". Stop the program using it, or choose another --port.",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     with Store.open(keyring.store_path) as store:
         return _with_store(args, keyring, store, now)
@@ -227,7 +270,7 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             f"Wrote {path} for {args.name!r} ({args.role}, groups {', '.join(groups)}), "
             f"serial {body.serial}, valid until {_when(body.expires_at)}."
         )
-        print(f"Give it to them privately; they run: homeroom-console --credential {path}")
+        print(f"Give it to them privately; they run: homeroom-console --credential {_quoted(path)}")
         return 0
     if args.command == "staff" and args.action == "revoke":
         store.revoke_staff(args.serial, now)

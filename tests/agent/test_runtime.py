@@ -11,7 +11,7 @@ import pytest
 from agent.desktop import HeadlessDesktop
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
-from agent.state import REPLAY_FILE
+from agent.state import LOCK_FILE, REPLAY_FILE
 from protocol.actions import LockScreen, UnlockScreen
 from protocol.errors import ErrorCode
 from protocol.messages import Deliver
@@ -64,6 +64,48 @@ async def test_a_restarted_agent_locks_again_before_it_reconnects(room: Classroo
     unlock = console.session.sign(UnlockScreen(), [state.device_id])
     assert (await restarted.carry_out(Deliver(command=unlock))).ok
     assert not offline_agent(room, state, folder).desktop.locked
+
+
+def _damage(folder: Path, how: str) -> None:
+    """Leave lock.json as a full disk, a crash mid-write or a meddling student would."""
+    lock = folder / LOCK_FILE
+    saved = lock.read_bytes()
+    if how == "directory":
+        lock.unlink()
+        lock.mkdir()
+        return
+    lock.write_bytes(
+        {
+            "not JSON": b"\x00 damaged by a full disk",
+            "truncated": saved[: len(saved) // 2],
+            "empty": b"",
+            "not UTF-8": b'{"message": "\xff\xfe", "by": "Ms Smith"}',
+            "another shape": b'{"message": 7, "by": ["Ms Smith"]}',
+        }[how]
+    )
+
+
+@pytest.mark.parametrize(
+    "how", ["not JSON", "truncated", "empty", "not UTF-8", "another shape", "directory"]
+)
+async def test_a_damaged_lock_file_locks_again_and_a_teacher_can_unlock(
+    room: Classroom, how: str
+) -> None:
+    state, folder = await room.enroll("Ada's laptop")
+    console = await room.console()
+    lock = console.session.sign(LockScreen(message="Eyes on me"), [state.device_id])
+    assert (await offline_agent(room, state, folder).carry_out(Deliver(command=lock))).ok
+    _damage(folder, how)
+    restarted = offline_agent(room, state, folder)
+    desktop = restarted.desktop
+    assert isinstance(desktop, HeadlessDesktop)
+    # Fail closed: what the teacher wrote is lost, but the screen stays locked.
+    assert desktop.locked and desktop.lock_message == "" and desktop.locked_by == "your school"
+    unlock = console.session.sign(UnlockScreen(), [state.device_id])
+    assert (await restarted.carry_out(Deliver(command=unlock))).ok
+    assert not desktop.locked
+    if how != "directory":  # a folder in its place cannot be cleared, so that one stays
+        assert not offline_agent(room, state, folder).desktop.locked
 
 
 class FlakyScreen(SyntheticScreen):

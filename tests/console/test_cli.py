@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
 from agent.desktop import HeadlessDesktop
+from hub.keyring import init_hub
+from hub.tls import server_context
+from protocol.certificates import Role
+from protocol.credentials import StaffCredential
+from protocol.handshake import Claim, HubHandshake
+from protocol.messages import encode_message
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
@@ -24,20 +33,14 @@ async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield room
 
 
-async def console_do(room: Classroom, *args: str) -> tuple[int, str, str]:
-    credential = room.folder / "teacher.credential"
-    if not credential.exists():
-        credential.write_bytes(room.staff().encode())
+async def console(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`homeroom-console ARGS` in a process of its own, as a script runs it."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "console",
-        "do",
         *args,
-        "--credential",
-        str(credential),
-        "--wait",
-        str(scaled(10)),
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -45,6 +48,13 @@ async def console_do(room: Classroom, *args: str) -> tuple[int, str, str]:
         out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def console_do(room: Classroom, *args: str) -> tuple[int, str, str]:
+    credential = room.folder / "teacher.credential"
+    if not credential.exists():
+        credential.write_bytes(room.staff().encode())
+    return await console("do", *args, "--credential", str(credential), "--wait", str(scaled(10)))
 
 
 async def test_do_locks_a_named_device_and_prints_json(room: Classroom) -> None:
@@ -78,6 +88,77 @@ async def test_do_refuses_what_the_role_may_not_do(room: Classroom) -> None:
 async def test_do_explains_bad_arguments(room: Classroom) -> None:
     code, _, err = await console_do(room, "open_url", "--all", "url=file:///etc/passwd")
     assert code == 2 and "http" in err
+
+
+async def test_shared_options_go_before_do_as_well_as_after(room: Classroom) -> None:
+    desktop = HeadlessDesktop()
+    await room.start_agent("Ada's laptop", desktop=desktop)
+    credential = room.folder / "teacher.credential"
+    credential.write_bytes(room.staff().encode())
+    code, out, err = await console(
+        "--credential", str(credential), "--hub", room.url, "do", "lock", "--to", "Ada's laptop"
+    )
+    assert code == 0, err
+    assert out == "Ada's laptop: ok\n" and desktop.locked
+
+
+async def test_the_credential_is_found_in_the_consoles_own_folder(
+    room: Classroom, tmp_path: Path
+) -> None:
+    await room.start_agent("Ada's laptop")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    code, _, err = await console("do", "message", "--all", "text=Hello", env=env)
+    saved = tmp_path / "config" / "homeroom-console" / "staff.credential"
+    assert code == 1 and "Traceback" not in err
+    assert f"Ask IT for a credential, then save it as {saved}" in err
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(room.staff().encode())
+    code, out, err = await console("do", "message", "--all", "text=Hello", env=env)
+    assert code == 0, err
+    assert out == "Ada's laptop: ok\n"
+
+
+@contextlib.asynccontextmanager
+async def silent_hub(folder: Path) -> AsyncIterator[StaffCredential]:
+    """A server that signs in as a real hub would (TLS, pinned keys), then never says more.
+
+    Yields a teacher's credential for it. Only the handshake is real: no roster, no
+    answers, as an old, broken or impostor hub would behave.
+    """
+    keyring = init_hub(folder, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+    channel = keyring.channel
+
+    async def sign_in_then_say_nothing(ws: ServerConnection) -> None:
+        endpoint = HubHandshake(
+            key=keyring.hub_key,
+            certificate=keyring.hub_certificate,
+            org_key=keyring.org_public,
+            channel=channel,
+        )
+        await ws.send(encode_message(endpoint.step(await ws.recv())).decode())  # type: ignore[arg-type]
+        claim = endpoint.step(await ws.recv())
+        assert isinstance(claim, Claim) and claim.staff is not None
+        await ws.send(encode_message(endpoint.accept(name=claim.staff.name)).decode())
+        await ws.wait_closed()
+
+    tls = server_context(str(keyring.tls_cert_path), str(keyring.tls_key_path))
+    async with serve(sign_in_then_say_nothing, "127.0.0.1", 0, ssl=tls) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield keyring.staff_credential(
+            "Ms Smith", Role.TEACHER, ("7B",), hub_url=f"wss://127.0.0.1:{port}"
+        )
+
+
+async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> None:
+    async with silent_hub(tmp_path / "hub") as credential:
+        path = tmp_path / "teacher.credential"
+        path.write_bytes(credential.encode())
+        code, out, err = await console(
+            "do", "lock", "--to", "Ada's laptop", "--credential", str(path), "--wait", "1"
+        )
+    assert code == 2 and out == ""
+    assert f"the hub at {credential.hub_url} sent no device list within 1 s" in err
+    assert "is it a Homeroom hub?" in err and "Traceback" not in err
 
 
 def tmux(*args: str) -> str:

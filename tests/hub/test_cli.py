@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+import pytest
+
+from console.session import ConsoleSession
 from protocol.credentials import StaffCredential
 from protocol.tokens import parse_token
 
 from ..support import scaled
+from ..xvfb import poll_until
 
 
 def hub(*args: str) -> subprocess.CompletedProcess[str]:
@@ -130,3 +141,346 @@ def test_tokens_are_listed_and_revoked_and_devices_removed(tmp_path: Path) -> No
     removed = hub("devices", "--data", str(data), "--remove", "Ada's laptop")
     assert removed.returncode == 0, removed.stderr
     assert "Ada's laptop" not in hub("devices", "--data", str(data)).stdout
+
+
+@pytest.mark.parametrize(
+    "where", ["before", "between", "after"], ids=["--data first", "in the middle", "at the end"]
+)
+def test_data_and_verbose_go_where_people_put_them(tmp_path: Path, where: str) -> None:
+    data = tmp_path / "hub"
+    assert hub("init", "--data", str(data)).returncode == 0
+    options = ["--data", str(data), "-v"]
+    argv = {
+        "before": [*options, "staff", "list"],
+        "between": ["staff", *options, "list"],
+        "after": ["staff", "list", *options],
+    }[where]
+    listed = hub(*argv)
+    assert listed.returncode == 0, listed.stderr
+    assert "Administrator" in listed.stdout
+
+
+def test_a_missing_data_folder_is_named_with_the_commands_usage() -> None:
+    result = hub("token", "create", "--group", "7B")
+    assert result.returncode == 2
+    assert "usage: homeroom-hub token create" in result.stderr
+    assert "required: --data" in result.stderr
+
+
+def test_serve_listens_where_devices_dial_and_says_when_it_cannot(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "hub"
+        made = hub("init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}")
+        assert made.returncode == 0, made.stderr
+        result = hub("serve", "--data", str(data), "--host", "127.0.0.1")  # port from --url
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
+    assert "choose another --port" in result.stderr
+
+
+# --- Every hint is a command that works ---------------------------------------------
+# The three programs end many messages with the command to run next. This story sets up
+# a school the way IT would, collects every command printed along the way (after init,
+# token create, enroll, staff add, in --help, and after errors such as "not enrolled"),
+# and runs each one as printed: one-shot commands must succeed, `serve` must listen,
+# `run` must bring its device online, and the console must sign in, in a real terminal.
+
+_HINT = re.compile(
+    r"(?<![\w`/-])homeroom-(?:hub|agent|console)(?=\s|$)"
+    r"(?:[ \t]+(?!\()(?:[^\s\"'()]|\"[^\"]*\"|'[^']*')+)*"
+)
+
+
+def printed_hints(text: str) -> list[str]:
+    """The commands in a program's output, as a person would copy them."""
+    hints: list[str] = []
+    for line in text.splitlines():
+        if not line.lstrip().startswith("usage:"):  # a synopsis, not a command to run
+            hints += [match.group(0).rstrip(".,;:") for match in _HINT.finditer(line)]
+    return hints
+
+
+def test_hints_are_read_as_a_person_copies_them() -> None:
+    assert printed_hints("Now run: homeroom-agent run --state /x/ada.\n") == [
+        "homeroom-agent run --state /x/ada"
+    ]
+    assert printed_hints(
+        '  e.g.  homeroom-console do message --to "Ada\'s laptop" text="Hi there" --json'
+    ) == ['homeroom-console do message --to "Ada\'s laptop" text="Hi there" --json']
+    assert printed_hints("then run: homeroom-agent enroll TOKEN (ask IT for a token)") == [
+        "homeroom-agent enroll TOKEN"
+    ]
+    assert printed_hints("`homeroom-agent`: enrol this device\nusage: homeroom-hub [-h]") == []
+
+
+class Background:
+    """A long-running command (a hub, an agent) and what it has logged so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process, hint: str) -> None:
+        self.process = process
+        self.hint = hint
+        self.log = ""
+        self._grew = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.log += line.decode(errors="replace")
+            self._grew.set()
+        self._grew.set()
+
+    async def until_logged(self, text: str) -> None:
+        async with asyncio.timeout(scaled(30)):
+            while text not in self.log:
+                assert not self._reader.done(), f"{self.hint!r} exited:\n{self.log}"
+                self._grew.clear()
+                await self._grew.wait()
+
+    def check_running(self) -> None:
+        assert self.process.returncode is None, f"{self.hint!r} exited:\n{self.log}"
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+        await self.process.wait()
+        await self._reader
+
+
+class Watcher:
+    """The admin's own console session, to see devices come online."""
+
+    def __init__(self, session: ConsoleSession) -> None:
+        self.session = session
+        self._changed = asyncio.Event()
+        self._pump = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        async for _ in self.session:
+            self._changed.set()
+
+    async def until_online(self, device_id: str) -> None:
+        async with asyncio.timeout(scaled(30)):
+            while not ((d := self.session.devices.get(device_id)) and d.online):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def close(self) -> None:
+        await self.session.close()
+        self._pump.cancel()
+        await asyncio.gather(self._pump, return_exceptions=True)
+
+
+@dataclass
+class School:
+    """A school set up from the shell, which follows every hint its commands print."""
+
+    tmp: Path
+    data: Path
+    env: dict[str, str]
+    desk: Path  # the working folder the commands are typed in
+    substitutes: dict[str, str] = field(default_factory=dict)
+    followed: list[str] = field(default_factory=list)
+    shapes: set[tuple[str, ...]] = field(default_factory=set)
+    running: list[Background] = field(default_factory=list)
+    watcher: Watcher | None = None
+    tmux_socket: str = f"homeroom-hints-{os.getpid()}"
+
+    async def run(self, command: str, expect: int = 0) -> str:
+        """Run a command line typed by IT; then follow each hint it prints."""
+        code, out, err = await self._execute(shlex.split(command))
+        assert code == expect, f"{command} -> {code}\n{out}\n{err}"
+        for hint in printed_hints(out + err):
+            await self.follow(hint)
+        return out
+
+    async def _execute(self, argv: list[str]) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=self.desk,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(scaled(60)):
+            out, err = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    def _shape(self, argv: list[str]) -> tuple[str, ...]:
+        """The hint with its folders left out: each distinct command is followed once."""
+        return tuple("DIR" if a.startswith(str(self.tmp)) else a for a in argv)
+
+    async def follow(self, hint: str) -> None:
+        argv = [self.substitutes.get(word, word) for word in shlex.split(hint)]
+        shape = self._shape(argv)
+        if shape in self.shapes:
+            return
+        self.shapes.add(shape)
+        self.followed.append(hint)
+        if "TOKEN" in argv:  # the token is on stdout of token create; a fresh one each time
+            argv[argv.index("TOKEN")] = await self.token()
+        program, rest = argv[0], argv[1:]
+        if program == "homeroom-hub" and rest[:1] == ["serve"]:
+            await self._serve(argv, hint)
+        elif program == "homeroom-agent" and "run" in rest:
+            await self._run_agent(argv, hint)
+        elif program == "homeroom-console" and not {"do", "-h", "--help"} & set(rest):
+            await asyncio.to_thread(self._open_console, argv, hint)
+        else:
+            code, out, err = await self._execute(argv)
+            assert code == 0 and "usage:" not in err, f"{hint!r} -> {code}\n{out}\n{err}"
+            for printed in printed_hints(out + err):
+                await self.follow(printed)
+
+    async def token(self) -> str:
+        code, out, err = await self._execute(
+            ["homeroom-hub", "token", "create", "--data", str(self.data), "--group", "7B"]
+        )
+        assert code == 0, err
+        return out.strip()
+
+    async def _serve(self, argv: list[str], hint: str) -> None:
+        hub = await self._start(argv, hint)
+        await hub.until_logged("hub listening")
+        credential = StaffCredential.decode(
+            (self.data / "staff" / "Administrator.credential").read_bytes()
+        )
+        session = ConsoleSession(credential)
+        await session.connect()
+        self.watcher = Watcher(session)
+
+    async def _run_agent(self, argv: list[str], hint: str) -> None:
+        folder = (
+            Path(argv[argv.index("--state") + 1])
+            if "--state" in argv
+            else Path(self.env["XDG_CONFIG_HOME"]) / "homeroom-agent"
+        )
+        device_id = msgspec.json.decode((folder / "device.json").read_bytes())["device_id"]
+        agent = await self._start(argv, hint)
+        assert self.watcher is not None, "a hub is served before any agent runs"
+        await self.watcher.until_online(device_id)
+        agent.check_running()
+
+    async def _start(self, argv: list[str], hint: str) -> Background:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=self.desk,
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.running.append(Background(process, hint))
+        return self.running[-1]
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.tmux_socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=scaled(20),
+        ).stdout
+
+    def _open_console(self, argv: list[str], hint: str) -> None:
+        """The console app in a real terminal: it must sign in, then quit cleanly on q."""
+        exports = " ".join(f"{k}={shlex.quote(self.env[k])}" for k in ("PATH", "XDG_CONFIG_HOME"))
+        script = (
+            f"cd {shlex.quote(str(self.desk))} && export {exports}; "
+            f"{shlex.join(argv)}; echo console-exited-$?; read done"
+        )
+        self._tmux("new-session", "-d", "-s", "hint", "-x", "140", "-y", "45", script)
+        try:
+
+            def screen() -> str:
+                return self._tmux("capture-pane", "-p", "-t", "hint")
+
+            poll_until(lambda: "Signed in" in screen(), 60, lambda: f"{hint!r}:\n{screen()}", 0.2)
+            self._tmux("send-keys", "-t", "hint", "q")
+            poll_until(lambda: "console-exited-" in screen(), 30, screen, 0.2)
+            assert "console-exited-0" in screen(), f"{hint!r}:\n{screen()}"
+        finally:
+            self._tmux("kill-server")
+
+    async def close(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.close()
+        for background in reversed(self.running):
+            await background.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_every_hint_the_commands_print_is_a_command_that_works(
+    tmp_path: Path, xvfb_display: str
+) -> None:
+    desk = tmp_path / "desk"
+    desk.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # where agent and console keep files
+        "DISPLAY": xvfb_display,
+    }
+    school = School(tmp_path, tmp_path / "hub", env, desk)
+    teacher = school.data / "staff" / "Ms-Smith.credential"
+    school.substitutes["FILE"] = str(teacher)
+    data, tmp = school.data, tmp_path
+    try:
+        await school.run(  # -> serve
+            f"homeroom-hub init --data {data} --url wss://127.0.0.1:{_free_port()} --name 127.0.0.1"
+        )
+        # A device not yet enrolled -> enroll TOKEN -> run (in the default folder).
+        await school.run("homeroom-agent run", expect=2)
+        token = await school.run(f"homeroom-hub token create --data {data} --group 7B")
+        # Options after the command, as the hints print them -> run --state DIR.
+        await school.run(
+            f'homeroom-agent enroll {token.strip()} --name "Ada\'s laptop" --state {tmp}/ada'
+        )
+        # A folder with no device in it -> enroll TOKEN --state DIR.
+        await school.run(f"homeroom-agent run --state {tmp}/nobody", expect=2)
+        # -> homeroom-console --credential FILE, in a terminal.
+        await school.run(
+            f'homeroom-hub staff add --data {data} "Ms Smith" --role teacher --group 7B'
+        )
+        # No hub there -> init --data DIR.
+        await school.run(f"homeroom-hub devices --data {tmp}/nowhere", expect=2)
+        # No credential in the console's folder -> --credential FILE, --demo.
+        await school.run("homeroom-console", expect=1)
+        # Do what that message says (save it there), and what the do examples assume.
+        credential_folder = tmp / "config" / "homeroom-console"
+        credential_folder.mkdir(parents=True)
+        shutil.copy(teacher, credential_folder / "staff.credential")
+        shutil.copy(teacher, desk / "me.credential")
+        await school.run(f"homeroom-hub class create --data {data} 7B-maths --group 7B")
+        await school.run(f'homeroom-hub class add --data {data} 7B-maths "Ada\'s laptop"')
+        # -> homeroom-console do --help -> its two examples.
+        for program in ("homeroom-hub", "homeroom-agent", "homeroom-console"):
+            await school.run(f"{program} --help")
+        for background in school.running:
+            background.check_running()
+    finally:
+        await school.close()
+    followed = [hint.replace(str(tmp_path), "DIR") for hint in school.followed]
+    print("hints followed:", *followed, sep="\n  ")
+    assert followed == [
+        "homeroom-hub serve --data DIR/hub",
+        "homeroom-agent enroll TOKEN",
+        "homeroom-agent run",
+        "homeroom-agent run --state DIR/ada",
+        "homeroom-agent enroll TOKEN --state DIR/nobody",
+        "homeroom-console --credential DIR/hub/staff/Ms-Smith.credential",
+        "homeroom-hub init --data DIR/nowhere",
+        "homeroom-console --demo",
+        "homeroom-console do --help",
+        'homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential',
+        """homeroom-console do message --to "Ada's laptop" text="Come and see me" --json""",
+    ]
