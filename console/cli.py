@@ -16,6 +16,7 @@ from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.messages import Answer, Error, Result, Roster
 
+from .roster import printable
 from .session import ConsoleSession
 
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
@@ -159,16 +160,58 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
                 if result
                 else "no_answer",
                 "detail": result.detail if result else f"no answer within {args.wait:g} s",
+                **(_returned(result) if result else {}),
             }
         )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            status = "ok" if row["ok"] else f"FAILED {row['code']}"
-            detail = f": {row['detail']}" if row["detail"] and not row["ok"] else ""
-            print(f"{row['name']}: {status}{detail}")
+            print(_readable(row))
     return 0 if all(row["ok"] for row in rows) else 1
+
+
+def _returned(result: Result) -> dict[str, Any]:
+    """What a device sent back besides ok or not: processes, facts, a screenshot's size."""
+    data: dict[str, Any] = {}
+    if result.processes:
+        data["processes"] = msgspec.to_builtins(result.processes)
+    if result.facts:
+        data["facts"] = dict(result.facts)
+    if result.screenshot is not None:
+        shot = result.screenshot
+        data["screenshot"] = {
+            "width": shot.width,
+            "height": shot.height,
+            "format": shot.format,
+            "bytes": shot.size,
+        }
+    return data
+
+
+def _readable(row: dict[str, Any]) -> str:
+    """One device's result for a person: a status line, then what it returned, indented.
+
+    Everything from a device passes through `printable`: a process or window may be named
+    with escape sequences meant for this terminal.
+    """
+    status = "ok" if row["ok"] else f"FAILED {row['code']}"
+    detail = f": {printable(row['detail'])}" if row["detail"] else ""
+    lines = [f"{printable(row['name'])}: {status}{detail}"]
+    facts = row.get("facts", {})
+    width = max((len(printable(name)) for name in facts), default=0)
+    lines += [f"  {printable(k).ljust(width)}  {printable(v)}" for k, v in facts.items()]
+    processes = row.get("processes", [])
+    if processes:
+        lines.append(f"  {'PID':>7}  {'CPU %':>6}  {'MEMORY':>9}  {'USER':<12}  NAME / WINDOW")
+    for process in processes:
+        window = f" / {process['window_title']}" if process["window_title"] else ""
+        lines.append(
+            f"  {process['pid']:>7}  {process['cpu_percent']:>6.1f}  "
+            f"{process['memory_bytes'] / 1e6:>6.1f} MB  {printable(process['user'])[:12]:<12}  "
+            f"{printable(process['name'] + window)}"
+        )
+    return "\n".join(lines)
 
 
 async def _next(events: Any, kind: Any) -> Any:

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import CertificateBody
 from protocol.handshake import HubHandshake
-from protocol.messages import Message, encode_message
+from protocol.messages import Activity, DeviceCapabilities, Message, encode_message
 from protocol.ratelimit import TokenBucket
 
 from .store import DeviceRecord
@@ -32,6 +32,8 @@ class Presence:
     locked: bool = False
     watched_by: tuple[str, ...] = ()
     user: str = ""
+    capabilities: DeviceCapabilities | None = None
+    activity: Activity | None = None
 
 
 @dataclass(eq=False)
@@ -109,3 +111,5 @@ class PendingCommand:
     console: ConsoleLink
     awaiting: set[str]
     expires_at: int
+    #: For a screenshot: the bytes each device has sent so far (bounded, and audited).
+    screenshot_bytes: dict[str, int] | None = None

@@ -13,7 +13,7 @@ import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from protocol.actions import Unwatch, Watch
+from protocol.actions import TakeScreenshot, Unwatch, Watch
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
 from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
@@ -21,8 +21,11 @@ from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
+    MAX_SCREENSHOT_BYTES,
+    Activity,
     Answer,
     AuditEntry,
+    Capabilities,
     ClassInfo,
     ClientRole,
     Deliver,
@@ -35,6 +38,7 @@ from protocol.messages import (
     Query,
     Result,
     Roster,
+    ScreenshotPart,
     Status,
     Submit,
     encode_message,
@@ -294,6 +298,8 @@ class Hub:
             watched_by=live.watched_by,
             user=live.user or (device.user or ""),
             last_seen=device.last_seen,
+            capabilities=live.capabilities,
+            activity=live.activity if live.online else None,
         )
 
     async def _announce(self, device: DeviceRecord) -> None:
@@ -336,12 +342,15 @@ class Hub:
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
                 self.presence[device_id].online = False
+                self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)
                 await self._announce(device)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
-        if not isinstance(item, Result) and not link.reports.allow(self.clock()):
+        # Results and screenshot parts are bounded by the commands awaiting them instead.
+        answers = isinstance(item, Result | ScreenshotPart)
+        if not answers and not link.reports.allow(self.clock()):
             raise PeerError(ErrorCode.BUSY, "too many status reports or events")
         if isinstance(item, Status):
             live = self.presence[device_id]
@@ -368,14 +377,25 @@ class Hub:
             if not pending.awaiting:
                 del self.pending[item.command_id]
             pending.console.post(item)
+            detail = item.detail
+            if item.screenshot is not None and pending.screenshot_bytes is not None:
+                shot = item.screenshot
+                sent = pending.screenshot_bytes.pop(device_id, 0)
+                detail = f"screenshot {shot.width}x{shot.height}, {sent} bytes"
             self.store.append_audit(
                 link.device.name,
                 "result",
                 [device_id],
                 "ok" if item.ok else (item.code or ErrorCode.ACTION_FAILED).value,
-                f"command {item.command_id}: {item.detail}"[:1000],
+                f"command {item.command_id}: {detail}"[:1000],
                 self.now(),
             )
+        elif isinstance(item, ScreenshotPart):
+            self._pass_on_screenshot(device_id, item)
+        elif isinstance(item, Capabilities):
+            await self._update_presence(link, capabilities=item.capabilities)
+        elif isinstance(item, Activity):
+            await self._update_presence(link, activity=item)
         elif isinstance(item, Event):
             self.store.append_audit(
                 link.device.name,
@@ -385,6 +405,32 @@ class Hub:
                 item.detail,
                 self.now(),
             )
+
+    async def _update_presence(self, link: AgentLink, **live: object) -> None:
+        """Keep what a device reports about itself; tell consoles when it changed."""
+        presence = self.presence[link.device.device_id]
+        changed = any(getattr(presence, name) != value for name, value in live.items())
+        for name, value in live.items():
+            setattr(presence, name, value)
+        if changed:
+            await self._announce(link.device)
+
+    def _pass_on_screenshot(self, device_id: str, part: ScreenshotPart) -> None:
+        """Forward a screenshot part to the console that asked, counting what it weighs."""
+        pending = self.pending.get(part.command_id)
+        sizes = None if pending is None else pending.screenshot_bytes
+        if (
+            pending is None
+            or sizes is None
+            or part.device_id != device_id
+            or device_id not in pending.awaiting
+        ):
+            raise PeerError(ErrorCode.OUT_OF_STATE, "no screenshot awaits this device")
+        sent = sizes.get(device_id, 0) + len(part.data)
+        if sent > MAX_SCREENSHOT_BYTES:
+            raise PeerError(ErrorCode.TOO_LARGE, f"screenshot over {MAX_SCREENSHOT_BYTES} bytes")
+        sizes[device_id] = sent
+        pending.console.post(part)
 
     def _relay_frame(self, link: AgentLink, data: bytes) -> None:
         """Pass a validated frame on to each console watching, relabelled with its stream."""
@@ -510,7 +556,10 @@ class Hub:
             f"command {body.id}",
             now,
         )
-        self._remember_pending(PendingCommand(console, set(routed), body.expires_at), body.id)
+        pending = PendingCommand(console, set(routed), body.expires_at)
+        if isinstance(action, TakeScreenshot):
+            pending.screenshot_bytes = {}
+        self._remember_pending(pending, body.id)
         self._changed()
         deliver = encode_message(Deliver(command=command)).decode()
         sends = [
