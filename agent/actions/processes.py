@@ -59,15 +59,17 @@ class ProcessGuard:
             return "it is the system's first process"
         if process.pid == os.getppid():
             return "it runs the Homeroom agent"
-        if process.pid in self._own_helpers(me):
+        launched = set(self._launched())
+        if process.pid in launched:
+            return None  # started by launch_app from the signed list: the student's program
+        if process.pid in self._own_helpers(me, launched):
             return "it is part of the Homeroom agent"
         try:
             return self.platform.refuse_process(process)
         except psutil.AccessDenied:
             return "it is a system process"
 
-    def _own_helpers(self, me: int) -> set[int]:
-        launched = set(self._launched())
+    def _own_helpers(self, me: int, launched: set[int]) -> set[int]:
         helpers: set[int] = set()
         try:
             children = psutil.Process(me).children()
