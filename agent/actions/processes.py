@@ -3,12 +3,13 @@
 Ending a program is the one action that could take a device down, so every candidate
 passes one guard: never the agent, its parent or its own helpers (the desktop UI
 child), never pid 1, and never what the operating system says is not the student's
-(system accounts, other users, kernel threads). Programs are asked to end first and
-only killed if they are still running after a grace period.
+(system accounts, other users, kernel threads) unless launch_app started it. Programs
+are asked to end first and only killed if they are still running after a grace period.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -23,6 +24,7 @@ from ..platforms import Platform
 from .text import shown
 
 MAX_LISTED = 4096
+_WAIT_STEP = 0.05
 _INFO = ["pid", "name", "username", "memory_info"]
 
 
@@ -119,6 +121,14 @@ def list_processes(platform: Platform, sample_seconds: float) -> tuple[ProcessIn
     return tuple(found[:MAX_LISTED])
 
 
+def _running(process: psutil.Process) -> bool:
+    """Still running: a zombie has ended, even if nobody has collected its exit status."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def by_pid(pid: int, name: str | None) -> psutil.Process:
     """The process `pid`, if it still runs the program `name` (pids are reused)."""
     try:
@@ -128,18 +138,34 @@ def by_pid(pid: int, name: str | None) -> psutil.Process:
         raise ProcessRefused(f"no process {pid} is running") from None
     except psutil.AccessDenied:
         raise ProcessRefused(f"process {pid} is a system process") from None
+    if not _running(process):
+        raise ProcessRefused(f"no process {pid} is running")
     if name is not None and actual != name:
         raise ProcessRefused(f"process {pid} is now {actual!r}, not {name!r}; list again")
     return process
 
 
 def by_name(names: Collection[str], pids: Iterable[int] = ()) -> list[psutil.Process]:
-    """Processes whose name is one of `names`, plus those with the given pids."""
-    found = {pid: psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)}
+    """Running processes whose name is one of `names`, plus those with the given pids."""
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found[pid] = psutil.Process(pid)
     for process in psutil.process_iter(["name"]):
         if process.info.get("name") in names:
             found.setdefault(process.pid, process)
-    return list(found.values())
+    return [process for process in found.values() if _running(process)]
+
+
+def _wait(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Wait up to `seconds` for the processes to end; returns those still running."""
+    deadline = time.monotonic() + seconds
+    alive = [p for p in processes if _running(p)]
+    while alive and time.monotonic() < deadline:
+        # psutil can only poll a process that is not our child; so do we, briefly.
+        time.sleep(_WAIT_STEP)
+        alive = [p for p in alive if _running(p)]
+    return alive
 
 
 def end_processes(
@@ -160,15 +186,13 @@ def end_processes(
     if not allowed:
         raise ProcessRefused(refusals[0] if refusals else f"no {what} is running")
     for process in allowed:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.terminate()
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(allowed, timeout=grace_seconds)
+    alive = _wait(allowed, grace_seconds)
     for process in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=grace_seconds)
+    still = _wait(alive, grace_seconds)
+    if still:
+        raise ProcessRefused(f"process {still[0].pid} did not end even when killed")
     return Ended(asked=len(allowed) - len(alive), forced=len(alive))
