@@ -7,6 +7,7 @@ exits at once: on a real device the student's programs are not the agent's child
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -40,10 +41,8 @@ def programs() -> Iterator[list[int]]:
     started: list[int] = []
     yield started
     for pid in started:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def start_program(programs: list[int], uid: int, *, ignores_close: bool = False) -> int:
