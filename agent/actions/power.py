@@ -84,15 +84,19 @@ class PowerPlanner:
         self.plan, self._task = None, None
         self.desktop.clear_countdown()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            # In a worker thread: one short-lived call needs no asyncio subprocess plumbing.
+            done = await asyncio.to_thread(
+                subprocess.run,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-            )  # fmt: skip
-            async with asyncio.timeout(COMMAND_SECONDS):
-                _, error = await process.communicate()
-        except (OSError, TimeoutError) as failure:
+                timeout=COMMAND_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as failure:
             await self.on_failure(f"{' '.join(argv)} could not run: {failure}")
             return
-        if process.returncode != 0:
-            said = error.decode(errors="replace").strip()[:200]
-            await self.on_failure(f"{' '.join(argv)} failed ({process.returncode}): {said}")
+        if done.returncode != 0:
+            said = done.stderr.decode(errors="replace").strip()[:200]
+            await self.on_failure(f"{' '.join(argv)} failed ({done.returncode}): {said}")

@@ -20,10 +20,10 @@ from console.session import ConsoleSession
 from protocol.actions import AppEntry, CloseApp, LaunchApp, SetAppList
 from protocol.certificates import Role
 from protocol.errors import ErrorCode
-from protocol.messages import Deliver, Error, Result
+from protocol.messages import Deliver, Error
 
-from ..classroom import Classroom, Console, classroom
-from ..xvfb import poll_until
+from ..classroom import Classroom, classroom
+from .actions_kit import admin, eventually, run
 
 
 @pytest.fixture
@@ -32,22 +32,12 @@ async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield room
 
 
-async def run(console: Console, action: object, device_id: str) -> Result:
-    command = await console.submit(action, [device_id])
-    result: Result = await console.take(Result, lambda r: r.command_id == command.body.id)
-    return result
-
-
 def writes(path: Path) -> tuple[str, ...]:
     """A harmless program: Python writing one file."""
     return (sys.executable, "-c", f"import pathlib; pathlib.Path({str(path)!r}).write_text('hi')")
 
 
 SLEEPER = (sys.executable, "-c", "import time; time.sleep(600)")
-
-
-async def admin(room: Classroom) -> Console:
-    return await room.console(room.staff("Ms Admin", Role.ADMIN, ("*",)))
 
 
 def offline_agent(state: AgentState, folder: Path) -> Agent:
@@ -73,7 +63,7 @@ async def test_launch_app_starts_a_program_on_the_signed_list(
     teacher = await room.console()
     result = await run(teacher, LaunchApp(app="notes"), agent.state.device_id)
     assert result.ok and "notes started" in result.detail
-    poll_until(lambda: written.exists(), 10, "the allowed program never ran")
+    await eventually(written.exists, "the allowed program never ran")
     assert written.read_text() == "hi"
     refused = await run(teacher, LaunchApp(app="terminal"), agent.state.device_id)
     assert not refused.ok
@@ -134,7 +124,7 @@ async def test_close_app_ends_a_program_it_launched(room: Classroom) -> None:
     assert psutil.Process(pid).is_running()
     closed = await run(teacher, CloseApp(app="sleeper"), agent.state.device_id)
     assert closed.ok and closed.detail == "ended 1 process", closed.detail
-    poll_until(lambda: pid not in agent.apps.launched, 10, "the closed program was not reaped")
+    await eventually(lambda: pid not in agent.apps.launched, "the closed program was not reaped")
     assert not psutil.pid_exists(pid)
 
 

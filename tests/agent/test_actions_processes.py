@@ -20,10 +20,9 @@ import pytest
 
 from agent.platforms.linux import LinuxPlatform
 from protocol.actions import CloseApp, KillProcess, ListProcesses
-from protocol.certificates import Role
-from protocol.messages import Result
 
-from ..classroom import Classroom, Console, classroom
+from ..classroom import Classroom, classroom
+from .actions_kit import it_staff, run
 
 STUDENT = 4711
 SOMEONE_ELSE = 4712
@@ -66,16 +65,6 @@ def ended(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-async def run(console: Console, action: object, device_id: str) -> Result:
-    command = await console.submit(action, [device_id])
-    result: Result = await console.take(Result, lambda r: r.command_id == command.body.id)
-    return result
-
-
-async def it_staff(room: Classroom) -> Console:
-    return await room.console(room.staff("Sam (IT)", Role.IT, ("*",)))
 
 
 async def student_agent(room: Classroom, **options: object) -> str:
