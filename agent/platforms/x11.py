@@ -130,7 +130,11 @@ class X11ActivityWatcher:
         self._idle = False
         self._locked = False
         self._last: tuple[str, str, bool, bool] | None = None
-        self._saver = self._display.has_extension("MIT-SCREEN-SAVER")
+        self._saver = self._display.has_extension(screensaver.extname)
+        # python-xlib registers a copy of the event class per display: match by event code.
+        self._saver_event = (
+            self._display.query_extension(screensaver.extname).first_event if self._saver else None
+        )
         self._xinput_opcode: int | None = None
         self._wake_read, self._wake_write = os.pipe()
         self._stopping = threading.Event()
@@ -141,7 +145,8 @@ class X11ActivityWatcher:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        os.write(self._wake_write, b"x")
+        with contextlib.suppress(OSError):  # the thread may have ended already
+            os.write(self._wake_write, b"x")
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
         os.close(self._wake_write)
@@ -166,7 +171,7 @@ class X11ActivityWatcher:
         if display.has_extension("XInputExtension"):
             version = display.xinput_query_version()
             if (version.major_version, version.minor_version) >= (2, 0):
-                self._xinput_opcode = display.get_extension_major(xinput.extname)
+                self._xinput_opcode = display.query_extension(xinput.extname).major_opcode
         self._follow_active()
         self._check_idle()
         self._emit()
@@ -193,7 +198,7 @@ class X11ActivityWatcher:
             if title and self._active is not None and event.window == self._active:
                 return self._read_title()
             return False
-        if isinstance(event, screensaver.Notify):
+        if event.type == self._saver_event:
             locked = bool(event.state == screensaver.StateOn)
             changed, self._locked = locked != self._locked, locked
             return changed
