@@ -130,11 +130,10 @@ class X11ActivityWatcher:
         self._idle = False
         self._locked = False
         self._last: tuple[str, str, bool, bool] | None = None
-        self._saver = self._display.has_extension(screensaver.extname)
         # python-xlib registers a copy of the event class per display: match by event code.
-        self._saver_event = (
-            self._display.query_extension(screensaver.extname).first_event if self._saver else None
-        )
+        saver = self._display.query_extension(screensaver.extname)
+        self._saver = saver is not None
+        self._saver_event = None if saver is None else saver.first_event
         self._xinput_opcode: int | None = None
         self._wake_read, self._wake_write = os.pipe()
         self._stopping = threading.Event()
@@ -168,10 +167,11 @@ class X11ActivityWatcher:
         self._root.change_attributes(event_mask=X.PropertyChangeMask)
         if self._saver:
             self._root.screensaver_select_input(screensaver.NotifyMask)
-        if display.has_extension("XInputExtension"):
+        extension = display.query_extension(xinput.extname)
+        if extension is not None:
             version = display.xinput_query_version()
             if (version.major_version, version.minor_version) >= (2, 0):
-                self._xinput_opcode = display.query_extension(xinput.extname).major_opcode
+                self._xinput_opcode = extension.major_opcode
         self._follow_active()
         self._check_idle()
         self._emit()
