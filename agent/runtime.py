@@ -566,9 +566,8 @@ class Agent:
         )
 
     def _inventory(self) -> Inventory:
-        return facts.inventory(
-            agent_version=AGENT_VERSION, user=self.user[:128], screen_size=self.screen.size
-        )
+        size = self.screen.size if self.capabilities.capture else (0, 0)
+        return facts.inventory(agent_version=AGENT_VERSION, user=self.user[:128], screen_size=size)
 
     # --- The lock, kept across restarts -----------------------------------------------
     # Killing the agent (or its lock window) must not unlock the screen: the service
