@@ -15,15 +15,18 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
+import msgspec
 import psutil
 
-from protocol.messages import ProcessInfo
+from protocol.messages import ProcessInfo, Result
 from protocol.types import PROGRAM_NAME_CHARS, WINDOW_TITLE_CHARS
 
 from ..platforms import Platform
 from .text import shown
 
 MAX_LISTED = 4096
+#: Room for the processes in one Result, leaving some for the rest of the message.
+_RESULT_BUDGET = Result.MAX_BYTES - 8 * 1024
 _WAIT_STEP = 0.05
 _INFO = ["pid", "name", "username", "memory_info"]
 
@@ -118,7 +121,17 @@ def list_processes(platform: Platform, sample_seconds: float) -> tuple[ProcessIn
         )
     # Busiest first, so a list cut at the limit still shows what matters.
     found.sort(key=lambda p: (-p.cpu_percent, -p.memory_bytes))
-    return tuple(found[:MAX_LISTED])
+    return fit(found[:MAX_LISTED], _RESULT_BUDGET)
+
+
+def fit(processes: list[ProcessInfo], budget: int) -> tuple[ProcessInfo, ...]:
+    """The longest head of the list whose JSON fits in `budget` bytes (a Result's limit)."""
+    used = 0
+    for count, process in enumerate(processes):
+        used += len(msgspec.json.encode(process)) + 1
+        if used > budget:
+            return tuple(processes[:count])
+    return tuple(processes)
 
 
 def _running(process: psutil.Process) -> bool:

@@ -8,6 +8,7 @@ import psutil
 import pytest
 
 from agent.actions.facts import duration, size
+from agent.actions.processes import fit
 from agent.platforms import PowerCommands, current
 from agent.platforms.linux import (
     LinuxPlatform,
@@ -31,6 +32,7 @@ from agent.platforms.windows import (
     WindowsPlatform,
     account_refusal,
 )
+from protocol.messages import ProcessInfo, Result, encode_message
 
 
 def test_this_machine_gets_the_linux_platform() -> None:
@@ -149,3 +151,11 @@ def test_sizes_and_durations_read_well() -> None:
 def test_power_commands_name_their_actions() -> None:
     commands = PowerCommands(logoff=("a",), reboot=("b",), shutdown=("c",))
     assert [commands.argv(k) for k in ("logoff", "reboot", "shutdown")] == [("a",), ("b",), ("c",)]
+
+
+def test_a_process_list_is_cut_to_fit_one_result() -> None:
+    long = ProcessInfo(pid=1, name="n" * 255, window_title="t" * 500)
+    listed = fit([long] * 4096, Result.MAX_BYTES - 8 * 1024)
+    assert 0 < len(listed) < 4096
+    result = Result(command_id="c" * 32, device_id="d" * 64, ok=True, processes=listed)
+    assert len(encode_message(result)) <= Result.MAX_BYTES
