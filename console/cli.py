@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
@@ -22,7 +23,9 @@ from .session import ConsoleSession
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
   e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
-        homeroom-console do message --to "Ada's laptop" text="Come and see me" --json"""
+        homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
+        homeroom-console do set_apps --all group=7B apps=@apps.json  (admin; JSON list of
+          {{"name": "notes", "argv": ["/usr/bin/gedit"]}}: the programs launch_app may start)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,17 +116,45 @@ def do_main(argv: list[str]) -> int:
 
 
 def _build_action(kind: type[Action], fields: list[str]) -> Any:
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    structured = _structured_fields(kind)
     for item in fields:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{item!r}: write arguments as FIELD=VALUE")
-        values[name.replace("-", "_")] = value
+        name = name.replace("-", "_")
+        values[name] = _json_value(name, value) if name in structured else value
     try:
         return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         known = ", ".join(f.name for f in msgspec.structs.fields(kind)) or "none"
         raise ValueError(f"{kind.__struct_config__.tag}: {error} (fields: {known})") from None
+
+
+def _structured_fields(kind: type[Action]) -> set[str]:
+    """Fields that hold lists or records (set_apps' apps): given as JSON, or @FILE of JSON."""
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    flat = (msgspec.inspect.StrType, msgspec.inspect.IntType, msgspec.inspect.FloatType)
+    return {
+        f.name
+        for f in info.fields
+        if not isinstance(f.type, flat)
+        and not (
+            isinstance(f.type, msgspec.inspect.UnionType)
+            and all(isinstance(t, (*flat, msgspec.inspect.NoneType)) for t in f.type.types)
+        )
+    }
+
+
+def _json_value(name: str, value: str) -> Any:
+    try:
+        text = Path(value[1:]).read_text() if value.startswith("@") else value
+        return json.loads(text)
+    except OSError as error:
+        raise ValueError(f"{name}: cannot read {value[1:]}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name}: not JSON ({error.msg}); e.g. {name}=@file.json") from None
 
 
 async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace) -> int:

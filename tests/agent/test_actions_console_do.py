@@ -22,6 +22,7 @@ from protocol.messages import Roster
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
+from .actions_kit import eventually
 
 
 @pytest.fixture
@@ -30,11 +31,11 @@ async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield room
 
 
-async def console_do(room: Classroom, *args: str) -> tuple[int, str, str]:
-    """Run `homeroom-console do ARGS` as IT staff in a new process."""
-    credential = room.folder / "it.credential"
+async def console_do(room: Classroom, *args: str, role: Role = Role.IT) -> tuple[int, str, str]:
+    """Run `homeroom-console do ARGS` as staff with `role` (default IT) in a new process."""
+    credential = room.folder / f"{role.value}.credential"
     if not credential.exists():
-        credential.write_bytes(room.staff("Sam (IT)", Role.IT, ("*",)).encode())
+        credential.write_bytes(room.staff(f"Sam ({role.value})", role, ("*",)).encode())
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -108,6 +109,25 @@ async def test_do_prints_returned_data_readably_and_hostile_names_harmlessly(
     assert out.startswith("Ada's laptop: ok\n")
     assert "\x1b" not in out and "\ufffd[2Jevil" in out
     assert "  hostname " in facts and platform.node() in facts
+
+
+async def test_an_admin_sets_the_app_list_from_a_file_and_a_teacher_launches_from_it(
+    room: Classroom, tmp_path: Path
+) -> None:
+    agent = await room.start_agent("Ada's laptop")
+    written = tmp_path / "from-the-list.txt"
+    program = [sys.executable, "-c", f"open({str(written)!r}, 'w').write('ok')"]
+    apps = tmp_path / "apps.json"
+    apps.write_text(json.dumps([{"name": "notes", "argv": program}]))
+    code, out, err = await console_do(
+        room, "set_apps", "--all", "group=7B", f"apps=@{apps}", role=Role.ADMIN
+    )
+    assert code == 0 and out == "Ada's laptop: ok: 1 apps allowed\n", err
+    code, out, err = await console_do(room, "launch_app", "--all", "app=notes", role=Role.TEACHER)
+    assert code == 0, err
+    assert out.startswith("Ada's laptop: ok: notes started (pid ")
+    await eventually(written.exists, "the program on the list never ran")
+    assert set(agent.apps.apps) == {"notes"}
 
 
 async def test_the_console_knows_what_each_device_can_do(room: Classroom) -> None:
