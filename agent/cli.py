@@ -100,7 +100,10 @@ async def _run(folder: Path) -> int:
     state = load_state(folder)
     desktop = TkDesktop()
     try:
-        await Agent(state, screen=MssScreen(), desktop=desktop, folder=folder).run()
+        agent = Agent(
+            state, screen=MssScreen(), desktop=desktop, folder=folder, watch_activity=True
+        )
+        await agent.run()
     finally:
         desktop.close()
     return 0

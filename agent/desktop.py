@@ -21,6 +21,7 @@ __all__ = [
     "DesktopSnapshot",
     "DesktopUnavailable",
     "HeadlessDesktop",
+    "ShownCountdown",
     "ShownMessage",
     "WindowView",
     "message_title",
@@ -105,9 +106,28 @@ class Desktop(Protocol):
         """Show who is viewing the screen; an empty sequence hides the indicator."""
         ...
 
+    def show_countdown(self, text: str, deadline: float) -> None:
+        """Show `text` and the time left until `deadline` (a `time.time()` timestamp).
+
+        One countdown at a time: a new one replaces the old.
+        """
+        ...
+
+    def clear_countdown(self) -> None:
+        """Remove the countdown, if any (it was cancelled, or its time came)."""
+        ...
+
     def close(self) -> None:
         """Remove every window and release the display. Later calls are ignored."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCountdown:
+    """A countdown as it was put in front of the student."""
+
+    text: str
+    deadline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +148,8 @@ class HeadlessDesktop:
         self._locked_by: str | None = None
         self._messages: list[ShownMessage] = []
         self._watchers: tuple[str, ...] = ()
+        self._countdown: ShownCountdown | None = None
+        self._countdowns: list[ShownCountdown] = []
         self._closed = False
 
     @property
@@ -165,6 +187,18 @@ class HeadlessDesktop:
         return watched_text(self.watchers)
 
     @property
+    def countdown(self) -> ShownCountdown | None:
+        """The countdown on screen now, if any."""
+        with self._state:
+            return self._countdown
+
+    @property
+    def countdowns(self) -> tuple[ShownCountdown, ...]:
+        """Every countdown shown so far, oldest first."""
+        with self._state:
+            return tuple(self._countdowns)
+
+    @property
     def closed(self) -> bool:
         with self._state:
             return self._closed
@@ -188,9 +222,20 @@ class HeadlessDesktop:
             if not self._closed:
                 self._watchers = _distinct(watchers)
 
+    def show_countdown(self, text: str, deadline: float) -> None:
+        with self._state:
+            if not self._closed:
+                self._countdown = ShownCountdown(text, deadline)
+                self._countdowns.append(self._countdown)
+
+    def clear_countdown(self) -> None:
+        with self._state:
+            self._countdown = None
+
     def close(self) -> None:
         with self._state:
             self._closed = True
+            self._countdown = None
             self._locked, self._lock_message, self._locked_by = False, None, None
             self._watchers = ()
 
@@ -223,5 +268,3 @@ class DesktopSnapshot:
     def of_role(self, role: str) -> tuple[WindowView, ...]:
         """The windows with this role that are on screen (mapped and viewable)."""
         return tuple(w for w in self.windows if w.role == role and w.viewable)
-
-

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import getpass
 import logging
-import platform
 import time
 import webbrowser
 from collections.abc import Callable
@@ -23,33 +22,52 @@ from link.files import write_private
 from link.reconnect import SessionLost, stay_connected
 from protocol.actions import (
     Action,
+    CancelPower,
+    CloseApp,
     GetSystemInfo,
+    KillProcess,
+    LaunchApp,
     ListProcesses,
     LockScreen,
+    LogOff,
     OpenUrl,
+    Reboot,
+    RunDiagnostics,
     SendMessage,
+    SetAppList,
+    ShutDown,
+    TakeScreenshot,
     UnlockScreen,
     Unwatch,
     Watch,
 )
 from protocol.codec import decode_as
-from protocol.commands import CommandBody, Recipient, ReplayCache, verify_command
+from protocol.commands import CommandBody, Recipient, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import Frame, ImageFormat, encode_frame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
+    Activity,
+    Capabilities,
     ClientRole,
     Deliver,
     Error,
+    Event,
     Inventory,
     Message,
-    ProcessInfo,
     Result,
     Status,
     encode_message,
 )
+from protocol.screenshots import cut
 
-from .desktop import Desktop
+from .actions import activity, diagnostics, facts, processes, screenshot
+from .actions.apps import AppList, AppRefused
+from .actions.capabilities import detect
+from .actions.power import PowerPlanner
+from .actions.processes import ProcessGuard, ProcessRefused
+from .desktop import Desktop, HeadlessDesktop
+from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
 from .thumbnail import Thumbnail, ThumbnailEncoder
@@ -77,7 +95,14 @@ class WatchLease:
 
 
 class Agent:
-    """One student device's agent. `run()` stays connected until cancelled."""
+    """One student device's agent. `run()` stays connected until cancelled.
+
+    `platform` holds what differs between operating systems (default: this one's);
+    `power` replaces its final log-off/restart/shutdown calls; `grace_seconds` is how
+    long a program asked to close gets before it is killed; `sample_seconds` is the
+    window over which CPU use is measured; `watch_activity` reports the active window
+    and idleness to the hub (off for simulated students).
+    """
 
     def __init__(
         self,
@@ -88,6 +113,13 @@ class Agent:
         folder: Path | None = None,
         clock: Callable[[], float] = time.time,
         user: str | None = None,
+        platform: Platform | None = None,
+        power: PowerCommands | None = None,
+        grace_seconds: float = 5.0,
+        sample_seconds: float = 0.5,
+        watch_activity: bool = False,
+        idle_after: float = activity.IDLE_AFTER,
+        can_lock: bool | None = None,
     ) -> None:
         self.state = state
         self.user = user if user is not None else _user()
@@ -95,12 +127,32 @@ class Agent:
         self.desktop = desktop
         self.folder = folder
         self.clock = clock
+        self.platform = platform or current()
+        self.grace_seconds = grace_seconds
+        self.sample_seconds = sample_seconds
         self.encoder = ThumbnailEncoder()
         #: Commands issued before this time are refused as possible replays: set when
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
         self.replay = self._load_replay()
         self._restore_lock()
+        self.recipient = Recipient(device_id=state.device_id, group=state.group)
+        self.apps = AppList.load(folder, self.recipient, state.org_public)
+        self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
+        self.power = PowerPlanner(
+            desktop, power or self.platform.power_commands(), clock, self._power_failed
+        )
+        # A simulated student's desktop records locks faithfully; a real one needs a
+        # display server where a lock holds.
+        self.capabilities = detect(
+            self.platform,
+            screen,
+            lock=True if isinstance(desktop, HeadlessDesktop) and can_lock is None else can_lock,
+        )
+        self._watch_activity = watch_activity
+        self._idle_after = idle_after
+        self._activity = activity.ActivityThrottle()
+        self._activity_timer: asyncio.TimerHandle | None = None
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
         self.captures = 0
         self.frames_sent = 0
@@ -109,16 +161,21 @@ class Agent:
         self._ws: ClientConnection | None = None
         self._endpoint: ClientHandshake
         self._sequence = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- Connection ---------------------------------------------------------
 
     async def run(self) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter."""
         capture = asyncio.create_task(self._capture_loop())
+        watcher = self._start_activity_watch() if self._watch_activity else None
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
+            if watcher is not None:
+                watcher.stop()
+            self.power.cancel(quietly=True)
 
     @staticmethod
     def _lost(error: SessionLost | None) -> None:
@@ -146,8 +203,13 @@ class Agent:
         self.connected.set()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
+            # What the device can do first, so the console knows before it offers anything.
+            await self._send(Capabilities(capabilities=self.capabilities))
             await self._send(self._inventory())
             await self._send(self._status())
+            last_activity = self._activity.resend()
+            if last_activity is not None:
+                await self._send(last_activity)
             async for data in ws:
                 await self._on_message(data)
         finally:
@@ -205,49 +267,228 @@ class Agent:
             )
         self._save_replay()
         try:
-            result = await self._act(body)
+            result = await self._act(body, command)
+        except (AppRefused, ProcessRefused) as refusal:  # a sentence for the staff member
+            log.info("action %s refused: %s", body.action.name, refusal)
+            return self._failed(body, str(refusal))
         except Exception as error:  # the action failed on this device, not the protocol
             log.exception("action %s failed", body.action.name)
-            return Result(
-                command_id=body.id,
-                device_id=state.device_id,
-                ok=False,
-                code=ErrorCode.ACTION_FAILED,
-                detail=str(error)[:500],
-            )
+            return self._failed(body, str(error))
         await self._send(self._status())
         return result
 
-    async def _act(self, body: CommandBody) -> Result:
+    def _failed(self, body: CommandBody, detail: str) -> Result:
+        return Result(
+            command_id=body.id,
+            device_id=self.state.device_id,
+            ok=False,
+            code=ErrorCode.ACTION_FAILED,
+            detail=detail[:500],
+        )
+
+    def _done(self, body: CommandBody, detail: str = "", **data: object) -> Result:
+        result = Result(
+            command_id=body.id, device_id=self.state.device_id, ok=True, detail=detail[:500]
+        )
+        return msgspec.structs.replace(result, **data) if data else result
+
+    async def _act(self, body: CommandBody, command: SignedCommand) -> Result:
         action: Action = body.action
+        match action:
+            case LockScreen():
+                return await self._lock(action, body)
+            case UnlockScreen():
+                return await self._unlock(action, body)
+            case SendMessage():
+                return await self._message(action, body)
+            case Watch():
+                return await self._watch(action, body)
+            case Unwatch():
+                return await self._unwatch(action, body)
+            case OpenUrl():
+                return await self._open_url(action, body)
+            case LaunchApp():
+                return await self._launch_app(action, body)
+            case CloseApp():
+                return await self._close_app(action, body)
+            case TakeScreenshot():
+                return await self._screenshot(action, body)
+            case ListProcesses():
+                return await self._list_processes(action, body)
+            case KillProcess():
+                return await self._kill_process(action, body)
+            case GetSystemInfo():
+                return await self._system_info(action, body)
+            case RunDiagnostics():
+                return await self._diagnostics(action, body)
+            case LogOff() | Reboot() | ShutDown():
+                return await self._power_action(action, body)
+            case CancelPower():
+                return await self._cancel_power(action, body)
+            case SetAppList():
+                # The signed command itself is kept, so it is verified again at each start.
+                return self._done(body, self.apps.accept(command, body))
+        return self._failed(body, f"{action.name} is not supported by this agent version")
+
+    # --- Classroom actions ----------------------------------------------------------
+
+    async def _lock(self, action: LockScreen, body: CommandBody) -> Result:
+        by = body.issuer.body.name
+        self.desktop.lock(action.message, by=by)
+        self._remember_lock(SavedLock(message=action.message, by=by))
+        return self._done(body)
+
+    async def _unlock(self, action: UnlockScreen, body: CommandBody) -> Result:
+        self.desktop.unlock()
+        self._remember_lock(None)
+        return self._done(body)
+
+    async def _message(self, action: SendMessage, body: CommandBody) -> Result:
+        self.desktop.show_message(action.text, sender=body.issuer.body.name)
+        return self._done(body)
+
+    async def _watch(self, action: Watch, body: CommandBody) -> Result:
         issuer = body.issuer.body
-        ok = Result(command_id=body.id, device_id=self.state.device_id, ok=True)
-        if isinstance(action, LockScreen):
-            self.desktop.lock(action.message, by=issuer.name)
-            self._remember_lock(SavedLock(message=action.message, by=issuer.name))
-        elif isinstance(action, UnlockScreen):
-            self.desktop.unlock()
-            self._remember_lock(None)
-        elif isinstance(action, SendMessage):
-            self.desktop.show_message(action.text, sender=issuer.name)
-        elif isinstance(action, Watch):
-            until = min(self.clock() + action.lease_seconds, body.expires_at + action.lease_seconds)
-            self.leases[issuer.serial] = WatchLease(issuer.name, action.width, action.fps, until)
-            self._leases_changed()
-        elif isinstance(action, Unwatch):
-            self.leases.pop(issuer.serial, None)
-            self._leases_changed()
-        elif isinstance(action, OpenUrl):
-            opened = await asyncio.to_thread(webbrowser.open, action.url)
-            if not opened:
-                return _failed(ok, "no web browser could be started on this device")
-        elif isinstance(action, ListProcesses):
-            return _with(ok, processes=await asyncio.to_thread(_processes))
-        elif isinstance(action, GetSystemInfo):
-            return _with(ok, facts=await asyncio.to_thread(_system_facts))
+        until = min(self.clock() + action.lease_seconds, body.expires_at + action.lease_seconds)
+        self.leases[issuer.serial] = WatchLease(issuer.name, action.width, action.fps, until)
+        self._leases_changed()
+        return self._done(body)
+
+    async def _unwatch(self, action: Unwatch, body: CommandBody) -> Result:
+        self.leases.pop(body.issuer.body.serial, None)
+        self._leases_changed()
+        return self._done(body)
+
+    async def _open_url(self, action: OpenUrl, body: CommandBody) -> Result:
+        if not await asyncio.to_thread(webbrowser.open, action.url):
+            return self._failed(body, "no web browser could be started on this device")
+        return self._done(body)
+
+    async def _launch_app(self, action: LaunchApp, body: CommandBody) -> Result:
+        launched = await self.apps.launch(action.app, self.platform.launch_options())
+        return self._done(body, f"{action.app} started (pid {launched.pid})")
+
+    async def _close_app(self, action: CloseApp, body: CommandBody) -> Result:
+        if action.pid is not None:
+            pid = action.pid
+            candidates = await asyncio.to_thread(lambda: [processes.by_pid(pid, None)])
+            what = f"process {pid}"
         else:
-            return _failed(ok, f"{action.name} is not supported by this agent version")
-        return ok
+            assert action.app is not None
+            names = {action.app}
+            entry = self.apps.apps.get(action.app)
+            if entry is not None:  # an allow-listed app: its program's process name too
+                names.add(Path(entry.argv[0]).name)
+            launched = self.apps.launched_pids(action.app)
+            candidates = await asyncio.to_thread(processes.by_name, names, launched)
+            what = f"program called {action.app!r}"
+        return await self._end(body, candidates, what)
+
+    async def _kill_process(self, action: KillProcess, body: CommandBody) -> Result:
+        if action.pid is not None:
+            pid, name = action.pid, action.process_name
+            candidates = await asyncio.to_thread(lambda: [processes.by_pid(pid, name)])
+            what = f"process {pid}"
+        else:
+            names = {action.process_name}
+            candidates = await asyncio.to_thread(processes.by_name, names)
+            what = f"process called {action.process_name!r}"
+        return await self._end(body, candidates, what)
+
+    async def _end(self, body: CommandBody, candidates: list[psutil.Process], what: str) -> Result:
+        ended = await asyncio.to_thread(
+            processes.end_processes, candidates, self.guard, self.grace_seconds, what
+        )
+        return self._done(body, ended.describe())
+
+    async def _screenshot(self, action: TakeScreenshot, body: CommandBody) -> Result:
+        shot = await asyncio.to_thread(screenshot.take_screenshot, self.screen, action.max_width)
+        parts, info = cut(
+            shot.data,
+            command_id=body.id,
+            device_id=self.state.device_id,
+            width=shot.width,
+            height=shot.height,
+            format=shot.format,
+        )
+        # The parts go first: the Result tells the receiver it has them all.
+        for part in parts:
+            await self._send(part)
+        return self._done(
+            body, f"screenshot {shot.width}x{shot.height}, {len(shot.data)} bytes", screenshot=info
+        )
+
+    # --- IT actions ----------------------------------------------------------------
+
+    async def _list_processes(self, action: ListProcesses, body: CommandBody) -> Result:
+        found = await asyncio.to_thread(
+            processes.list_processes, self.platform, self.sample_seconds
+        )
+        return self._done(body, processes=found)
+
+    async def _system_info(self, action: GetSystemInfo, body: CommandBody) -> Result:
+        found = await asyncio.to_thread(facts.system_facts, self.platform, user=self.user)
+        return self._done(body, facts=found)
+
+    async def _diagnostics(self, action: RunDiagnostics, body: CommandBody) -> Result:
+        found = await diagnostics.diagnostics(
+            self.platform,
+            hub_url=self.state.hub_url,
+            round_trip=self._round_trip if self._ws is not None else None,
+            sample_seconds=self.sample_seconds,
+        )
+        return self._done(body, facts=found)
+
+    async def _round_trip(self) -> float:
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected")
+        latency: float = await (await ws.ping())
+        return latency
+
+    async def _power_action(self, action: LogOff | Reboot | ShutDown, body: CommandBody) -> Result:
+        detail = self.power.start(
+            action.name, seconds=action.seconds, by=body.issuer.body.name, message=action.message
+        )
+        return self._done(body, detail)
+
+    async def _cancel_power(self, action: CancelPower, body: CommandBody) -> Result:
+        return self._done(body, self.power.cancel() or "nothing was counting down")
+
+    async def _power_failed(self, detail: str) -> None:
+        log.error("power action failed: %s", detail)
+        await self._send(Event(kind="power_failed", at=int(self.clock()), detail=detail[:500]))
+
+    # --- Activity ----------------------------------------------------------------------
+
+    def _start_activity_watch(self) -> ActivityWatcher | None:
+        loop = asyncio.get_running_loop()
+
+        def report(sample: ActivitySample) -> None:  # on the watcher's thread
+            loop.call_soon_threadsafe(self._activity_sample, sample)
+
+        return self.platform.watch_activity(report, self._idle_after)
+
+    def _activity_sample(self, sample: ActivitySample) -> None:
+        loop = asyncio.get_running_loop()
+        message = self._activity.offer(sample, loop.time())
+        if message is not None:
+            self._post(message)
+        elif self._activity_timer is None:
+            due = self._activity.next_due()
+            if due is not None:
+                self._activity_timer = loop.call_at(due, self._activity_due)
+
+    def _activity_due(self) -> None:
+        self._activity_timer = None
+        message = self._activity.due(asyncio.get_running_loop().time())
+        if message is not None:
+            self._post(message)
+
+    def _post(self, message: Activity) -> None:
+        task = asyncio.create_task(self._send(message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- Watching and capture ------------------------------------------------------
 
@@ -325,19 +566,8 @@ class Agent:
         )
 
     def _inventory(self) -> Inventory:
-        width, height = self.screen.size
-        return Inventory(
-            hostname=platform.node()[:255],
-            os=platform.system()[:128],
-            os_version=platform.release()[:255],
-            agent_version=AGENT_VERSION,
-            user=self.user[:128],
-            cpu_count=psutil.cpu_count() or 0,
-            memory_bytes=psutil.virtual_memory().total,
-            screen_width=width,
-            screen_height=height,
-            boot_time=int(psutil.boot_time()),
-        )
+        size = self.screen.size if self.capabilities.capture else (0, 0)
+        return facts.inventory(agent_version=AGENT_VERSION, user=self.user[:128], screen_size=size)
 
     # --- The lock, kept across restarts -----------------------------------------------
     # Killing the agent (or its lock window) must not unlock the screen: the service
@@ -386,48 +616,8 @@ class Agent:
             log.error("could not save the replay cache: %s", error)
 
 
-def _failed(result: Result, detail: str) -> Result:
-    return _with(result, ok=False, code=ErrorCode.ACTION_FAILED, detail=detail[:500])
-
-
-def _with(result: Result, **changes: object) -> Result:
-    return msgspec.structs.replace(result, **changes)
-
-
 def _user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
-
-
-def _processes() -> tuple[ProcessInfo, ...]:
-    found = []
-    for process in psutil.process_iter(["pid", "name", "username", "memory_info"]):
-        info = process.info
-        memory = info.get("memory_info")
-        found.append(
-            ProcessInfo(
-                pid=info["pid"],
-                name=(info.get("name") or "?")[:255],
-                user=(info.get("username") or "")[:128],
-                memory_bytes=memory.rss if memory else 0,
-            )
-        )
-    return tuple(found[:4096])
-
-
-def _system_facts() -> dict[str, str]:
-    memory = psutil.virtual_memory()
-    disk = psutil.disk_usage("/")
-    return {
-        "hostname": platform.node(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "cpu_count": str(psutil.cpu_count()),
-        "cpu_percent": str(psutil.cpu_percent(interval=None)),
-        "memory_total": str(memory.total),
-        "memory_available": str(memory.available),
-        "disk_free": str(disk.free),
-        "boot_time": str(int(psutil.boot_time())),
-    }

@@ -7,6 +7,7 @@ import gc
 import logging
 import queue
 import threading
+import time
 import tkinter
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -162,6 +163,15 @@ class TkDesktop:
         with self._state:
             if not self._closed:
                 self._post(lambda windows: windows.set_indicator(text))
+
+    def show_countdown(self, text: str, deadline: float) -> None:
+        # A stand-in until the countdown window lands (another branch): the student is
+        # told in a message window, with the time it will happen.
+        at = time.strftime("%H:%M:%S", time.localtime(deadline))
+        self.show_message(f"{text}\nAt {at}.", sender="IT")
+
+    def clear_countdown(self) -> None:
+        pass  # the stand-in's message window is the student's to dismiss
 
     def snapshot(self, timeout: float = 10.0) -> DesktopSnapshot:
         """Homeroom's windows as the display has them, once pending work is done.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 import platformdirs
 
 from protocol.actions import ACTIONS, Action
@@ -18,6 +19,7 @@ from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.messages import Answer, Error, Result, Roster
 
+from .roster import printable
 from .session import ConsoleSession
 
 #: The file `homeroom-console` reads when no --credential is given, in the OS's place for
@@ -27,7 +29,9 @@ CREDENTIAL_FILE = "staff.credential"
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
   e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
-        homeroom-console do message --to "Ada's laptop" text="Come and see me" --json"""
+        homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
+        homeroom-console do set_apps --all group=7B apps=@apps.json  (admin; JSON list of
+          {{"name": "notes", "argv": ["/usr/bin/gedit"]}}: the programs launch_app may start)"""
 
 
 def default_credential() -> Path:
@@ -174,17 +178,45 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
 
 
 def _build_action(kind: type[Action], fields: list[str]) -> Any:
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    structured = _structured_fields(kind)
     for item in fields:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{item!r}: write arguments as FIELD=VALUE")
-        values[name.replace("-", "_")] = value
+        name = name.replace("-", "_")
+        values[name] = _json_value(name, value) if name in structured else value
     try:
         return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         known = ", ".join(f.name for f in msgspec.structs.fields(kind)) or "none"
         raise ValueError(f"{kind.__struct_config__.tag}: {error} (fields: {known})") from None
+
+
+def _structured_fields(kind: type[Action]) -> set[str]:
+    """Fields that hold lists or records (set_apps' apps): given as JSON, or @FILE of JSON."""
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    flat = (msgspec.inspect.StrType, msgspec.inspect.IntType, msgspec.inspect.FloatType)
+    return {
+        f.name
+        for f in info.fields
+        if not isinstance(f.type, flat)
+        and not (
+            isinstance(f.type, msgspec.inspect.UnionType)
+            and all(isinstance(t, (*flat, msgspec.inspect.NoneType)) for t in f.type.types)
+        )
+    }
+
+
+def _json_value(name: str, value: str) -> Any:
+    try:
+        text = Path(value[1:]).read_text() if value.startswith("@") else value
+        return json.loads(text)
+    except OSError as error:
+        raise ValueError(f"{name}: cannot read {value[1:]}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name}: not JSON ({error.msg}); e.g. {name}=@file.json") from None
 
 
 async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace) -> int:
@@ -205,7 +237,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
             while len(results) < len(targets):
                 event = await _next(events, (Result, Error))
                 if isinstance(event, Error):
-                    refusal = _printable(event.message)
+                    refusal = printable(event.message)
                     print(f"homeroom-console: the hub refused: {refusal}", file=sys.stderr)
                     return 2
                 if event.command_id == command.body.id:
@@ -234,22 +266,58 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
                 if result
                 else "no_answer",
                 "detail": result.detail if result else f"no answer within {args.wait:g} s",
+                **(_returned(result) if result else {}),
             }
         )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        for row in rows:  # json.dumps escapes control characters; plain text must too
-            status = "ok" if row["ok"] else f"FAILED {_printable(str(row['code']))}"
-            shown = row["detail"] and not row["ok"]
-            detail = f": {_printable(str(row['detail']))}" if shown else ""
-            print(f"{_printable(str(row['name']))}: {status}{detail}")
+        for row in rows:
+            print(_readable(row))
     return 0 if all(row["ok"] for row in rows) else 1
 
 
-def _printable(text: str) -> str:
-    """Text from a device or hub, shown in a terminal: no escapes, no bidi tricks."""
-    return "".join(char if char.isprintable() else "\N{REPLACEMENT CHARACTER}" for char in text)
+def _returned(result: Result) -> dict[str, Any]:
+    """What a device sent back besides ok or not: processes, facts, a screenshot's size."""
+    data: dict[str, Any] = {}
+    if result.processes:
+        data["processes"] = msgspec.to_builtins(result.processes)
+    if result.facts:
+        data["facts"] = dict(result.facts)
+    if result.screenshot is not None:
+        shot = result.screenshot
+        data["screenshot"] = {
+            "width": shot.width,
+            "height": shot.height,
+            "format": shot.format,
+            "bytes": shot.size,
+        }
+    return data
+
+
+def _readable(row: dict[str, Any]) -> str:
+    """One device's result for a person: a status line, then what it returned, indented.
+
+    Everything from a device passes through `printable`: a process or window may be named
+    with escape sequences meant for this terminal.
+    """
+    status = "ok" if row["ok"] else f"FAILED {printable(str(row['code']))}"
+    detail = f": {printable(row['detail'])}" if row["detail"] else ""
+    lines = [f"{printable(row['name'])}: {status}{detail}"]
+    facts = row.get("facts", {})
+    width = max((len(printable(name)) for name in facts), default=0)
+    lines += [f"  {printable(k).ljust(width)}  {printable(v)}" for k, v in facts.items()]
+    processes = row.get("processes", [])
+    if processes:
+        lines.append(f"  {'PID':>7}  {'CPU %':>6}  {'MEMORY':>9}  {'USER':<12}  NAME / WINDOW")
+    for process in processes:
+        window = f" / {process['window_title']}" if process["window_title"] else ""
+        lines.append(
+            f"  {process['pid']:>7}  {process['cpu_percent']:>6.1f}  "
+            f"{process['memory_bytes'] / 1e6:>6.1f} MB  {printable(process['user'])[:12]:<12}  "
+            f"{printable(process['name'] + window)}"
+        )
+    return "\n".join(lines)
 
 
 async def _next(events: Any, kind: Any) -> Any:

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import CertificateBody
 from protocol.handshake import HubHandshake
-from protocol.messages import Message, encode_message
+from protocol.messages import Activity, DeviceCapabilities, Message, encode_message
 from protocol.ratelimit import TokenBucket
 
 from .store import DeviceRecord
@@ -32,6 +32,8 @@ class Presence:
     locked: bool = False
     watched_by: tuple[str, ...] = ()
     user: str = ""
+    capabilities: DeviceCapabilities | None = None
+    activity: Activity | None = None
 
 
 @dataclass(eq=False)

@@ -20,12 +20,19 @@ from dataclasses import dataclass
 
 from websockets.exceptions import ConnectionClosed
 
-from protocol.actions import AnyAction, Unwatch, Watch
+from protocol.actions import AnyAction, TakeScreenshot, Unwatch, Watch
 from protocol.certificates import CLOCK_SKEW, CertificateBody
 from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PublicKey
-from protocol.messages import Deliver, Result, Submit, encode_message
+from protocol.messages import (
+    MAX_SCREENSHOT_BYTES,
+    Deliver,
+    Result,
+    ScreenshotPart,
+    Submit,
+    encode_message,
+)
 
 from .links import AgentLink, ConsoleLink
 from .store import Store, StoreError
@@ -77,6 +84,8 @@ class PendingCommand:
     console: ConsoleLink
     awaiting: set[str]
     expires_at: int
+    #: For a screenshot: the bytes each device has sent so far (bounded, and audited).
+    screenshot_bytes: dict[str, int] | None = None
 
 
 def routed(disposition: Disposition) -> bool:
@@ -156,7 +165,10 @@ class Router:
             f"command {body.id}",
             now,
         )
-        self._remember_pending(PendingCommand(console, going, body.expires_at), body.id)
+        pending = PendingCommand(console, going, body.expires_at)
+        if isinstance(body.action, TakeScreenshot):
+            pending.screenshot_bytes = {}
+        self._remember_pending(pending, body.id)
         self.changed()
         deliver = encode_message(Deliver(command=command)).decode()
         await asyncio.gather(
@@ -241,8 +253,8 @@ class Router:
 
     # --- Results back ----------------------------------------------------------------
 
-    def settle(self, device_id: str, result: Result) -> None:
-        """Pass a device's result to the console that sent the command, once.
+    def settle(self, device_id: str, result: Result) -> str:
+        """Pass a device's result to the console that sent the command, once; its audit detail.
 
         One result per device per command it was sent: none for other devices, none
         made up, none twice (each is an audit row). Anything else is the peer's error.
@@ -254,6 +266,28 @@ class Router:
         if not pending.awaiting:
             del self.pending[result.command_id]
         pending.console.post(result)
+        if result.screenshot is not None and pending.screenshot_bytes is not None:
+            shot = result.screenshot
+            sent = pending.screenshot_bytes.pop(device_id, 0)
+            return f"screenshot {shot.width}x{shot.height}, {sent} bytes"
+        return result.detail
+
+    def pass_on_screenshot(self, device_id: str, part: ScreenshotPart) -> None:
+        """Forward a screenshot part to the console that asked, counting what it weighs."""
+        pending = self.pending.get(part.command_id)
+        sizes = None if pending is None else pending.screenshot_bytes
+        if (
+            pending is None
+            or sizes is None
+            or part.device_id != device_id
+            or device_id not in pending.awaiting
+        ):
+            raise PeerError(ErrorCode.OUT_OF_STATE, "no screenshot awaits this device")
+        sent = sizes.get(device_id, 0) + len(part.data)
+        if sent > MAX_SCREENSHOT_BYTES:
+            raise PeerError(ErrorCode.TOO_LARGE, f"screenshot over {MAX_SCREENSHOT_BYTES} bytes")
+        sizes[device_id] = sent
+        pending.console.post(part)
 
     def console_left(self, console: ConsoleLink) -> None:
         """Forget a console's leases and the results it was waiting for."""

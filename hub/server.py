@@ -19,8 +19,10 @@ from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
+    Activity,
     Answer,
     AuditEntry,
+    Capabilities,
     ClassInfo,
     ClientRole,
     DeviceChanged,
@@ -32,6 +34,7 @@ from protocol.messages import (
     Query,
     Result,
     Roster,
+    ScreenshotPart,
     Status,
     Submit,
     encode_message,
@@ -305,6 +308,8 @@ class Hub:
             watched_by=live.watched_by,
             user=live.user or (device.user or ""),
             last_seen=device.last_seen,
+            capabilities=live.capabilities,
+            activity=live.activity if live.online else None,
         )
 
     async def _announce(self, device: DeviceRecord) -> None:
@@ -347,12 +352,15 @@ class Hub:
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
                 self.presence[device_id].online = False
+                self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)
                 await self._announce(device)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
-        if not isinstance(item, Result) and not link.reports.allow(self.clock()):
+        # Results and screenshot parts are bounded by the commands awaiting them instead.
+        answers = isinstance(item, Result | ScreenshotPart)
+        if not answers and not link.reports.allow(self.clock()):
             raise PeerError(ErrorCode.BUSY, "too many status reports or events")
         if isinstance(item, Status):
             live = self.presence[device_id]
@@ -370,15 +378,21 @@ class Hub:
                 inventory_json=msgspec.json.encode(item).decode(),
             )
         elif isinstance(item, Result):
-            self.router.settle(device_id, item)
+            detail = self.router.settle(device_id, item)
             self.store.append_audit(
                 link.device.name,
                 "result",
                 [device_id],
                 "ok" if item.ok else (item.code or ErrorCode.ACTION_FAILED).value,
-                f"command {item.command_id}: {item.detail}"[:1000],
+                f"command {item.command_id}: {detail}"[:1000],
                 self.now(),
             )
+        elif isinstance(item, ScreenshotPart):
+            self.router.pass_on_screenshot(device_id, item)
+        elif isinstance(item, Capabilities):
+            await self._update_presence(link, capabilities=item.capabilities)
+        elif isinstance(item, Activity):
+            await self._update_presence(link, activity=item)
         elif isinstance(item, Event):
             self.store.append_audit(
                 link.device.name,
@@ -388,6 +402,15 @@ class Hub:
                 item.detail,
                 self.now(),
             )
+
+    async def _update_presence(self, link: AgentLink, **live: object) -> None:
+        """Keep what a device reports about itself; tell consoles when it changed."""
+        presence = self.presence[link.device.device_id]
+        changed = any(getattr(presence, name) != value for name, value in live.items())
+        for name, value in live.items():
+            setattr(presence, name, value)
+        if changed:
+            await self._announce(link.device)
 
     def _relay_frame(self, link: AgentLink, data: bytes) -> None:
         """Pass a validated frame on to each console watching, relabelled with its stream."""

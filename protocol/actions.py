@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from .certificates import Role
-from .types import LongText, ShortText
+from .types import GroupName, LongText, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 _IT = frozenset({Role.IT, Role.ADMIN})
@@ -20,6 +20,15 @@ _VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 #: An application by its allow-list name (the agent maps it to a program); never a path.
 AppName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 Url = Annotated[str, Meta(min_length=8, max_length=2048)]
+#: A process id on the device (1 is init or launchd, never a target, but a valid id).
+Pid = Annotated[int, Meta(ge=1, le=2**31)]
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: A program's name as the device's process list shows it.
+ProcessName = Annotated[str, Meta(min_length=1, max_length=255, pattern=_NO_CONTROLS)]
+#: One word of a command line. NUL cannot reach exec; control characters have no business here.
+ArgvWord = Annotated[str, Meta(min_length=1, max_length=4096, pattern=_NO_CONTROLS)]
+#: The countdown the student sees before a log-off, restart or shutdown.
+Countdown = Annotated[int, Meta(ge=0, le=3600)]
 Clock = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
@@ -61,18 +70,32 @@ class OpenUrl(Action, tag="open_url", frozen=True):
 
 
 class LaunchApp(Action, tag="launch_app", frozen=True):
+    """Start a program from the group's signed allow-list (see SetAppList), by its name."""
+
     ALLOWED = _CLASSROOM
     app: AppName
 
 
 class CloseApp(Action, tag="close_app", frozen=True):
+    """Close a program of the student's: by allow-list or process name, or by pid.
+
+    The agent asks it to end, then ends it after a grace period; never itself or the system.
+    """
+
     ALLOWED = _CLASSROOM
-    app: AppName
+    app: ProcessName | None = None
+    pid: Pid | None = None
+
+    def __post_init__(self) -> None:
+        if (self.app is None) == (self.pid is None):
+            raise ValueError("close_app takes either app=NAME or pid=NUMBER")
 
 
 class TakeScreenshot(Action, tag="screenshot", frozen=True):
+    """A picture of the whole screen for the sender; full resolution unless capped."""
+
     ALLOWED = _CLASSROOM
-    max_width: Annotated[int, Meta(ge=64, le=7680)] = 1920
+    max_width: Annotated[int, Meta(ge=64, le=16_384)] | None = None
 
 
 class ListProcesses(Action, tag="list_processes", frozen=True):
@@ -80,10 +103,12 @@ class ListProcesses(Action, tag="list_processes", frozen=True):
 
 
 class KillProcess(Action, tag="kill_process", frozen=True):
+    """End a process of the student's by pid, or every one with this name (no pid)."""
+
     ALLOWED = _IT
-    pid: Annotated[int, Meta(ge=1, le=2**31)]
-    # The name guards against the pid having been reused by another program.
-    process_name: Annotated[str, Meta(min_length=1, max_length=255)]
+    # With a pid, the name guards against the pid having been reused by another program.
+    process_name: ProcessName
+    pid: Pid | None = None
 
 
 class GetSystemInfo(Action, tag="system_info", frozen=True):
@@ -95,18 +120,57 @@ class RunDiagnostics(Action, tag="diagnostics", frozen=True):
 
 
 class LogOff(Action, tag="logoff", frozen=True):
+    """Sign the student out after a countdown on their screen (cancel_power stops it)."""
+
     ALLOWED = _IT
     message: ShortText = ""
+    seconds: Countdown = 60
 
 
 class Reboot(Action, tag="reboot", frozen=True):
+    """Restart the device after a countdown on the student's screen."""
+
     ALLOWED = _IT
     message: ShortText = ""
+    seconds: Countdown = 60
 
 
 class ShutDown(Action, tag="shutdown", frozen=True):
+    """Turn the device off after a countdown on the student's screen."""
+
     ALLOWED = _IT
     message: ShortText = ""
+    seconds: Countdown = 60
+
+
+class CancelPower(Action, tag="cancel_power", frozen=True):
+    """Stop a log-off, restart or shutdown whose countdown is still running."""
+
+    ALLOWED = _IT
+
+
+class AppEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One allowed program: the name staff use, and the exact command line (no shell)."""
+
+    name: AppName
+    argv: Annotated[tuple[ArgvWord, ...], Meta(min_length=1, max_length=64)]
+
+
+class SetAppList(Action, tag="set_apps", frozen=True):
+    """An admin's allow-list of programs for one group; the newest signed list wins.
+
+    The agent keeps the signed command itself and re-verifies it when it starts, so a
+    student who edits the saved copy only loses the list, never widens it.
+    """
+
+    ALLOWED = frozenset({Role.ADMIN})
+    group: GroupName
+    apps: Annotated[tuple[AppEntry, ...], Meta(max_length=256)] = ()
+
+    def __post_init__(self) -> None:
+        names = [app.name for app in self.apps]
+        if len(set(names)) != len(names):
+            raise ValueError("each app name appears once in an app list")
 
 
 class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,6 +216,8 @@ AnyAction = (
     | LogOff
     | Reboot
     | ShutDown
+    | CancelPower
+    | SetAppList
     | SetPolicy
     | Watch
     | Unwatch

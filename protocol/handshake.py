@@ -44,7 +44,9 @@ from .frames import Frame, check_frame, decode_frame
 from .keys import PrivateKey, PublicKey, Purpose
 from .messages import (
     PROTOCOL_VERSIONS,
+    Activity,
     Answer,
+    Capabilities,
     Challenge,
     ClientRole,
     Deliver,
@@ -59,6 +61,7 @@ from .messages import (
     Query,
     Result,
     Roster,
+    ScreenshotPart,
     Status,
     Submit,
     Welcome,
@@ -67,7 +70,6 @@ from .messages import (
 from .tokens import EnrollmentToken
 
 T = TypeVar("T")
-
 
 
 def channel_of(certificate_der: bytes | None) -> bytes:
@@ -101,11 +103,15 @@ TRANSITIONS: dict[tuple[Side, Stage, type[Message]], Stage] = {
 
 #: Once open: what each side accepts from a peer in each role.
 ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
-    (Side.HUB, ClientRole.AGENT): frozenset({Status, Inventory, Event, Result}),
+    (Side.HUB, ClientRole.AGENT): frozenset(
+        {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
+    ),
     (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query}),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset({Deliver, PolicyUpdate, Error}),
-    (Side.CLIENT, ClientRole.CONSOLE): frozenset({Roster, DeviceChanged, Result, Answer, Error}),
+    (Side.CLIENT, ClientRole.CONSOLE): frozenset(
+        {Roster, DeviceChanged, Result, ScreenshotPart, Answer, Error}
+    ),
     (Side.CLIENT, ClientRole.ENROLL): frozenset({Error}),
 }
 #: Who may send binary frames: agents to the hub, the hub to consoles.

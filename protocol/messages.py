@@ -20,12 +20,14 @@ from .types import (
     GroupName,
     Nonce,
     PersonName,
+    ProgramName,
     RandomId,
     RawKey,
     ShortText,
     Signature,
     Timestamp,
     UserName,
+    WindowTitle,
 )
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
@@ -133,11 +135,31 @@ class Event(Message, tag="event", frozen=True):
 
 
 class ProcessInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pid: int
-    name: Annotated[str, Meta(max_length=255)]
+    """One running program: CPU is % of one core over the agent's sample window."""
+
+    pid: Annotated[int, Meta(ge=0, le=2**31)]
+    name: ProgramName
     user: UserName = ""
-    cpu_percent: float = 0.0
-    memory_bytes: int = 0
+    cpu_percent: Annotated[float, Meta(ge=0.0, le=100_000.0)] = 0.0
+    memory_bytes: Annotated[int, Meta(ge=0)] = 0
+    window_title: WindowTitle = ""
+
+
+#: The largest screenshot a device may send, and the size of each part it travels in.
+MAX_SCREENSHOT_BYTES = 16 * 1024 * KiB
+SCREENSHOT_PART_BYTES = 256 * KiB
+MAX_SCREENSHOT_PARTS = MAX_SCREENSHOT_BYTES // SCREENSHOT_PART_BYTES
+
+
+class ScreenshotInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a screenshot's parts add up to; the console checks the digest on assembly."""
+
+    width: Annotated[int, Meta(ge=1, le=65_535)]
+    height: Annotated[int, Meta(ge=1, le=65_535)]
+    format: Literal["png", "webp"]
+    size: Annotated[int, Meta(ge=1, le=MAX_SCREENSHOT_BYTES)]
+    parts: Annotated[int, Meta(ge=1, le=MAX_SCREENSHOT_PARTS)]
+    sha256: Annotated[bytes, Meta(min_length=32, max_length=32)]
 
 
 class Result(Message, tag="result", frozen=True):
@@ -151,6 +173,55 @@ class Result(Message, tag="result", frozen=True):
     detail: ShortText = ""
     processes: Annotated[tuple[ProcessInfo, ...], Meta(max_length=4096)] = ()
     facts: Facts = msgspec.field(default_factory=dict)
+    screenshot: ScreenshotInfo | None = None
+
+
+class ScreenshotPart(Message, tag="screenshot_part", frozen=True):
+    """One piece of a screenshot, sent before the command's Result; the hub passes it on.
+
+    Pieces keep every message small: thumbnails and commands keep flowing between them.
+    """
+
+    MAX_BYTES = 384 * KiB  # a part in base64, with room for the envelope
+    command_id: RandomId
+    device_id: DeviceId
+    index: Annotated[int, Meta(ge=0, lt=MAX_SCREENSHOT_PARTS)]
+    data: Annotated[bytes, Meta(min_length=1, max_length=SCREENSHOT_PART_BYTES)]
+
+
+Platform = Literal["linux", "windows", "macos", "other"]
+DisplayServer = Literal["x11", "wayland", "windows", "quartz", "none"]
+
+
+class DeviceCapabilities(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What this device can do, so the console greys out the rest."""
+
+    platform: Platform
+    display_server: DisplayServer
+    capture: bool
+    lock: bool
+    actions: Annotated[tuple[Annotated[str, Meta(max_length=32)], ...], Meta(max_length=64)] = ()
+    #: Why something is missing, in a sentence (e.g. "Wayland: no screen capture route").
+    note: WindowTitle = ""
+
+
+class Capabilities(Message, tag="capabilities", frozen=True):
+    """Agent, right after Welcome: what it can do on this device."""
+
+    capabilities: DeviceCapabilities
+
+
+class Activity(Message, tag="activity", frozen=True):
+    """Agent: what the student is doing, sent when it changes (at most every few seconds).
+
+    Kept live with presence on the hub and never written to the audit log.
+    """
+
+    app: ProgramName = ""
+    title: WindowTitle = ""
+    idle_seconds: Annotated[int, Meta(ge=0, le=2**31)] = 0
+    #: The operating system's own screen lock or screen saver is on.
+    session_locked: bool = False
 
 
 # --- Hub to agent ------------------------------------------------------------
@@ -208,6 +279,8 @@ class DeviceState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     watched_by: Annotated[tuple[PersonName, ...], Meta(max_length=32)] = ()
     user: UserName = ""
     last_seen: Timestamp = 0
+    capabilities: DeviceCapabilities | None = None
+    activity: Activity | None = None
 
 
 class Roster(Message, tag="roster", frozen=True):
@@ -272,6 +345,9 @@ AnyMessage = (
     | Inventory
     | Event
     | Result
+    | ScreenshotPart
+    | Capabilities
+    | Activity
     | Deliver
     | PolicyUpdate
     | Submit

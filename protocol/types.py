@@ -26,6 +26,11 @@ DeviceName = Annotated[str, Meta(min_length=1, max_length=80, pattern=_NO_CONTRO
 #: A login name or host name as a device reports it.
 AccountName = Annotated[str, Meta(max_length=255, pattern=_NO_CONTROLS)]
 UserName = Annotated[str, Meta(max_length=128, pattern=_NO_CONTROLS)]
+#: What a device reports about its programs (a process name, a window title), shown to staff.
+PROGRAM_NAME_CHARS = 255
+WINDOW_TITLE_CHARS = 500
+ProgramName = Annotated[str, Meta(max_length=PROGRAM_NAME_CHARS, pattern=_NO_CONTROLS)]
+WindowTitle = Annotated[str, Meta(max_length=WINDOW_TITLE_CHARS, pattern=_NO_CONTROLS)]
 #: Groups name sets of devices (a year, a class, a site); "*" in a certificate means all.
 GroupName = Annotated[str, Meta(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,62})$")]
 ShortText = Annotated[str, Meta(max_length=500)]

@@ -87,14 +87,19 @@ class Classroom:
         group: str = "7B",
         screen: ScreenSource | None = None,
         desktop: Desktop | None = None,
+        **options: Any,
     ) -> Agent:
-        """Enrol a device and run its real agent code until the test ends; wait till online."""
+        """Enrol a device and run its real agent code until the test ends; wait till online.
+
+        `options` go to the Agent (platform, power commands, grace period...).
+        """
         state, folder = await self.enroll(name, group)
         agent = Agent(
             state,
             screen=screen or SyntheticScreen(name, seed=len(self.agents)),
             desktop=desktop or HeadlessDesktop(),
             folder=folder,
+            **options,
         )
         self.agents[state.device_id] = agent
         self.tasks.append(asyncio.create_task(agent.run()))

@@ -144,7 +144,7 @@ async def test_it_gets_processes_and_system_facts(room: Classroom) -> None:
     assert result.ok and any(p.pid == os.getpid() for p in result.processes)
     command = await it.submit(GetSystemInfo(), [agent.state.device_id])
     result = await it.take(Result, lambda r: r.command_id == command.body.id)
-    assert result.ok and int(result.facts["cpu_count"]) >= 1
+    assert result.ok and "logical" in result.facts["cpu cores"]
 
 
 async def test_open_url_goes_through_the_browser_launcher(
