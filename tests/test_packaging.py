@@ -9,12 +9,14 @@ agent and the hub alone, for real, in fresh virtual environments.
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import subprocess
 import sys
 import tomllib
 import venv
 import zipfile
+from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import Iterator
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -24,8 +26,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.classroom import classroom
+from tests.support import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 ROLES_DIR = ROOT / "installers" / "packages"
+INSTALL_AGENT = ROOT / "installers" / "linux" / "install-agent.sh"
 ROLES = ("core", "agent", "hub", "console")
 PARTS = ("protocol", "link", "hub", "agent", "console")
 
@@ -167,7 +173,6 @@ def test_a_wheel_holds_its_role_parts_only(wheelhouse: Path, role: str) -> None:
 @pytest.mark.parametrize(
     ("role", "absent", "loads"),
     [
-        ("agent", {"textual", "hub", "console", "homeroom-hub"}, "agent.runtime"),
         ("hub", {"textual", "agent", "console", "homeroom-agent"}, "hub.server"),
         # The console's demo embeds a hub and simulated agents: it needs everything.
         ("console", set(), "console.app, console.demo"),
@@ -186,16 +191,58 @@ def test_a_role_installs_alone_in_a_fresh_environment(
 
     help_text = run([str(environment / "bin" / f"homeroom-{role}"), "--help"], tmp_path).stdout
     assert f"homeroom-{role}" in help_text
-
-    inventory = run([python, "-c", INVENTORY], tmp_path).stdout.split()
-    assert f"homeroom-{role}" in inventory
-    assert absent & set(inventory) == set()
+    assert absent & inventory(Path(python), tmp_path) == set()
     run([python, "-c", f"import {loads}"], tmp_path)
 
 
-# Distributions installed and top-level names importable in an environment, one per line.
+@pytest.mark.slow
+async def test_the_agent_installer_makes_an_environment_with_the_agent_alone_and_enrols(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    # systemd does not run here: a stand-in systemctl notes what the installer asks of it.
+    systemctl = stand_ins / "systemctl"
+    systemctl.write_text('#!/bin/sh\necho "$*" >> "$HOME/systemctl.log"\n')
+    systemctl.chmod(0o755)
+    env = {
+        **{k: v for k, v in os.environ.items() if k.startswith("PIP_")},
+        "PATH": f"{stand_ins}:{os.environ['PATH']}",
+        "HOME": str(home),
+        "HOMEROOM_WHEELS": str(wheelhouse),
+        # The student's home is new; pip's cache of downloads need not be.
+        "PIP_CACHE_DIR": run([*PIP, "cache", "dir"], tmp_path).stdout.strip(),
+    }
+    async with classroom(tmp_path / "school") as room:
+        installer = await asyncio.create_subprocess_exec(
+            "bash", str(INSTALL_AGENT), room.token(), "Ada's laptop",
+            env=env, cwd=tmp_path, stdout=PIPE, stderr=STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(installer.communicate(), scaled(300))
+        assert installer.returncode == 0, output.decode()
+        assert [device.name for device in room.store.devices()] == ["Ada's laptop"]
+
+    environment = home / ".local/share/homeroom-agent/venv"
+    command = home / ".local/bin/homeroom-agent"
+    assert command.resolve() == (environment / "bin/homeroom-agent").resolve()
+    assert (home / ".config/homeroom-agent/device.json").is_file()
+    assert "enable --now homeroom-agent" in (home / "systemctl.log").read_text()
+    assert (home / ".config/systemd/user/homeroom-agent.service").is_file()
+
+    assert "enroll" in run([str(command), "--help"], tmp_path).stdout
+    agent_only = inventory(environment / "bin/python", tmp_path)
+    assert "homeroom-agent" in agent_only
+    assert {"textual", "hub", "console", "homeroom-hub", "homeroom-console"} & agent_only == set()
+
+
+def inventory(python: Path, cwd: Path) -> set[str]:
+    """Distributions installed, and the parts and Textual if importable, in an environment."""
+    return set(run([str(python), "-c", INVENTORY], cwd).stdout.split())
+
+
 INVENTORY = """
-import importlib.metadata, importlib.util, sys
+import importlib.metadata, importlib.util
 names = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
 names |= {m for m in ("textual", "hub", "agent", "console") if importlib.util.find_spec(m)}
 print("\\n".join(sorted(names)))
