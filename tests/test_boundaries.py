@@ -8,6 +8,7 @@ pyproject.toml state the same rules statically; the last tests prove that they b
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import shutil
 import subprocess
@@ -38,8 +39,11 @@ def top_level_modules_loaded_by(*modules: str) -> set[str]:
         + "".join(f"import {m}\n" for m in modules)
         + "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
+    # Bare, as a device would start it: coverage, when measuring child processes, would load
+    # its own modules (sqlite3 among them) into this interpreter.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=False
     )
     assert result.returncode == 0, result.stderr
     return set(result.stdout.split())
