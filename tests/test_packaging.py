@@ -2,8 +2,9 @@
 
 installers/packages/{core,agent,hub,console} build wheels from the repository's own folders;
 pyproject.toml at the root is the all-in-one development install. The ranges are written in
-both, so these tests hold them to one another and to what the code imports, and install the
-agent and the hub alone, for real, in fresh virtual environments.
+both, so these tests hold them to one another and to what the code imports. Then they install
+the agent (through its installer), the hub and the console, each alone and for real, into
+fresh virtual environments.
 """
 
 from __future__ import annotations
@@ -135,8 +136,12 @@ PIP = [sys.executable, "-m", "pip"]
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    # A clean environment: nothing from this checkout may leak into the installed one.
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    # Nothing from this checkout or this test run (coverage) may leak into what runs.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONPATH", "VIRTUAL_ENV"} and not k.startswith("COVERAGE_")
+    }
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result
