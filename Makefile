@@ -3,16 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
+# A second environment with the lowest version of every runtime dependency pyproject.toml allows.
+OLDEST := .venv-oldest
+# One distribution per role, built from this tree (installers/packages/, README.md).
+ROLES  := $(addprefix installers/packages/,core agent hub console)
+PARTS  := protocol link hub agent console
 # Debian packages the desktop tests and the demo need, by the command each provides.
 SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux
 FUZZ_SECONDS ?= 300
 
-.PHONY: demo test lint unit fuzz fuzz-smoke bench system clean
+.PHONY: demo test test-oldest lint unit fuzz fuzz-smoke bench wheels system clean
 
 $(READY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Wheels only (--only-binary): a range whose floor has no wheel for this Python is not a range.
+$(OLDEST)/.ready: pyproject.toml .ci/oldest_constraints.py $(READY)
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install --quiet --upgrade pip
+	$(BIN)/python .ci/oldest_constraints.py pyproject.toml > $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/pip install --quiet --only-binary=:all: -c $(OLDEST)/constraints.txt -e '.[test]'
 	touch $@
 
 system:
@@ -29,11 +43,19 @@ demo: $(READY)
 	$(BIN)/homeroom-console --demo 12
 
 lint: $(READY)
-	$(BIN)/ruff check protocol link hub agent console tests bench
+	$(BIN)/ruff check $(PARTS) tests bench .ci
 	$(BIN)/mypy
+	$(BIN)/mypy --strict .ci/oldest_constraints.py
+	$(BIN)/lint-imports --no-logo --no-cache
 
 unit: $(READY) system
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(addprefix --cov=,$(PARTS)) --cov-report=term:skip-covered
+
+# The same suite against the oldest allowed dependencies. Building wheels and fresh
+# environments (the slow tests) says nothing new here, so they run only in `unit`.
+test-oldest: $(OLDEST)/.ready system
+	@echo "Oldest allowed versions: $$(paste -sd' ' $(OLDEST)/constraints.txt)"
+	$(OLDEST)/bin/pytest -q -m 'not slow'
 
 # The suite's summary line comes last, so CI reads how many tests ran.
 test: lint fuzz-smoke unit
@@ -46,9 +68,14 @@ fuzz-smoke: $(READY)
 fuzz: $(READY)
 	$(BIN)/python tests/fuzz/fuzz_decoders.py -max_total_time=$(FUZZ_SECONDS)
 
+wheels: $(READY)
+	rm -f dist/homeroom_*.whl
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist $(ROLES)
+	@ls dist/homeroom_*.whl
+
 bench: $(READY)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.classroom 100 10
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -93,7 +93,11 @@ class ClassroomApp(App[None]):
     @property
     def closer_look(self) -> CloserLook | None:
         """The closer look on show, if any."""
-        return self.screen if isinstance(self.screen, CloserLook) else None
+        # Not `self.screen`: while the app shuts down the stack is empty and that raises, yet
+        # pictures from the hub may still be arriving.
+        stack = self.screen_stack
+        screen = stack[-1] if stack else None
+        return screen if isinstance(screen, CloserLook) else None
 
     def compose(self) -> ComposeResult:
         yield Header()
