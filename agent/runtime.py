@@ -37,6 +37,17 @@ from protocol.commands import CommandBody, Recipient, ReplayCache, verify_comman
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import Frame, ImageFormat, encode_frame
 from protocol.handshake import ClientHandshake
+from protocol.limits import (
+    MAX_ACCOUNT_NAME,
+    MAX_OS_NAME,
+    MAX_OS_VERSION,
+    MAX_PROCESS_NAME,
+    MAX_PROCESSES,
+    MAX_SHORT_TEXT,
+    MAX_USER_NAME,
+    MAX_WATCHERS,
+    fit,
+)
 from protocol.messages import (
     ClientRole,
     Deliver,
@@ -90,7 +101,8 @@ class Agent:
         user: str | None = None,
     ) -> None:
         self.state = state
-        self.user = user if user is not None else _user()
+        # The OS's name for the student, fitted once: every Status and Inventory carries it.
+        self.user = fit(user if user is not None else _user(), MAX_USER_NAME, printable=True)
         self.screen = screen
         self.desktop = desktop
         self.folder = folder
@@ -201,7 +213,7 @@ class Agent:
                 device_id=state.device_id,
                 ok=False,
                 code=error.code,
-                detail=error.detail[:500],
+                detail=fit(error.detail, MAX_SHORT_TEXT),
             )
         self._save_replay()
         try:
@@ -213,7 +225,7 @@ class Agent:
                 device_id=state.device_id,
                 ok=False,
                 code=ErrorCode.ACTION_FAILED,
-                detail=str(error)[:500],
+                detail=fit(str(error), MAX_SHORT_TEXT),
             )
         await self._send(self._status())
         return result
@@ -319,19 +331,19 @@ class Agent:
     def _status(self) -> Status:
         return Status(
             locked=self.desktop.locked,
-            watched_by=tuple(self.watchers())[:32],
-            user=self.user[:128],
+            watched_by=tuple(self.watchers())[:MAX_WATCHERS],
+            user=self.user,
             capturing=bool(self.leases),
         )
 
     def _inventory(self) -> Inventory:
         width, height = self.screen.size
         return Inventory(
-            hostname=platform.node()[:255],
-            os=platform.system()[:128],
-            os_version=platform.release()[:255],
+            hostname=fit(platform.node(), MAX_ACCOUNT_NAME, printable=True),
+            os=fit(platform.system(), MAX_OS_NAME),
+            os_version=fit(platform.release(), MAX_OS_VERSION),
             agent_version=AGENT_VERSION,
-            user=self.user[:128],
+            user=self.user,
             cpu_count=psutil.cpu_count() or 0,
             memory_bytes=psutil.virtual_memory().total,
             screen_width=width,
@@ -387,7 +399,7 @@ class Agent:
 
 
 def _failed(result: Result, detail: str) -> Result:
-    return _with(result, ok=False, code=ErrorCode.ACTION_FAILED, detail=detail[:500])
+    return _with(result, ok=False, code=ErrorCode.ACTION_FAILED, detail=fit(detail, MAX_SHORT_TEXT))
 
 
 def _with(result: Result, **changes: object) -> Result:
@@ -409,12 +421,12 @@ def _processes() -> tuple[ProcessInfo, ...]:
         found.append(
             ProcessInfo(
                 pid=info["pid"],
-                name=(info.get("name") or "?")[:255],
-                user=(info.get("username") or "")[:128],
+                name=fit(info.get("name") or "?", MAX_PROCESS_NAME),
+                user=fit(info.get("username") or "", MAX_USER_NAME, printable=True),
                 memory_bytes=memory.rss if memory else 0,
             )
         )
-    return tuple(found[:4096])
+    return tuple(found[:MAX_PROCESSES])
 
 
 def _system_facts() -> dict[str, str]:

@@ -19,6 +19,13 @@ from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_co
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
+from protocol.limits import (
+    MAX_AUDIT_ACTOR,
+    MAX_AUDIT_DETAIL,
+    MAX_AUDIT_WORD,
+    MAX_TARGETS,
+    fit,
+)
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
     Answer,
@@ -373,7 +380,7 @@ class Hub:
                 "result",
                 [device_id],
                 "ok" if item.ok else (item.code or ErrorCode.ACTION_FAILED).value,
-                f"command {item.command_id}: {item.detail}"[:1000],
+                fit(f"command {item.command_id}: {item.detail}", MAX_AUDIT_DETAIL),
                 self.now(),
             )
         elif isinstance(item, Event):
@@ -467,11 +474,11 @@ class Hub:
                 AuditEntry(
                     seq=r.seq,
                     at=r.at,
-                    actor=r.actor[:256],
-                    action=r.action[:64],
-                    targets=tuple(r.targets)[:2000],
-                    result=r.result[:64],
-                    detail=r.detail[:1000],
+                    actor=fit(r.actor, MAX_AUDIT_ACTOR),
+                    action=fit(r.action, MAX_AUDIT_WORD),
+                    targets=tuple(r.targets[:MAX_TARGETS]),
+                    result=fit(r.result, MAX_AUDIT_WORD),
+                    detail=fit(r.detail, MAX_AUDIT_DETAIL),
                 )
                 for r in rows
             ),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
 
-import msgspec
 from msgspec import Meta
 
 from .certificates import Role
+from .codec import WireStruct
+from .limits import MAX_MESSAGE_TEXT, MAX_POLICY_WINDOWS, MAX_PROCESS_NAME, MAX_URL
 from .types import LongText, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
@@ -19,13 +20,11 @@ _VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 
 #: An application by its allow-list name (the agent maps it to a program); never a path.
 AppName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-Url = Annotated[str, Meta(min_length=8, max_length=2048)]
+Url = Annotated[str, Meta(min_length=8, max_length=MAX_URL)]
 Clock = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
-class Action(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="name", kw_only=True
-):
+class Action(WireStruct, frozen=True, forbid_unknown_fields=True, tag_field="name", kw_only=True):
     """Base of every action; `ALLOWED` names the staff roles that may sign it."""
 
     ALLOWED: ClassVar[frozenset[Role]] = frozenset()
@@ -46,14 +45,14 @@ class UnlockScreen(Action, tag="unlock", frozen=True):
 
 class SendMessage(Action, tag="message", frozen=True):
     ALLOWED = _CLASSROOM
-    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_MESSAGE_TEXT)]
 
 
 class OpenUrl(Action, tag="open_url", frozen=True):
     ALLOWED = _CLASSROOM
     url: Url
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         # Only web pages: no file:, javascript: or custom schemes that launch programs.
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -83,7 +82,7 @@ class KillProcess(Action, tag="kill_process", frozen=True):
     ALLOWED = _IT
     pid: Annotated[int, Meta(ge=1, le=2**31)]
     # The name guards against the pid having been reused by another program.
-    process_name: Annotated[str, Meta(min_length=1, max_length=255)]
+    process_name: Annotated[str, Meta(min_length=1, max_length=MAX_PROCESS_NAME)]
 
 
 class GetSystemInfo(Action, tag="system_info", frozen=True):
@@ -109,7 +108,7 @@ class ShutDown(Action, tag="shutdown", frozen=True):
     message: ShortText = ""
 
 
-class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class TimeWindow(WireStruct, frozen=True):
     """Days (0 = Monday) and a local time range during which something is allowed."""
 
     days: Annotated[tuple[Annotated[int, Meta(ge=0, le=6)], ...], Meta(max_length=7)]
@@ -119,8 +118,8 @@ class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class SetPolicy(Action, tag="set_policy", frozen=True):
     ALLOWED = frozenset({Role.ADMIN})
-    school_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=32)] = ()
-    home_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=32)] = ()
+    school_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=MAX_POLICY_WINDOWS)] = ()
+    home_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=MAX_POLICY_WINDOWS)] = ()
     note: LongText = ""
 
 
