@@ -10,12 +10,13 @@ is one the peer accepts.
 
 from __future__ import annotations
 
-import threading
+from threading import get_ident
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
 from .errors import ErrorCode, InvalidValue, PeerError
+from .limits import fit
 
 #: A peer's fault is quoted this far: enough to name the field and the rule.
 _FAULT_CHARS = 300
@@ -25,18 +26,13 @@ _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 _encoder = msgspec.json.Encoder()
 
 
-class _Decoding(threading.local):
-    """Whether msgspec is decoding on this thread, having just checked every field.
-
-    msgspec calls `__post_init__` after decoding too; this lets it skip the
-    construction check then, so decoding costs one check, not two. Per thread,
-    so a value built on one thread is never waved through by a decode on another.
-    """
-
-    active = False
-
-
-_decoding = _Decoding()
+#: The thread on which msgspec is decoding here, if any. msgspec calls `__post_init__`
+#: after decoding too, and has just checked every field, so the construction check is
+#: skipped then: decoding costs one check, not two. A thread id, not a flag, so a value
+#: built on one thread is never waved through by a decode on another (only thread T ever
+#: writes T, and it writes None when done); two threads decoding at once at worst check
+#: twice. A thread-local would do the same at five times the cost per decoded struct.
+_decoding_on: int | None = None
 
 
 def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
@@ -52,19 +48,24 @@ def decode_as(data: bytes | str, kind: Any, what: str) -> Any:
     Every decoding failure msgspec can raise (bad JSON, wrong types, limits,
     invalid UTF-8 in a string, nesting too deep) becomes the protocol's error.
     """
+    global _decoding_on
     decoder = _decoder(kind)
-    outer = _decoding.active
-    _decoding.active = True
+    _decoding_on = get_ident()
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
         text = str(exc)
         code = ErrorCode.UNKNOWN_TYPE if text.endswith("`$.type`") else ErrorCode.MALFORMED
-        raise PeerError(code, f"{what}: {text[:_FAULT_CHARS]}") from None
+        raise PeerError(code, f"{what}: {_quote(text)}") from None
     except (msgspec.DecodeError, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
-        raise PeerError(ErrorCode.MALFORMED, f"{what}: {str(exc)[:_FAULT_CHARS]}") from None
+        raise PeerError(ErrorCode.MALFORMED, f"{what}: {_quote(str(exc))}") from None
     finally:
-        _decoding.active = outer
+        _decoding_on = None
+
+
+def _quote(fault: str) -> str:
+    # msgspec may quote the peer's own text, and details go to logs: printable only.
+    return fit(fault, _FAULT_CHARS, printable=True)
 
 
 class WireStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,8 +80,8 @@ class WireStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     MAX_BYTES: ClassVar[int | None] = None
 
     def __post_init__(self) -> None:
-        if _decoding.active:  # msgspec has just checked every field
-            self.check_rules()
+        if _decoding_on is not None and _decoding_on == get_ident():
+            self.check_rules()  # msgspec has just checked every field
         else:
             _check(self)
 
@@ -95,22 +96,22 @@ def _check(value: WireStruct) -> None:
     WireStructs, checked when they were built, which it passes through untouched
     (so a roster of many devices is not checked again device by device).
     """
+    global _decoding_on
     kind = type(value)
-    _decoding.active = True  # the converter's copy is checked once, by the converter
+    _decoding_on = get_ident()  # the converter's copy is checked once, by the converter
     try:
         msgspec.convert(msgspec.structs.asdict(value), kind)
     except msgspec.ValidationError as exc:
         raise InvalidValue(f"{kind.__name__} cannot be sent: {exc}") from None
     finally:
-        _decoding.active = False
+        _decoding_on = None
     try:
         data = _encoder.encode(value)
     except (TypeError, ValueError) as exc:  # a lone surrogate, which UTF-8 cannot carry
         raise InvalidValue(f"{kind.__name__} cannot be sent: {exc}") from None
     if kind.MAX_BYTES is not None and len(data) > kind.MAX_BYTES:
         raise InvalidValue(
-            f"{kind.__name__} cannot be sent: {len(data)} bytes, over its limit of "
-            f"{kind.MAX_BYTES}"
+            f"{kind.__name__} cannot be sent: {len(data)} bytes, over its limit of {kind.MAX_BYTES}"
         )
 
 

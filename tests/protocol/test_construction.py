@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import msgspec.inspect as mi
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec import Meta
 
 from protocol import codec
 from protocol.actions import (
@@ -61,6 +63,7 @@ from protocol.messages import (
     encode_message,
 )
 
+from ..support import scaled
 from .conftest import NOW, School
 from .strategies import for_type, of
 
@@ -273,6 +276,37 @@ def test_decoding_checks_once_and_building_checks_once(monkeypatch: pytest.Monke
     checked.clear()
     assert decode_message(encode_message(status)) == status
     assert checked == []  # msgspec checked the fields while decoding; no second pass
+
+
+# A wire type whose rule check can hold a decode open, to build values meanwhile.
+_INSIDE_DECODE, _LET_DECODE_FINISH = threading.Event(), threading.Event()
+
+
+class _Gate(WireStruct, frozen=True):
+    name: Annotated[str, Meta(max_length=4)]
+
+    def check_rules(self) -> None:
+        if self.name == "hold":
+            _INSIDE_DECODE.set()
+            assert _LET_DECODE_FINISH.wait(scaled(10))
+
+
+def test_a_decode_on_one_thread_waves_nothing_through_on_another() -> None:
+    decoded: list[_Gate] = []
+    worker = threading.Thread(
+        target=lambda: decoded.append(decode_as(b'{"name": "hold"}', _Gate, "gate"))
+    )
+    worker.start()
+    try:
+        assert _INSIDE_DECODE.wait(scaled(10))
+        with pytest.raises(InvalidValue):  # built while the other thread decodes
+            Status(locked=False, user="x" * 10_000)
+        with pytest.raises(InvalidValue):
+            _Gate(name="too long")
+    finally:
+        _LET_DECODE_FINISH.set()
+        worker.join(scaled(10))
+    assert [gate.name for gate in decoded] == ["hold"]
 
 
 def test_a_signed_command_covers_the_values_the_peer_decodes(school: School) -> None:
