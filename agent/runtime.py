@@ -46,6 +46,12 @@ from protocol.commands import CommandBody, Recipient, ReplayCache, SignedCommand
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import Frame, ImageFormat, encode_frame
 from protocol.handshake import ClientHandshake
+from protocol.limits import (
+    MAX_SHORT_TEXT,
+    MAX_USER_NAME,
+    MAX_WATCHERS,
+    fit,
+)
 from protocol.messages import (
     Activity,
     Capabilities,
@@ -122,7 +128,8 @@ class Agent:
         can_lock: bool | None = None,
     ) -> None:
         self.state = state
-        self.user = user if user is not None else _user()
+        # The OS's name for the student, fitted once: every Status and Inventory carries it.
+        self.user = fit(user if user is not None else _user(), MAX_USER_NAME, printable=True)
         self.screen = screen
         self.desktop = desktop
         self.folder = folder
@@ -263,7 +270,7 @@ class Agent:
                 device_id=state.device_id,
                 ok=False,
                 code=error.code,
-                detail=error.detail[:500],
+                detail=fit(error.detail, MAX_SHORT_TEXT),
             )
         self._save_replay()
         try:
@@ -283,12 +290,12 @@ class Agent:
             device_id=self.state.device_id,
             ok=False,
             code=ErrorCode.ACTION_FAILED,
-            detail=detail[:500],
+            detail=fit(detail, MAX_SHORT_TEXT),
         )
 
     def _done(self, body: CommandBody, detail: str = "", **data: object) -> Result:
         result = Result(
-            command_id=body.id, device_id=self.state.device_id, ok=True, detail=detail[:500]
+            command_id=body.id, device_id=self.state.device_id, ok=True, detail=fit(detail, MAX_SHORT_TEXT)
         )
         return msgspec.structs.replace(result, **data) if data else result
 
@@ -457,7 +464,7 @@ class Agent:
 
     async def _power_failed(self, detail: str) -> None:
         log.error("power action failed: %s", detail)
-        await self._send(Event(kind="power_failed", at=int(self.clock()), detail=detail[:500]))
+        await self._send(Event(kind="power_failed", at=int(self.clock()), detail=fit(detail, MAX_SHORT_TEXT)))
 
     # --- Activity ----------------------------------------------------------------------
 
@@ -560,14 +567,14 @@ class Agent:
     def _status(self) -> Status:
         return Status(
             locked=self.desktop.locked,
-            watched_by=tuple(self.watchers())[:32],
-            user=self.user[:128],
+            watched_by=tuple(self.watchers())[:MAX_WATCHERS],
+            user=self.user,
             capturing=bool(self.leases),
         )
 
     def _inventory(self) -> Inventory:
         size = self.screen.size if self.capabilities.capture else (0, 0)
-        return facts.inventory(agent_version=AGENT_VERSION, user=self.user[:128], screen_size=size)
+        return facts.inventory(agent_version=AGENT_VERSION, user=self.user, screen_size=size)
 
     # --- The lock, kept across restarts -----------------------------------------------
     # Killing the agent (or its lock window) must not unlock the screen: the service

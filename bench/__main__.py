@@ -65,6 +65,13 @@ def main() -> None:
         data = encode_message(message)
         rows.append((f"encode {name} ({len(data)} B)", rate(lambda m=message: encode_message(m))))
         rows.append((f"decode {name} ({len(data)} B)", rate(lambda d=data: decode_message(d))))
+    # Building checks a value as its peer's decoder would (protocol.codec.WireStruct).
+    rows.append(
+        (
+            "build Status (checked)",
+            rate(lambda: Status(locked=True, watched_by=("Ms Smith",), user="ada")),
+        )
+    )
     rows.append(("decode frame header (12 KB JPEG)", rate(lambda: decode_frame(frame))))
     cache = ReplayCache(capacity=1_000_000)
     me = Recipient(device_id=device, group="7B")

@@ -14,6 +14,7 @@ from link.reconnect import SessionLost, stay_connected
 from protocol.actions import AnyAction, LockScreen, SendMessage, UnlockScreen, Unwatch, Watch
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
+from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
 from protocol.messages import DeviceChanged, DeviceState, Error, Result, Roster
 
 from .roster import ActionOutcome, DeviceView
@@ -122,13 +123,13 @@ class HubConnection:
         await session.submit(action, list(device_ids))
 
     async def lock(self, device_ids: Sequence[str], message: str) -> None:
-        await self._submit(LockScreen(message=message[:500]), device_ids)
+        await self._submit(LockScreen(message=fit(message, MAX_SHORT_TEXT)), device_ids)
 
     async def unlock(self, device_ids: Sequence[str]) -> None:
         await self._submit(UnlockScreen(), device_ids)
 
     async def send_message(self, device_ids: Sequence[str], text: str) -> None:
-        await self._submit(SendMessage(text=text[:2000]), device_ids)
+        await self._submit(SendMessage(text=fit(text, MAX_MESSAGE_TEXT)), device_ids)
 
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
         for device_id in device_ids:

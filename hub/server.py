@@ -17,6 +17,13 @@ from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
+from protocol.limits import (
+    MAX_AUDIT_ACTOR,
+    MAX_AUDIT_DETAIL,
+    MAX_AUDIT_WORD,
+    MAX_TARGETS,
+    fit,
+)
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
     Activity,
@@ -384,7 +391,7 @@ class Hub:
                 "result",
                 [device_id],
                 "ok" if item.ok else (item.code or ErrorCode.ACTION_FAILED).value,
-                f"command {item.command_id}: {detail}"[:1000],
+                fit(f"command {item.command_id}: {detail}", MAX_AUDIT_DETAIL),
                 self.now(),
             )
         elif isinstance(item, ScreenshotPart):
@@ -490,11 +497,11 @@ class Hub:
                 AuditEntry(
                     seq=r.seq,
                     at=r.at,
-                    actor=r.actor[:256],
-                    action=r.action[:64],
-                    targets=tuple(r.targets)[:2000],
-                    result=r.result[:64],
-                    detail=r.detail[:1000],
+                    actor=fit(r.actor, MAX_AUDIT_ACTOR),
+                    action=fit(r.action, MAX_AUDIT_WORD),
+                    targets=tuple(r.targets[:MAX_TARGETS]),
+                    result=fit(r.result, MAX_AUDIT_WORD),
+                    detail=fit(r.detail, MAX_AUDIT_DETAIL),
                 )
                 for r in rows
             ),

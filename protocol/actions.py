@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
 
-import msgspec
 from msgspec import Meta
 
 from .certificates import Role
+from .codec import WireStruct
+from .limits import MAX_MESSAGE_TEXT, MAX_POLICY_WINDOWS, MAX_PROCESS_NAME, MAX_URL
 from .types import GroupName, LongText, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
@@ -19,12 +20,12 @@ _VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 
 #: An application by its allow-list name (the agent maps it to a program); never a path.
 AppName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-Url = Annotated[str, Meta(min_length=8, max_length=2048)]
+Url = Annotated[str, Meta(min_length=8, max_length=MAX_URL)]
 #: A process id on the device (1 is init or launchd, never a target, but a valid id).
 Pid = Annotated[int, Meta(ge=1, le=2**31)]
 _NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 #: A program's name as the device's process list shows it.
-ProcessName = Annotated[str, Meta(min_length=1, max_length=255, pattern=_NO_CONTROLS)]
+ProcessName = Annotated[str, Meta(min_length=1, max_length=MAX_PROCESS_NAME, pattern=_NO_CONTROLS)]
 #: One word of a command line. NUL cannot reach exec; control characters have no business here.
 ArgvWord = Annotated[str, Meta(min_length=1, max_length=4096, pattern=_NO_CONTROLS)]
 #: The countdown the student sees before a log-off, restart or shutdown.
@@ -32,9 +33,7 @@ Countdown = Annotated[int, Meta(ge=0, le=3600)]
 Clock = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
-class Action(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="name", kw_only=True
-):
+class Action(WireStruct, frozen=True, forbid_unknown_fields=True, tag_field="name", kw_only=True):
     """Base of every action; `ALLOWED` names the staff roles that may sign it."""
 
     ALLOWED: ClassVar[frozenset[Role]] = frozenset()
@@ -55,14 +54,14 @@ class UnlockScreen(Action, tag="unlock", frozen=True):
 
 class SendMessage(Action, tag="message", frozen=True):
     ALLOWED = _CLASSROOM
-    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_MESSAGE_TEXT)]
 
 
 class OpenUrl(Action, tag="open_url", frozen=True):
     ALLOWED = _CLASSROOM
     url: Url
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         # Only web pages: no file:, javascript: or custom schemes that launch programs.
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -86,7 +85,7 @@ class CloseApp(Action, tag="close_app", frozen=True):
     app: ProcessName | None = None
     pid: Pid | None = None
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         if (self.app is None) == (self.pid is None):
             raise ValueError("close_app takes either app=NAME or pid=NUMBER")
 
@@ -149,7 +148,7 @@ class CancelPower(Action, tag="cancel_power", frozen=True):
     ALLOWED = _IT
 
 
-class AppEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class AppEntry(WireStruct, frozen=True):
     """One allowed program: the name staff use, and the exact command line (no shell)."""
 
     name: AppName
@@ -167,13 +166,13 @@ class SetAppList(Action, tag="set_apps", frozen=True):
     group: GroupName
     apps: Annotated[tuple[AppEntry, ...], Meta(max_length=256)] = ()
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         names = [app.name for app in self.apps]
         if len(set(names)) != len(names):
             raise ValueError("each app name appears once in an app list")
 
 
-class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class TimeWindow(WireStruct, frozen=True):
     """Days (0 = Monday) and a local time range during which something is allowed."""
 
     days: Annotated[tuple[Annotated[int, Meta(ge=0, le=6)], ...], Meta(max_length=7)]
@@ -183,8 +182,8 @@ class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class SetPolicy(Action, tag="set_policy", frozen=True):
     ALLOWED = frozenset({Role.ADMIN})
-    school_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=32)] = ()
-    home_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=32)] = ()
+    school_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=MAX_POLICY_WINDOWS)] = ()
+    home_hours: Annotated[tuple[TimeWindow, ...], Meta(max_length=MAX_POLICY_WINDOWS)] = ()
     note: LongText = ""
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from .codec import WireStruct
 from .errors import ErrorCode, PeerError
 from .keys import PrivateKey, PublicKey, Purpose
 from .types import Fingerprint, GroupName, PersonName, RandomId, RawKey, Signature, Timestamp
@@ -32,7 +33,7 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.ADMIN, Role.TEACHER, Role.IT, Role.GUARDIAN})
 
 
-class CertificateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class CertificateBody(WireStruct, frozen=True):
     """What the organisation vouches for: this key belongs to this person in this role."""
 
     serial: RandomId
@@ -48,7 +49,7 @@ class CertificateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return ALL_GROUPS in self.groups or group in self.groups
 
 
-class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Certificate(WireStruct, frozen=True):
     body: CertificateBody
     signature: Signature
 

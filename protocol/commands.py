@@ -12,17 +12,17 @@ from msgspec import Meta
 
 from .actions import AnyAction
 from .certificates import CLOCK_SKEW, STAFF_ROLES, Certificate, CertificateBody, verify_certificate
-from .codec import decode_as
+from .codec import WireStruct, canonical, decode_as
 from .errors import ErrorCode, PeerError, UsageError
 from .keys import PrivateKey, PublicKey, Purpose
+from .limits import MAX_TARGETS
 from .types import DeviceId, Nonce, RandomId, Signature, Timestamp
 
 #: A command may be queued for an offline device, but never lives longer than this.
 MAX_COMMAND_LIFETIME = 24 * 3600
-MAX_TARGETS = 2000
 
 
-class CommandBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class CommandBody(WireStruct, frozen=True):
     """What a staff member asks of some devices, and until when the request holds."""
 
     id: RandomId
@@ -33,12 +33,12 @@ class CommandBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     expires_at: Timestamp
     nonce: Nonce
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         if not 0 < self.expires_at - self.issued_at <= MAX_COMMAND_LIFETIME:
             raise ValueError(f"a command lives between 1 s and {MAX_COMMAND_LIFETIME} s")
 
 
-class SignedCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SignedCommand(WireStruct, frozen=True):
     body: CommandBody
     signature: Signature
 
@@ -64,7 +64,7 @@ def sign_command(
         expires_at=now + ttl,
         nonce=secrets.token_bytes(16),
     )
-    body = msgspec.json.decode(msgspec.json.encode(body), type=CommandBody)
+    body = canonical(body)
     signature = staff_key.sign(Purpose.COMMAND, msgspec.json.encode(body))
     return SignedCommand(body=body, signature=signature)
 
@@ -151,8 +151,9 @@ class ReplayCache:
             if len(self._seen) >= self.capacity:
                 raise PeerError(ErrorCode.REPLAY_CACHE_FULL, f"{self.capacity} live commands")
             if self._issuer_full(issuer):
-                raise PeerError(ErrorCode.REPLAY_CACHE_FULL, f"{self.per_issuer} live commands "
-                                "from one person")
+                raise PeerError(
+                    ErrorCode.REPLAY_CACHE_FULL, f"{self.per_issuer} live commands from one person"
+                )
         self._seen[nonce] = (expires_at, issuer)
         self._by_issuer[issuer] = self._by_issuer.get(issuer, 0) + 1
 

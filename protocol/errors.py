@@ -118,3 +118,12 @@ class PeerError(HomeroomError):
 
 class UsageError(HomeroomError):
     """We called the protocol API wrongly (a bug on our side, never the peer's)."""
+
+
+class InvalidValue(UsageError, ValueError):
+    """We built a message, action or command that the peer would refuse.
+
+    The sender refuses it instead, naming the field and the rule. Also a ValueError,
+    so code turning a person's input into a value (a command line) catches it as bad
+    input, and msgspec reports it as a validation error when it builds one.
+    """

@@ -10,9 +10,27 @@ from msgspec import Meta
 
 from .actions import SetPolicy
 from .certificates import Certificate
-from .codec import decode_as
+from .codec import WireStruct, decode_as
 from .commands import SignedCommand
 from .errors import GUIDANCE, ErrorCode, PeerError
+from .limits import (
+    MAX_AGENT_VERSION,
+    MAX_AUDIT_ACTOR,
+    MAX_AUDIT_DETAIL,
+    MAX_AUDIT_WORD,
+    MAX_ERROR_REF,
+    MAX_EVENT_KIND,
+    MAX_FACT_NAME,
+    MAX_FACT_VALUE,
+    MAX_FACTS,
+    MAX_OS_NAME,
+    MAX_OS_VERSION,
+    MAX_PROCESSES,
+    MAX_ROSTER,
+    MAX_TARGETS,
+    MAX_VERSIONS,
+    MAX_WATCHERS,
+)
 from .types import (
     AccountName,
     DeviceId,
@@ -35,14 +53,16 @@ KiB = 1024
 Version = Annotated[int, Meta(ge=1, le=255)]
 #: Named facts about a device (system info, diagnostics), as short strings.
 Facts = Annotated[
-    dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=1024)]],
-    Meta(max_length=128),
+    dict[
+        Annotated[str, Meta(max_length=MAX_FACT_NAME)],
+        Annotated[str, Meta(max_length=MAX_FACT_VALUE)],
+    ],
+    Meta(max_length=MAX_FACTS),
 ]
+Watchers = Annotated[tuple[PersonName, ...], Meta(max_length=MAX_WATCHERS)]
 
 
-class Message(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type", kw_only=True
-):
+class Message(WireStruct, frozen=True, forbid_unknown_fields=True, tag_field="type", kw_only=True):
     """Base of every control message. `MAX_BYTES` bounds its encoded size."""
 
     MAX_BYTES: ClassVar[int] = 4 * KiB
@@ -61,7 +81,7 @@ class Hello(Message, tag="hello", frozen=True):
     """Client, first: who I am (my key, and for staff my certificate) and my nonce."""
 
     MAX_BYTES = 8 * KiB
-    versions: Annotated[tuple[Version, ...], Meta(min_length=1, max_length=16)]
+    versions: Annotated[tuple[Version, ...], Meta(min_length=1, max_length=MAX_VERSIONS)]
     role: ClientRole
     key: RawKey
     nonce: Nonce
@@ -105,7 +125,7 @@ class Status(Message, tag="status", frozen=True):
     """What the device is doing now; sent on change and as a heartbeat."""
 
     locked: bool
-    watched_by: Annotated[tuple[PersonName, ...], Meta(max_length=32)] = ()
+    watched_by: Watchers = ()
     user: UserName = ""
     capturing: bool = False
 
@@ -115,9 +135,9 @@ class Inventory(Message, tag="inventory", frozen=True):
 
     MAX_BYTES = 8 * KiB
     hostname: AccountName
-    os: Annotated[str, Meta(max_length=128)]
-    agent_version: Annotated[str, Meta(max_length=64)]
-    os_version: Annotated[str, Meta(max_length=255)] = ""
+    os: Annotated[str, Meta(max_length=MAX_OS_NAME)]
+    agent_version: Annotated[str, Meta(max_length=MAX_AGENT_VERSION)]
+    os_version: Annotated[str, Meta(max_length=MAX_OS_VERSION)] = ""
     user: UserName = ""
     cpu_count: Annotated[int, Meta(ge=0, le=100_000)] = 0
     memory_bytes: Annotated[int, Meta(ge=0)] = 0
@@ -129,12 +149,12 @@ class Inventory(Message, tag="inventory", frozen=True):
 class Event(Message, tag="event", frozen=True):
     """Something the school should know happened on the device."""
 
-    kind: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    kind: Annotated[str, Meta(pattern=rf"^[a-z][a-z0-9_]{{0,{MAX_EVENT_KIND - 1}}}$")]
     at: Timestamp
     detail: ShortText = ""
 
 
-class ProcessInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ProcessInfo(WireStruct, frozen=True):
     """One running program: CPU is % of one core over the agent's sample window."""
 
     pid: Annotated[int, Meta(ge=0, le=2**31)]
@@ -151,7 +171,7 @@ SCREENSHOT_PART_BYTES = 256 * KiB
 MAX_SCREENSHOT_PARTS = MAX_SCREENSHOT_BYTES // SCREENSHOT_PART_BYTES
 
 
-class ScreenshotInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ScreenshotInfo(WireStruct, frozen=True):
     """What a screenshot's parts add up to; the console checks the digest on assembly."""
 
     width: Annotated[int, Meta(ge=1, le=65_535)]
@@ -171,7 +191,7 @@ class Result(Message, tag="result", frozen=True):
     ok: bool
     code: ErrorCode | None = None
     detail: ShortText = ""
-    processes: Annotated[tuple[ProcessInfo, ...], Meta(max_length=4096)] = ()
+    processes: Annotated[tuple[ProcessInfo, ...], Meta(max_length=MAX_PROCESSES)] = ()
     facts: Facts = msgspec.field(default_factory=dict)
     screenshot: ScreenshotInfo | None = None
 
@@ -193,7 +213,7 @@ Platform = Literal["linux", "windows", "macos", "other"]
 DisplayServer = Literal["x11", "wayland", "windows", "quartz", "none"]
 
 
-class DeviceCapabilities(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class DeviceCapabilities(WireStruct, frozen=True):
     """What this device can do, so the console greys out the rest."""
 
     platform: Platform
@@ -240,7 +260,7 @@ class PolicyUpdate(Message, tag="policy", frozen=True):
     MAX_BYTES = 64 * KiB
     command: SignedCommand
 
-    def __post_init__(self) -> None:
+    def check_rules(self) -> None:
         if not isinstance(self.command.body.action, SetPolicy):
             raise ValueError("a policy update carries a set_policy command")
 
@@ -267,7 +287,7 @@ class Query(Message, tag="query", frozen=True):
 # --- Hub to console ------------------------------------------------------------
 
 
-class DeviceState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class DeviceState(WireStruct, frozen=True):
     """One device as the console shows it. `stream` numbers its frames."""
 
     device_id: DeviceId
@@ -276,7 +296,7 @@ class DeviceState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     online: bool
     stream: Annotated[int, Meta(ge=0, lt=2**32)]
     locked: bool = False
-    watched_by: Annotated[tuple[PersonName, ...], Meta(max_length=32)] = ()
+    watched_by: Watchers = ()
     user: UserName = ""
     last_seen: Timestamp = 0
     capabilities: DeviceCapabilities | None = None
@@ -287,7 +307,7 @@ class Roster(Message, tag="roster", frozen=True):
     """Hub: every device this staff member may see (sent on sign-in)."""
 
     MAX_BYTES = 4096 * KiB
-    devices: Annotated[tuple[DeviceState, ...], Meta(max_length=20_000)]
+    devices: Annotated[tuple[DeviceState, ...], Meta(max_length=MAX_ROSTER)]
 
 
 class DeviceChanged(Message, tag="device", frozen=True):
@@ -295,20 +315,20 @@ class DeviceChanged(Message, tag="device", frozen=True):
     device: DeviceState
 
 
-class ClassInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ClassInfo(WireStruct, frozen=True):
     name: DeviceName
     group: GroupName
-    devices: Annotated[tuple[DeviceId, ...], Meta(max_length=2000)]
+    devices: Annotated[tuple[DeviceId, ...], Meta(max_length=MAX_TARGETS)]
 
 
-class AuditEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class AuditEntry(WireStruct, frozen=True):
     seq: int
     at: Timestamp
-    actor: Annotated[str, Meta(max_length=256)]
-    action: Annotated[str, Meta(max_length=64)]
-    targets: Annotated[tuple[str, ...], Meta(max_length=2000)]
-    result: Annotated[str, Meta(max_length=64)]
-    detail: Annotated[str, Meta(max_length=1000)] = ""
+    actor: Annotated[str, Meta(max_length=MAX_AUDIT_ACTOR)]
+    action: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    targets: Annotated[tuple[str, ...], Meta(max_length=MAX_TARGETS)]
+    result: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    detail: Annotated[str, Meta(max_length=MAX_AUDIT_DETAIL)] = ""
 
 
 class Answer(Message, tag="answer", frozen=True):
@@ -329,11 +349,11 @@ class Error(Message, tag="error", frozen=True):
 
     code: ErrorCode
     message: ShortText
-    ref: Annotated[str, Meta(max_length=64)] | None = None
+    ref: Annotated[str, Meta(max_length=MAX_ERROR_REF)] | None = None
 
     @classmethod
     def from_peer_error(cls, error: PeerError, ref: str | None = None) -> Error:
-        return cls(code=error.code, message=GUIDANCE[error.code][:500], ref=ref)
+        return cls(code=error.code, message=GUIDANCE[error.code], ref=ref)
 
 
 AnyMessage = (

@@ -7,6 +7,17 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from .limits import (
+    CONTROLS,
+    MAX_ACCOUNT_NAME,
+    MAX_DEVICE_NAME,
+    MAX_GROUP_NAME,
+    MAX_LONG_TEXT,
+    MAX_PERSON_NAME,
+    MAX_SHORT_TEXT,
+    MAX_USER_NAME,
+)
+
 #: A key fingerprint: SHA-256 in lowercase hex. Device ids are fingerprints.
 Fingerprint = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 DeviceId = Fingerprint
@@ -20,21 +31,24 @@ Timestamp = Annotated[int, Meta(ge=0, le=2**40)]
 RandomId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")]
 #: Names are shown in terminals and logs: no control characters (no forged lines or
 #: escape sequences), C0, DEL or C1.
-_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
-PersonName = Annotated[str, Meta(min_length=1, max_length=80, pattern=_NO_CONTROLS)]
-DeviceName = Annotated[str, Meta(min_length=1, max_length=80, pattern=_NO_CONTROLS)]
-#: A login name or host name as a device reports it.
-AccountName = Annotated[str, Meta(max_length=255, pattern=_NO_CONTROLS)]
-UserName = Annotated[str, Meta(max_length=128, pattern=_NO_CONTROLS)]
+_NO_CONTROLS = f"^[^{CONTROLS}]*$"
+PersonName = Annotated[str, Meta(min_length=1, max_length=MAX_PERSON_NAME, pattern=_NO_CONTROLS)]
+DeviceName = Annotated[str, Meta(min_length=1, max_length=MAX_DEVICE_NAME, pattern=_NO_CONTROLS)]
+#: A host name as a device reports it.
+AccountName = Annotated[str, Meta(max_length=MAX_ACCOUNT_NAME, pattern=_NO_CONTROLS)]
+#: A login name as a device reports it.
+UserName = Annotated[str, Meta(max_length=MAX_USER_NAME, pattern=_NO_CONTROLS)]
 #: What a device reports about its programs (a process name, a window title), shown to staff.
 PROGRAM_NAME_CHARS = 255
 WINDOW_TITLE_CHARS = 500
 ProgramName = Annotated[str, Meta(max_length=PROGRAM_NAME_CHARS, pattern=_NO_CONTROLS)]
 WindowTitle = Annotated[str, Meta(max_length=WINDOW_TITLE_CHARS, pattern=_NO_CONTROLS)]
 #: Groups name sets of devices (a year, a class, a site); "*" in a certificate means all.
-GroupName = Annotated[str, Meta(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,62})$")]
-ShortText = Annotated[str, Meta(max_length=500)]
-LongText = Annotated[str, Meta(max_length=4000)]
+GroupName = Annotated[
+    str, Meta(pattern=rf"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{{0,{MAX_GROUP_NAME - 1}}})$")
+]
+ShortText = Annotated[str, Meta(max_length=MAX_SHORT_TEXT)]
+LongText = Annotated[str, Meta(max_length=MAX_LONG_TEXT)]
 
 
 def check_group(name: str) -> str:
@@ -44,5 +58,5 @@ def check_group(name: str) -> str:
     except msgspec.ValidationError:
         raise ValueError(
             f"{name!r} is not a group name: use letters, digits, spaces, '.', '_' or '-' "
-            "(up to 63, starting with a letter or digit), or '*' for all groups"
+            f"(up to {MAX_GROUP_NAME}, starting with a letter or digit), or '*' for all groups"
         ) from None

@@ -8,6 +8,7 @@ import time
 
 import psutil
 
+from protocol.limits import MAX_ACCOUNT_NAME, MAX_OS_NAME, MAX_OS_VERSION, fit
 from protocol.messages import Inventory
 
 from ..platforms import Platform
@@ -43,9 +44,9 @@ def inventory(*, agent_version: str, user: str, screen_size: tuple[int, int]) ->
     """What the hub keeps for the fleet view, sent once per connection."""
     width, height = screen_size
     return Inventory(
-        hostname=python_platform.node()[:255],
-        os=python_platform.system()[:128],
-        os_version=python_platform.release()[:255],
+        hostname=fit(python_platform.node(), MAX_ACCOUNT_NAME, printable=True),
+        os=fit(python_platform.system(), MAX_OS_NAME),
+        os_version=fit(python_platform.release(), MAX_OS_VERSION),
         agent_version=agent_version,
         user=user,
         cpu_count=psutil.cpu_count() or 0,
