@@ -295,7 +295,10 @@ class Agent:
 
     def _done(self, body: CommandBody, detail: str = "", **data: object) -> Result:
         result = Result(
-            command_id=body.id, device_id=self.state.device_id, ok=True, detail=fit(detail, MAX_SHORT_TEXT)
+            command_id=body.id,
+            device_id=self.state.device_id,
+            ok=True,
+            detail=fit(detail, MAX_SHORT_TEXT),
         )
         return msgspec.structs.replace(result, **data) if data else result
 
@@ -464,7 +467,8 @@ class Agent:
 
     async def _power_failed(self, detail: str) -> None:
         log.error("power action failed: %s", detail)
-        await self._send(Event(kind="power_failed", at=int(self.clock()), detail=fit(detail, MAX_SHORT_TEXT)))
+        event = Event(kind="power_failed", at=int(self.clock()), detail=fit(detail, MAX_SHORT_TEXT))
+        await self._send(event)
 
     # --- Activity ----------------------------------------------------------------------
 
