@@ -83,6 +83,7 @@ class ThumbnailEncoder:
         self._last: tuple[tuple[int, int], bytes] | None = None
         self._format = "jpeg"
         self._until_probe = 0
+        self._probed_size: tuple[int, int] | None = None
 
     def encode(self, image: Image.Image, max_width: int) -> Thumbnail | None:
         """The thumbnail of `image` at most `max_width` wide, or None if it shows nothing new.
@@ -96,9 +97,15 @@ class ThumbnailEncoder:
             last, self._last = self._last, (small.size, digest)
             if last is not None and last == self._last:
                 return None
+        return self.picture(small)
+
+    def picture(self, small: Image.Image) -> Thumbnail:
+        """Encode `small` (RGB, already thumbnail-sized) whatever it shows, in the better format."""
+        with self._lock:
             probe = self._webp_available and (
-                self._until_probe <= 0 or last is None or last[0] != small.size
+                self._until_probe <= 0 or self._probed_size != small.size
             )
+            self._probed_size = small.size
             if probe:
                 self._until_probe = self.probe_every
             self._until_probe -= 1
