@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -49,6 +50,10 @@ class CaptureStats:
     partial_grabs: int = 0  # only damaged boxes grabbed
     skipped_grabs: int = 0  # nothing grabbed: the server reported no damage
     pixels_grabbed: int = 0
+    #: Seconds each recent take() lasted, from asking the screen to the encoded frame...
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    #: ...and the CPU seconds this process spent on it (less than the above on a busy machine).
+    cpu_durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class Capture:
@@ -65,6 +70,9 @@ class Capture:
         self.encoder = encoder or FrameEncoder()
         self.clock = clock
         self.stats = CaptureStats()
+        # Protocol isinstance checks are slow: look the capabilities up once.
+        self._damage = screen if isinstance(screen, DamageReporting) else None
+        self._reducing = screen if isinstance(screen, ReducingScreen) else None
         self._lock = threading.Lock()
         self._reduced: Image.Image | None = None
         self._geometry: tuple[tuple[int, int], int] | None = None  # screen size, max width
@@ -77,47 +85,49 @@ class Capture:
     def take(self, max_width: int) -> Thumbnail | TileUpdate | None:
         """Grab what is needed and return what to send now, or None."""
         with self._lock:
-            self.stats.captures += 1
-            screen = self.screen
-            areas = screen.changed_areas() if isinstance(screen, DamageReporting) else None
-            size = screen.size
-            factor, target = thumbnail_geometry(size, max_width)
-            whole = (
-                areas is None
-                or self._reduced is None
-                or self._geometry != (size, max_width)
-                or self.encoder.keyframe_due
-            )
-            if whole:
-                self._reduced = self._grab((0, 0, *size), factor)
-                self._geometry = (size, max_width)
-                self.stats.full_grabs += 1
-            elif areas:
-                assert self._reduced is not None
-                for box in _aligned(areas, factor, size):
-                    self._reduced.paste(
-                        self._grab(box, factor), (box[0] // factor, box[1] // factor)
-                    )
-                self.stats.partial_grabs += 1
-            else:
-                self.stats.skipped_grabs += 1
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            try:
+                return self._take(max_width)
+            finally:
+                self.stats.durations.append(time.perf_counter() - started)
+                self.stats.cpu_durations.append(time.thread_time() - cpu_started)
+
+    def _take(self, max_width: int) -> Thumbnail | TileUpdate | None:
+        self.stats.captures += 1
+        screen = self.screen
+        areas = self._damage.changed_areas() if self._damage is not None else None
+        size = screen.size
+        factor, target = thumbnail_geometry(size, max_width)
+        whole = (
+            areas is None
+            or self._reduced is None
+            or self._geometry != (size, max_width)
+            or self.encoder.keyframe_due
+        )
+        if whole:
+            self._reduced = self._grab((0, 0, *size), factor)
+            self._geometry = (size, max_width)
+            self.stats.full_grabs += 1
+        elif areas:
             assert self._reduced is not None
-            if whole or areas or self._thumbnail is None:
-                reduced = self._reduced
-                self._thumbnail = (
-                    reduced
-                    if reduced.size == target
-                    else reduced.resize(target, Image.Resampling.BOX)
-                )
-            return self.encoder.encode(
-                self._thumbnail, self.clock(), unchanged=not (whole or areas)
+            for box in _aligned(areas, factor, size):
+                self._reduced.paste(self._grab(box, factor), (box[0] // factor, box[1] // factor))
+            self.stats.partial_grabs += 1
+        else:
+            self.stats.skipped_grabs += 1
+        assert self._reduced is not None
+        if whole or areas or self._thumbnail is None:
+            reduced = self._reduced
+            self._thumbnail = (
+                reduced if reduced.size == target else reduced.resize(target, Image.Resampling.BOX)
             )
+        return self.encoder.encode(self._thumbnail, self.clock(), unchanged=not (whole or areas))
 
     def _grab(self, box: Box, factor: int) -> Image.Image:
         left, top, right, bottom = box
         self.stats.pixels_grabbed += (right - left) * (bottom - top)
-        if isinstance(self.screen, ReducingScreen):
-            return self.screen.grab_reduced(box, factor)
+        if self._reducing is not None:
+            return self._reducing.grab_reduced(box, factor)
         picture = self.screen.grab()
         if picture.mode != "RGB":
             picture = picture.convert("RGB")

@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(folder: Path) -> int:
     from .runtime import Agent
-    from .screen import MssScreen
+    from .screen import open_screen
     from .tk_desktop import TkDesktop
 
     state = load_state(folder)
     desktop = TkDesktop()
     try:
-        await Agent(state, screen=MssScreen(), desktop=desktop, folder=folder).run()
+        await Agent(state, screen=open_screen(), desktop=desktop, folder=folder).run()
     finally:
         desktop.close()
     return 0

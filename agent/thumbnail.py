@@ -69,13 +69,16 @@ class ThumbnailEncoder:
     looking at.
     """
 
-    def __init__(self, quality: int = 70, *, webp: bool = True, probe_every: int = 30) -> None:
+    def __init__(
+        self, quality: int = 70, *, webp: bool = True, probe_every: int = 30, webp_method: int = 0
+    ) -> None:
         if not 1 <= quality <= 95:
             raise ValueError(f"Image quality must be between 1 and 95, not {quality}.")
         if probe_every < 1:
             raise ValueError(f"probe_every must be at least 1, not {probe_every}.")
         self.quality = quality
         self.probe_every = probe_every
+        self.webp_method = webp_method
         self._webp_available = webp and features.check("webp")
         # Calls may come from different worker threads (asyncio.to_thread); the check-and-set of
         # the last picture and the probe bookkeeping must not interleave.
@@ -124,7 +127,7 @@ class ThumbnailEncoder:
         buffer = io.BytesIO()
         if format == "webp":
             # method 0 is the fastest; higher methods shrink a little more for 3 times the time.
-            small.save(buffer, "WEBP", quality=self.quality, method=0)
+            small.save(buffer, "WEBP", quality=self.quality, method=self.webp_method)
         else:
             small.save(buffer, "JPEG", quality=self.quality)
         return Thumbnail(buffer.getvalue(), small.width, small.height, format)

@@ -128,7 +128,7 @@ class FrameEncoder:
         self,
         quality: int = 70,
         *,
-        busy_quality: int = 30,
+        busy_quality: int = 20,
         webp: bool = True,
         coalesce_seconds: float = 3.0,
         small_change: float = 0.03,
@@ -149,7 +149,7 @@ class FrameEncoder:
         self.refine_after = refine_after
         self.whole_share = whole_share
         # Whole pictures are rare (a new watcher, a new window): probe both formats often.
-        self.whole = ThumbnailEncoder(quality, webp=webp, probe_every=5)
+        self.whole = ThumbnailEncoder(quality, webp=webp, probe_every=5, webp_method=_WEBP_METHOD)
         self.format = "webp" if webp and features.check("webp") else "jpeg"
         # Encoding may run on different worker threads (asyncio.to_thread), never two at once.
         self._lock = threading.Lock()
@@ -209,7 +209,8 @@ class FrameEncoder:
             update = self._tiles(thumbnail, columns, sharp=(changed - busy) | refine, rough=busy)
             if len(changed) + len(refine) >= self.whole_share * tiles:
                 whole = self.whole.picture(thumbnail)
-                if len(whole.data) <= update.data_size + 12 * len(update.patches):
+                # Near a tie, the whole picture wins: it is a fresh start for every watcher.
+                if len(whole.data) <= 1.1 * (update.data_size + 12 * len(update.patches)):
                     return self._keyframe(thumbnail, whole)
             for tile in changed:
                 self._sent_at[tile] = now

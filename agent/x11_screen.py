@@ -30,7 +30,7 @@ from PIL import Image
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.error import DisplayError, XError
-from Xlib.ext import damage
+from Xlib.ext import damage as xdamage
 from Xlib.protocol import rq
 
 from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_box
@@ -122,7 +122,8 @@ class X11Screen:
     Every X call holds one lock: the capture runs on worker threads, never two at once.
     """
 
-    def __init__(self, display: str | None = None) -> None:
+    def __init__(self, display: str | None = None, *, damage: bool = True) -> None:
+        """Open `display` (default $DISPLAY); `damage=False` grabs everything every time."""
         try:
             self._x = xdisplay.Display(display)
         except (DisplayError, OSError) as error:
@@ -161,9 +162,9 @@ class X11Screen:
             geometry = self._root.get_geometry()
             self._size = (int(geometry.width), int(geometry.height))
             self._attach(self._size)
-            if self._x.has_extension(damage.extname):
+            if damage and self._x.has_extension(xdamage.extname):
                 self._x.damage_query_version()
-                self._damage = self._root.damage_create(damage.DamageReportDeltaRectangles)
+                self._damage = self._root.damage_create(xdamage.DamageReportDeltaRectangles)
                 self._damage_event = self._x.extension_event.DamageNotify
             self._x.sync()
             self._check_errors("setting up the screen grab")
