@@ -15,6 +15,12 @@ console does. For each screen, over SECONDS (default 60) after a 5 s warm-up:
 
 Then, in this process on the same screen, the whole-screen path is timed apart: a full grab
 (shared memory) shrunk, compared and encoded, and the same with a whole picture each time.
+
+With --veyon (needs root and the Debian packages veyon-service, veyon-plugins, x11vnc),
+Veyon runs beside us on each screen: its server on the same display, its WebAPI fetching a
+320 px JPEG thumbnail each second (as its master's monitoring does), measured the same way:
+bytes/s its server sent to the WebAPI's connections, and CPU of the server and its children
+(the x11vnc it runs). It sets Veyon's authentication to a key file made for the benchmark.
 Figures go to stdout as a Markdown table and to bench/results/agent_frames.json.
 """
 
@@ -34,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +156,122 @@ def tcp_bytes_sent(pid: int, hub_port: int) -> int:
     return int(found.group(1)) if found else 0
 
 
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of a process (and, if asked, of its living descendants)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for member in [process, *(process.children(recursive=True) if children else [])]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# --- Veyon beside us ---------------------------------------------------------------------
+
+VEYON_KEY = "homeroom-bench"
+VEYON_KEY_FILE = Path("/etc/veyon/keys/private") / VEYON_KEY / "key"
+VEYON_KEYFILE_METHOD = "0c69b301-81b4-42d6-8fae-128cdd113314"  # Veyon's key file authentication
+VEYON_SERVER_PORT, VEYON_WEBAPI_PORT = 11100, 11080
+
+
+def veyon_available() -> bool:
+    return bool(shutil.which("veyon-server") and shutil.which("veyon-cli"))
+
+
+def configure_veyon() -> None:
+    """Key file authentication with a key of our own, and the WebAPI switched on."""
+    if not VEYON_KEY_FILE.exists():
+        subprocess.run(
+            ["veyon-cli", "authkeys", "create", VEYON_KEY], check=True, capture_output=True
+        )
+    for setting in ("Authentication/Method 1", "WebAPI/HttpServerEnabled true"):
+        subprocess.run(
+            ["veyon-cli", "config", "set", *setting.split()], check=True, capture_output=True
+        )
+
+
+def _http(url: str, body: dict[str, Any] | None = None, uid: str | None = None) -> bytes:
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json", **({"Connection-Uid": uid} if uid else {})},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return bytes(response.read())
+
+
+def veyon_bytes_sent() -> int:
+    """Bytes Veyon's server has sent on every connection to its port (TCP payload, `ss`)."""
+    output = subprocess.run(
+        ["ss", "-tinH", "state", "established", f"( sport = :{VEYON_SERVER_PORT} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sum(int(found) for found in re.findall(r"bytes_sent:(\d+)", output))
+
+
+async def watch_with_veyon(name: str, display: str, seconds: float) -> dict[str, Any]:
+    """Veyon's server on the display, and its WebAPI fetching a 320 px JPEG every second."""
+    environment = {**os.environ, "DISPLAY": display}
+    server = subprocess.Popen(
+        ["veyon-server"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    webapi = subprocess.Popen(
+        ["veyon-cli", "webapi", "runserver"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{VEYON_WEBAPI_PORT}/api/v1"
+    thumbnail = f"{base}/framebuffer?width={WIDTH}&format=jpeg"
+    try:
+        credentials = {"keyname": VEYON_KEY, "keydata": VEYON_KEY_FILE.read_text()}
+        uid = ""
+        async with asyncio.timeout(60):
+            while not uid:
+                with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+                    answer = _http(
+                        f"{base}/authentication/127.0.0.1",
+                        {"method": VEYON_KEYFILE_METHOD, "credentials": credentials},
+                    )
+                    uid = json.loads(answer)["connection-uid"]
+                if not uid:
+                    await asyncio.sleep(0.5)
+            fetched = b""
+            while not fetched:  # "framebuffer not yet available" until the first update
+                with contextlib.suppress(urllib.error.URLError):
+                    fetched = _http(thumbnail, uid=uid)
+                await asyncio.sleep(1.0 / FPS)
+        await asyncio.sleep(WARM_UP_SECONDS)
+        start = time.perf_counter()
+        before = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
+        fetches, fetched_bytes = 0, 0
+        while time.perf_counter() - start < seconds:
+            with contextlib.suppress(urllib.error.URLError):
+                fetched_bytes += len(_http(thumbnail, uid=uid))
+                fetches += 1
+            await asyncio.sleep(max(0.0, fetches / FPS - (time.perf_counter() - start)))
+        wall = time.perf_counter() - start
+        after = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
+    finally:
+        webapi.terminate()
+        server.terminate()
+        for process in (webapi, server):
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    return {
+        "scene": name,
+        "seconds": round(wall, 1),
+        "tcp_bytes_per_second": round((after[1] - before[1]) / wall, 1),
+        "cpu_percent": round(100 * (after[0] - before[0]) / wall, 3),
+        "thumbnails": fetches,
+        "thumbnail_bytes_per_second": round(fetched_bytes / wall, 1),
+    }
 
 
 @dataclass
@@ -229,39 +350,38 @@ async def watch_scene(
     async with asyncio.timeout(30):
         while online():
             await asyncio.sleep(0.05)
-    with scene(name, display):
-        command = [sys.executable, "-m", "bench.agent_process", str(folder / "agent")]
-        agent = subprocess.Popen(
-            [*command, str(stats_file), *(["--tk"] if tk else [])],
-            env={**os.environ, "DISPLAY": display},
-        )
-        try:
-            async with asyncio.timeout(30):
-                while not online():
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # its start (imports, TLS) is not "nobody watching"
-            idle_cpu = cpu_seconds(agent.pid)
-            await asyncio.sleep(5.0)
-            idle = (cpu_seconds(agent.pid) - idle_cpu) / 5.0
-            watch = Watch(width=WIDTH, fps=FPS, lease_seconds=60)
-            await session.submit(watch, [device_id])
-            await asyncio.wait_for(inbox.first.wait(), 30)
-            await asyncio.sleep(WARM_UP_SECONDS)
-            start = time.perf_counter()
-            before = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
-            counts = (inbox.pictures, inbox.whole)
-            renewed = start
-            while (elapsed := time.perf_counter() - start) < seconds:
-                await asyncio.sleep(min(1.0, seconds - elapsed))
-                if time.perf_counter() - renewed >= RENEW_SECONDS:
-                    await session.submit(watch, [device_id])
-                    renewed = time.perf_counter()
-            wall = time.perf_counter() - start
-            after = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
-            await session.submit(Unwatch(), [device_id])
-        finally:
-            agent.send_signal(signal.SIGTERM)
-            agent.wait()
+    command = [sys.executable, "-m", "bench.agent_process", str(folder / "agent")]
+    agent = subprocess.Popen(
+        [*command, str(stats_file), *(["--tk"] if tk else [])],
+        env={**os.environ, "DISPLAY": display},
+    )
+    try:
+        async with asyncio.timeout(30):
+            while not online():
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # its start (imports, TLS) is not "nobody watching"
+        idle_cpu = cpu_seconds(agent.pid)
+        await asyncio.sleep(5.0)
+        idle = (cpu_seconds(agent.pid) - idle_cpu) / 5.0
+        watch = Watch(width=WIDTH, fps=FPS, lease_seconds=60)
+        await session.submit(watch, [device_id])
+        await asyncio.wait_for(inbox.first.wait(), 30)
+        await asyncio.sleep(WARM_UP_SECONDS)
+        start = time.perf_counter()
+        before = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
+        counts = (inbox.pictures, inbox.whole)
+        renewed = start
+        while (elapsed := time.perf_counter() - start) < seconds:
+            await asyncio.sleep(min(1.0, seconds - elapsed))
+            if time.perf_counter() - renewed >= RENEW_SECONDS:
+                await session.submit(watch, [device_id])
+                renewed = time.perf_counter()
+        wall = time.perf_counter() - start
+        after = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
+        await session.submit(Unwatch(), [device_id])
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait()
     collector.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await collector
@@ -327,8 +447,11 @@ def full_screen_timings(display: str, repeats: int = 200) -> dict[str, float]:
     return figures
 
 
-async def measure(seconds: float, scenes: list[str], tk: bool) -> dict[str, Any]:
+async def measure(seconds: float, scenes: list[str], tk: bool, veyon: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="homeroom-frames-"))
+    results, veyon_results = [], []
+    if veyon:
+        configure_veyon()
     try:
         with xvfb() as display:
             async with hub_process(folder) as (teacher, token, port):
@@ -336,12 +459,22 @@ async def measure(seconds: float, scenes: list[str], tk: bool) -> dict[str, Any]
                 session = ConsoleSession(teacher)
                 await session.connect()
                 try:
-                    results = [
-                        await watch_scene(
-                            name, display, folder, session, state.device_id, port, seconds, tk
-                        )
-                        for name in scenes
-                    ]
+                    for name in scenes:
+                        with scene(name, display):
+                            results.append(
+                                await watch_scene(
+                                    name,
+                                    display,
+                                    folder,
+                                    session,
+                                    state.device_id,
+                                    port,
+                                    seconds,
+                                    tk,
+                                )
+                            )
+                            if veyon:
+                                veyon_results.append(await watch_with_veyon(name, display, seconds))
                 finally:
                     await session.close()
             with scene("static", display):
@@ -358,6 +491,7 @@ async def measure(seconds: float, scenes: list[str], tk: bool) -> dict[str, Any]
         "agent": "agent.runtime.Agent in its own process, over TLS to a hub process; "
         + ("Tk desktop" if tk else "headless desktop"),
         "scenes": results,
+        "veyon_measured_here": veyon_results,
         "full_screen": timings,
         "veyon_from_issue_7": {
             k: {"bytes_per_second": b, "cpu_percent": c} for k, (b, c) in VEYON_FROM_ISSUE.items()
@@ -370,27 +504,31 @@ def report(figures: dict[str, Any]) -> None:
         f"Frames at {figures['watch']} on Xvfb {figures['screen']}; {figures['agent']}; "
         f"{figures['machine']}; {figures['measured']}"
     )
+    veyon = {row["scene"]: row for row in figures["veyon_measured_here"]}
     print(
-        "| screen | bytes/s (TCP) | frame bytes/s | target | Veyon (issue) | agent CPU % "
-        "| target | Veyon (issue) | capture median / p90 ms (CPU) | frames (whole) |"
+        "| screen | Homeroom bytes/s (TCP) | frame bytes/s | target | Veyon here | Veyon (issue) "
+        "| Homeroom CPU % | target | Veyon here | Veyon (issue) "
+        "| capture median / p90 ms (CPU ms) | frames (whole) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in figures["scenes"]:
         name = row["scene"]
         target_bytes, target_cpu = TARGETS[name]
-        veyon_bytes, veyon_cpu = VEYON_FROM_ISSUE[name]
+        issue_bytes, issue_cpu = VEYON_FROM_ISSUE[name]
+        here = veyon.get(name)
+        here_bytes = f"{here['tcp_bytes_per_second']:,.0f}" if here else "-"
+        here_cpu = f"{here['cpu_percent']:.2f}" if here else "-"
         print(
             f"| {name} | {row['tcp_bytes_per_second']:,.0f} | {row['frame_bytes_per_second']:,.0f} "
-            f"| ≤ {target_bytes:,} | {veyon_bytes:,} | {row['agent_cpu_percent']:.2f} "
-            f"| ≤ {target_cpu} | {veyon_cpu} "
+            f"| ≤ {target_bytes:,} | {here_bytes} | {issue_bytes:,} "
+            f"| {row['agent_cpu_percent']:.2f} | ≤ {target_cpu} | {here_cpu} | {issue_cpu} "
             f"| {row['capture_ms_median']} / {row['capture_ms_p90']} "
-            f"({row['capture_cpu_ms_median']}) "
-            f"| {row['frames']} ({row['whole_frames']}) |"
+            f"({row['capture_cpu_ms_median']}) | {row['frames']} ({row['whole_frames']}) |"
         )
     idle = [row["agent_cpu_percent_idle"] for row in figures["scenes"]]
     print(f"\nagent CPU while nobody watches (5 s before each watch): {idle} %")
     for key, value in figures["full_screen"].items():
-        print(f"{key.replace('_', ' ')}: {value} ms")
+        print(f"{key.replace('_', ' ')}: {value}")
 
 
 def main() -> None:
@@ -400,7 +538,12 @@ def main() -> None:
     for option in sys.argv[1:]:
         if option.startswith("--scenes="):
             scenes = option.removeprefix("--scenes=").split(",")
-    figures = asyncio.run(measure(seconds, scenes, "--tk" in sys.argv[1:]))
+    veyon = "--veyon" in sys.argv[1:]
+    if veyon and not veyon_available():
+        raise SystemExit(
+            "--veyon needs Veyon: apt-get install veyon-service veyon-plugins x11vnc (as root)."
+        )
+    figures = asyncio.run(measure(seconds, scenes, "--tk" in sys.argv[1:], veyon))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     report(figures)
