@@ -256,14 +256,22 @@ async def watch_with_veyon(name: str, display: str, seconds: float) -> dict[str,
         wall = time.perf_counter() - start
         after = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
     finally:
-        webapi.terminate()
-        server.terminate()
+        # The server's helpers (its x11vnc, workers) outlive it unless stopped one by one,
+        # and would hold its ports for the next run.
+        helpers = []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            helpers = psutil.Process(server.pid).children(recursive=True)
         for process in (webapi, server):
+            process.terminate()
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for helper in helpers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                helper.terminate()
+        psutil.wait_procs(helpers, timeout=10)
     return {
         "scene": name,
         "seconds": round(wall, 1),
