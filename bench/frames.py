@@ -213,37 +213,44 @@ def veyon_bytes_sent() -> int:
     return sum(int(found) for found in re.findall(r"bytes_sent:(\d+)", output))
 
 
-async def watch_with_veyon(name: str, display: str, seconds: float) -> dict[str, Any]:
+async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path) -> dict[str, Any]:
     """Veyon's server on the display, and its WebAPI fetching a 320 px JPEG every second."""
     environment = {**os.environ, "DISPLAY": display}
-    server = subprocess.Popen(
-        ["veyon-server"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    webapi = subprocess.Popen(
-        ["veyon-cli", "webapi", "runserver"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = (folder / f"veyon-{name}.log").open("w")
+    server = subprocess.Popen(["veyon-server"], env=environment, stdout=log, stderr=log)
+    webapi = subprocess.Popen(["veyon-cli", "webapi", "runserver"], stdout=log, stderr=log)
+    problem = "nothing yet"
     base = f"http://127.0.0.1:{VEYON_WEBAPI_PORT}/api/v1"
     thumbnail = f"{base}/framebuffer?width={WIDTH}&format=jpeg"
     try:
         credentials = {"keyname": VEYON_KEY, "keydata": VEYON_KEY_FILE.read_text()}
         uid = ""
-        async with asyncio.timeout(60):
-            while not uid:
-                with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
-                    answer = _http(
-                        f"{base}/authentication/127.0.0.1",
-                        {"method": VEYON_KEYFILE_METHOD, "credentials": credentials},
-                    )
-                    uid = json.loads(answer)["connection-uid"]
-                if not uid:
-                    await asyncio.sleep(0.5)
-            fetched = b""
-            while not fetched:  # "framebuffer not yet available" until the first update
-                with contextlib.suppress(urllib.error.URLError):
-                    fetched = _http(thumbnail, uid=uid)
-                await asyncio.sleep(1.0 / FPS)
+        try:
+            async with asyncio.timeout(90):
+                while not uid:
+                    try:
+                        answer = _http(
+                            f"{base}/authentication/127.0.0.1",
+                            {"method": VEYON_KEYFILE_METHOD, "credentials": credentials},
+                        )
+                        uid = json.loads(answer)["connection-uid"]
+                    except (OSError, ValueError, KeyError) as error:
+                        problem = f"signing in to Veyon's WebAPI: {error}"
+                        await asyncio.sleep(0.5)
+                fetched = b""
+                while not fetched:  # "framebuffer not yet available" until the first update
+                    try:
+                        fetched = _http(thumbnail, uid=uid)
+                    except OSError as error:
+                        problem = f"fetching the first thumbnail: {error}"
+                    await asyncio.sleep(1.0 / FPS)
+        except TimeoutError:
+            log.flush()
+            said = (folder / f"veyon-{name}.log").read_text(errors="replace")[-400:]
+            return {
+                "scene": name,
+                "error": f"Veyon did not start; last problem: {problem}; it said: {said}",
+            }
         await asyncio.sleep(WARM_UP_SECONDS)
         start = time.perf_counter()
         before = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
@@ -272,6 +279,7 @@ async def watch_with_veyon(name: str, display: str, seconds: float) -> dict[str,
             with contextlib.suppress(psutil.NoSuchProcess):
                 helper.terminate()
         psutil.wait_procs(helpers, timeout=10)
+        log.close()
     return {
         "scene": name,
         "seconds": round(wall, 1),
@@ -482,7 +490,9 @@ async def measure(seconds: float, scenes: list[str], tk: bool, veyon: bool) -> d
                                 )
                             )
                             if veyon:
-                                veyon_results.append(await watch_with_veyon(name, display, seconds))
+                                veyon_results.append(
+                                    await watch_with_veyon(name, display, seconds, folder)
+                                )
                 finally:
                     await session.close()
             with scene("static", display):
@@ -524,6 +534,9 @@ def report(figures: dict[str, Any]) -> None:
         target_bytes, target_cpu = TARGETS[name]
         issue_bytes, issue_cpu = VEYON_FROM_ISSUE[name]
         here = veyon.get(name)
+        if here is not None and "error" in here:
+            print(f"Veyon on {name}: {here['error']}")
+            here = None
         here_bytes = f"{here['tcp_bytes_per_second']:,.0f}" if here else "-"
         here_cpu = f"{here['cpu_percent']:.2f}" if here else "-"
         print(
