@@ -134,7 +134,8 @@ class X11Screen:
         self._shmseg = 0
         self._damage: int | None = None
         try:
-            self._x.set_error_handler(self._errors.append)
+            # Errors of requests without replies arrive later: keep them for _check_errors.
+            self._x.set_error_handler(lambda error, request: self._errors.append(error))
             shm = self._x.query_extension("MIT-SHM")
             if shm is None:
                 raise ScreenUnavailable("the X server has no MIT-SHM extension")

@@ -105,8 +105,10 @@ def test_a_big_change_does_not_wait() -> None:
 def test_moving_tiles_go_roughly_then_sharply_once_still() -> None:
     encoder = FrameEncoder(coalesce_seconds=0.0, refine_after=2.0, whole_share=2.0)
     picture = desktop()
-    encoder.encode(picture, now=0.0)
-    sizes = []
+    first = encoder.encode(picture, now=0.0)
+    assert isinstance(first, Thumbnail)
+    sizes: list[int] = []
+    base = picture
     for second in (1, 2, 3):
         moving = picture.copy()
         ImageDraw.Draw(moving).rectangle((40, 40, 200, 120), fill=(second * 60, 90, 40))
@@ -114,6 +116,8 @@ def test_moving_tiles_go_roughly_then_sharply_once_still() -> None:
         update = encoder.encode(moving, now=float(second))
         assert isinstance(update, TileUpdate)
         sizes.append(update.data_size)
+        base = reassemble(base, update) if second > 1 else reassemble(decode(first.data), update)
+        assert mean_difference(base, moving) < 6  # in whichever format moving tiles went
     assert sizes[1] < sizes[0]  # still moving: the second change goes at busy quality
     assert encoder.encode(moving, now=4.0) is None  # still, but not for long enough
     refined = encoder.encode(moving, now=5.0)  # still for 2 s: sent again, sharply
