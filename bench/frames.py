@@ -226,7 +226,7 @@ async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path
         credentials = {"keyname": VEYON_KEY, "keydata": VEYON_KEY_FILE.read_text()}
         uid = ""
         try:
-            async with asyncio.timeout(90):
+            async with asyncio.timeout(180):
                 while not uid:
                     try:
                         answer = _http(
