@@ -1,4 +1,4 @@
-"""Screen sources: the real desktop through mss, or a synthetic desktop for demos and tests."""
+"""Screen sources: the real desktop (X11 with DAMAGE, or mss), or a made-up one for tests."""
 
 from __future__ import annotations
 
