@@ -300,6 +300,7 @@ class Agent:
                 log.exception("screen capture failed; trying again in a second")
                 fps = min(fps, 1.0)
                 thumbnail = None
+                self.capture.request_keyframe()  # start again from a whole grab
             if thumbnail is not None and not await self._send_frame(thumbnail):
                 # Tiles that never left would be missing under the next ones: start afresh.
                 self.capture.request_keyframe()
