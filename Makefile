@@ -76,6 +76,7 @@ wheels: $(READY)
 bench: $(READY)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.classroom 100 10
+	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

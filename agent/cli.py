@@ -94,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(folder: Path) -> int:
     from .runtime import Agent
-    from .screen import MssScreen
+    from .screen import open_screen
     from .tk_desktop import TkDesktop
 
     state = load_state(folder)
     desktop = TkDesktop()
     try:
         agent = Agent(
-            state, screen=MssScreen(), desktop=desktop, folder=folder, watch_activity=True
+            state, screen=open_screen(), desktop=desktop, folder=folder, watch_activity=True
         )
         await agent.run()
     finally:

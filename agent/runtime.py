@@ -44,7 +44,7 @@ from protocol.actions import (
 from protocol.codec import decode_as
 from protocol.commands import CommandBody, Recipient, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
-from protocol.frames import Frame, ImageFormat, encode_frame
+from protocol.frames import Frame, ImageFormat, Patch, TileFrame, encode_frame
 from protocol.handshake import ClientHandshake
 from protocol.limits import (
     MAX_SHORT_TEXT,
@@ -60,6 +60,7 @@ from protocol.messages import (
     Error,
     Event,
     Inventory,
+    KeyframeRequest,
     Message,
     Result,
     Status,
@@ -72,11 +73,13 @@ from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
+from .capture import Capture
 from .desktop import Desktop, HeadlessDesktop
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
-from .thumbnail import Thumbnail, ThumbnailEncoder
+from .thumbnail import Thumbnail
+from .tiles import TileUpdate
 
 log = logging.getLogger("homeroom.agent")
 
@@ -137,7 +140,8 @@ class Agent:
         self.platform = platform or current()
         self.grace_seconds = grace_seconds
         self.sample_seconds = sample_seconds
-        self.encoder = ThumbnailEncoder()
+        # Frames: whole pictures, changed tiles or nothing (agent/capture.py, agent/tiles.py).
+        self.capture = Capture(screen)
         #: Commands issued before this time are refused as possible replays: set when
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
@@ -244,6 +248,11 @@ class Agent:
             return
         if isinstance(message, Deliver):
             await self._send(await self.carry_out(message))
+        elif isinstance(message, KeyframeRequest):
+            # A watcher cannot apply tiles: the next capture (at the watched rate, never
+            # sooner, so requests cannot speed capture up) sends a whole picture.
+            if message.device_id == self.state.device_id:
+                self.capture.request_keyframe()
         elif isinstance(message, Error):
             log.warning("the hub reports %s: %s", message.code.value, message.message)
 
@@ -360,8 +369,10 @@ class Agent:
     async def _watch(self, action: Watch, body: CommandBody) -> Result:
         issuer = body.issuer.body
         until = min(self.clock() + action.lease_seconds, body.expires_at + action.lease_seconds)
+        # A renewal keeps the stream going; only a new watcher needs a whole picture.
+        new_watcher = issuer.serial not in self.leases
         self.leases[issuer.serial] = WatchLease(issuer.name, action.width, action.fps, until)
-        self._leases_changed()
+        self._leases_changed(new_watcher=new_watcher)
         return self._done(body)
 
     async def _unwatch(self, action: Unwatch, body: CommandBody) -> Result:
@@ -515,10 +526,11 @@ class Agent:
     def watchers(self) -> list[str]:
         return sorted({lease.watcher for lease in self.leases.values()})
 
-    def _leases_changed(self) -> None:
+    def _leases_changed(self, *, new_watcher: bool = False) -> None:
         # The student is told before the first picture is taken.
         self.desktop.set_watched(self.watchers())
-        self.encoder.reset()
+        if new_watcher:
+            self.capture.request_keyframe()
         self._watch_changed.set()
 
     async def _capture_loop(self) -> None:
@@ -540,31 +552,56 @@ class Agent:
                 log.exception("screen capture failed; trying again in a second")
                 fps = min(fps, 1.0)
                 thumbnail = None
-            if thumbnail is not None and self._ws is not None:
-                await self._send_frame(thumbnail)
+                self.capture.request_keyframe()  # start again from a whole grab
+            if thumbnail is not None and not await self._send_frame(thumbnail):
+                # Tiles that never left would be missing under the next ones: start afresh.
+                self.capture.request_keyframe()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._watch_changed.wait(), timeout=1.0 / fps)
 
-    def _capture(self, width: int) -> Thumbnail | None:
+    def _capture(self, width: int) -> Thumbnail | TileUpdate | None:
         self.captures += 1
-        return self.encoder.encode(self.screen.grab(), width)
+        return self.capture.take(width)
 
-    async def _send_frame(self, thumbnail: Thumbnail) -> None:
+    async def _send_frame(self, thumbnail: Thumbnail | TileUpdate) -> bool:
+        """Send one frame; False if it could not go (no connection)."""
+        if self._ws is None:
+            return False
+        # Tiles apply only onto the previous sequence number: the console asks for a whole
+        # picture when one is missing (protocol/frames.py).
         self._sequence += 1
-        frame = Frame(
-            stream=0,
-            sequence=self._sequence,
-            captured_at_ms=int(self.clock() * 1000),
-            format=_FORMATS[thumbnail.format],
-            width=thumbnail.width,
-            height=thumbnail.height,
-            image=thumbnail.data,
-        )
+        frame: Frame | TileFrame
+        if isinstance(thumbnail, TileUpdate):
+            frame = TileFrame(
+                stream=0,
+                sequence=self._sequence,
+                captured_at_ms=int(self.clock() * 1000),
+                format=_FORMATS[thumbnail.format],
+                width=thumbnail.width,
+                height=thumbnail.height,
+                patches=tuple(
+                    Patch(p.x, p.y, p.width, p.height, p.data) for p in thumbnail.patches
+                ),
+            )
+        else:
+            frame = Frame(
+                stream=0,
+                sequence=self._sequence,
+                captured_at_ms=int(self.clock() * 1000),
+                format=_FORMATS[thumbnail.format],
+                width=thumbnail.width,
+                height=thumbnail.height,
+                image=thumbnail.data,
+            )
         ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(encode_frame(frame))
-                self.frames_sent += 1
+        if ws is None:
+            return False
+        try:
+            await ws.send(encode_frame(frame))
+        except ConnectionClosed:
+            return False
+        self.frames_sent += 1
+        return True
 
     # --- Reports --------------------------------------------------------------------
 

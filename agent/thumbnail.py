@@ -69,13 +69,16 @@ class ThumbnailEncoder:
     looking at.
     """
 
-    def __init__(self, quality: int = 70, *, webp: bool = True, probe_every: int = 30) -> None:
+    def __init__(
+        self, quality: int = 70, *, webp: bool = True, probe_every: int = 30, webp_method: int = 0
+    ) -> None:
         if not 1 <= quality <= 95:
             raise ValueError(f"Image quality must be between 1 and 95, not {quality}.")
         if probe_every < 1:
             raise ValueError(f"probe_every must be at least 1, not {probe_every}.")
         self.quality = quality
         self.probe_every = probe_every
+        self.webp_method = webp_method
         self._webp_available = webp and features.check("webp")
         # Calls may come from different worker threads (asyncio.to_thread); the check-and-set of
         # the last picture and the probe bookkeeping must not interleave.
@@ -83,6 +86,7 @@ class ThumbnailEncoder:
         self._last: tuple[tuple[int, int], bytes] | None = None
         self._format = "jpeg"
         self._until_probe = 0
+        self._probed_size: tuple[int, int] | None = None
 
     def encode(self, image: Image.Image, max_width: int) -> Thumbnail | None:
         """The thumbnail of `image` at most `max_width` wide, or None if it shows nothing new.
@@ -96,9 +100,15 @@ class ThumbnailEncoder:
             last, self._last = self._last, (small.size, digest)
             if last is not None and last == self._last:
                 return None
+        return self.picture(small)
+
+    def picture(self, small: Image.Image) -> Thumbnail:
+        """Encode `small` (RGB, already thumbnail-sized) whatever it shows, in the better format."""
+        with self._lock:
             probe = self._webp_available and (
-                self._until_probe <= 0 or last is None or last[0] != small.size
+                self._until_probe <= 0 or self._probed_size != small.size
             )
+            self._probed_size = small.size
             if probe:
                 self._until_probe = self.probe_every
             self._until_probe -= 1
@@ -117,7 +127,7 @@ class ThumbnailEncoder:
         buffer = io.BytesIO()
         if format == "webp":
             # method 0 is the fastest; higher methods shrink a little more for 3 times the time.
-            small.save(buffer, "WEBP", quality=self.quality, method=0)
+            small.save(buffer, "WEBP", quality=self.quality, method=self.webp_method)
         else:
             small.save(buffer, "JPEG", quality=self.quality)
         return Thumbnail(buffer.getvalue(), small.width, small.height, format)

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from protocol.actions import LockScreen
 from protocol.certificates import Role, issue_certificate
 from protocol.commands import Recipient, ReplayCache, sign_command, verify_command
-from protocol.frames import Frame, ImageFormat, decode_frame, encode_frame
+from protocol.frames import (
+    Frame,
+    ImageFormat,
+    Patch,
+    TileFrame,
+    check_frame,
+    decode_frame,
+    encode_frame,
+)
 from protocol.keys import PrivateKey
 from protocol.messages import DeviceState, Roster, Status, Submit, decode_message, encode_message
 
@@ -73,6 +81,9 @@ def main() -> None:
         )
     )
     rows.append(("decode frame header (12 KB JPEG)", rate(lambda: decode_frame(frame))))
+    patches = tuple(Patch(32 * i, 16 * (i % 5), 32, 16, b"\x00" * 200) for i in range(10))
+    tiles = encode_frame(TileFrame(1, 2, 1, ImageFormat.WEBP, 320, 180, patches))
+    rows.append(("check tile frame, 10 patches (hub relay)", rate(lambda: check_frame(tiles))))
     cache = ReplayCache(capacity=1_000_000)
     me = Recipient(device_id=device, group="7B")
     pending = iter(commands)

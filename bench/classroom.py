@@ -28,6 +28,7 @@ from hub.keyring import init_hub
 from hub.store import Store
 from protocol.actions import Watch
 from protocol.certificates import Role
+from protocol.frames import encode_frame
 
 
 def free_port() -> int:
@@ -106,7 +107,7 @@ async def measure(agents: int, seconds: float) -> dict[str, float]:
                 break
             if isinstance(event, Picture):
                 pictures += 1
-                received += len(event.frame.image)
+                received += len(encode_frame(event.frame))  # whole or tiles, with header
         cpu_after = process.cpu_times()
         wall = time.perf_counter() - start
         busy = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)

@@ -23,6 +23,7 @@ from console.messages import (
     PictureReceived,
     RosterChanged,
 )
+from console.picture import PictureData
 from console.roster import ActionOutcome, DeviceView, printable
 from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
 from console.widgets.class_grid import ClassGrid
@@ -71,8 +72,8 @@ class ClassroomApp(App[None]):
         """One device changed state, or joined the class."""
         self.post_message(DeviceChanged(device))
 
-    def picture_received(self, device_id: str, data: bytes) -> None:
-        """A thumbnail (JPEG, WebP or PNG) arrived from a device."""
+    def picture_received(self, device_id: str, data: PictureData) -> None:
+        """A thumbnail (JPEG, WebP or PNG bytes, or a reassembled picture) arrived."""
         self.post_message(PictureReceived(device_id, data))
 
     def outcome_received(self, outcome: ActionOutcome) -> None:

@@ -87,7 +87,7 @@ class HubConnection:
 
     def _dispatch(self, app: ClassroomApp, event: object) -> None:
         if isinstance(event, Picture):
-            app.picture_received(event.device_id, event.frame.image)
+            app.picture_received(event.device_id, event.image)
         elif isinstance(event, Roster):
             app.devices_changed([device_view(d) for d in event.devices])
         elif isinstance(event, DeviceChanged):

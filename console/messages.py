@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from console.picture import PictureData
 from console.roster import ActionOutcome, DeviceView
 
 # Textual drops a queued message when the one after it `can_replace` it, so a burst of
@@ -37,10 +38,10 @@ class DeviceChanged(Message):
 
 @dataclass
 class PictureReceived(Message):
-    """A thumbnail (JPEG, WebP or PNG bytes, not yet decoded) arrived from a device."""
+    """A thumbnail (JPEG, WebP or PNG bytes not yet decoded, or a reassembled picture)."""
 
     device_id: str
-    data: bytes
+    data: PictureData
 
     def can_replace(self, message: Message) -> bool:
         # Only the newest picture of a screen is worth decoding.

@@ -1,4 +1,5 @@
-"""Thumbnails from student devices drawn with half-block characters, two pixels per cell."""
+"""Thumbnails from student devices: reassembled from whole and tile frames, drawn with
+half-block characters, two pixels per cell."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 
+from protocol.frames import AnyFrame, Frame, TileFrame
+
 PICTURE_FORMATS = ("JPEG", "PNG", "WEBP")
 """The only decoders a thumbnail may reach: fewer parsers exposed to hostile bytes."""
 
@@ -24,8 +27,89 @@ UPPER_HALF_BLOCK = "▀"
 _RGB = tuple[int, int, int]
 
 
+PictureData = bytes | Image.Image
+"""A thumbnail as it reaches the screen: encoded bytes, or a picture already reassembled."""
+
+
 class PictureError(ValueError):
     """Picture bytes from a device could not be decoded: malformed, unsupported or too large."""
+
+
+class LivePicture:
+    """The picture of one device's stream as the console has it.
+
+    A whole frame replaces it; a tile frame is pasted onto it, but only onto the frame just
+    before it (sequence numbers follow each other) and of the same size. Otherwise the
+    picture is stale until the next whole frame: `apply` returns None and the caller asks
+    the device for one. Decoding takes milliseconds: call `apply` off the event loop, and
+    for one stream from one task at a time (frames must be applied in order).
+    """
+
+    def __init__(self, max_pixels: int = MAX_PICTURE_PIXELS) -> None:
+        self.max_pixels = max_pixels
+        self._picture: Image.Image | None = None
+        self._sequence: int | None = None  # of the frame the picture shows; None when stale
+
+    @property
+    def needs_keyframe(self) -> bool:
+        return self._sequence is None
+
+    def apply(self, frame: AnyFrame) -> Image.Image | None:
+        """The picture after `frame` (a copy: later frames do not change it), or None.
+
+        None means the frame could not be applied (a tile frame with no picture under it,
+        after a gap, of another size, or with pictures that do not decode): ask for a whole
+        frame. Nothing here raises for hostile bytes.
+        """
+        if isinstance(frame, Frame):
+            return self._whole(frame)
+        return self._tiles(frame)
+
+    def _whole(self, frame: Frame) -> Image.Image | None:
+        try:
+            picture = _decode_exact(frame.image, (frame.width, frame.height), self.max_pixels)
+        except PictureError:
+            self._sequence = None
+            return None
+        self._picture, self._sequence = picture, frame.sequence
+        return picture.copy()
+
+    def _tiles(self, frame: TileFrame) -> Image.Image | None:
+        picture, sequence = self._picture, self._sequence
+        if (
+            picture is None
+            or sequence is None
+            or frame.sequence != (sequence + 1) & 0xFFFFFFFF
+            or picture.size != (frame.width, frame.height)
+        ):
+            self._sequence = None
+            return None
+        try:
+            # All patches decode before any is pasted: a bad one leaves the picture whole.
+            patches = [
+                (_decode_exact(p.image, (p.width, p.height), self.max_pixels), (p.x, p.y))
+                for p in frame.patches
+            ]
+        except PictureError:
+            self._sequence = None
+            return None
+        for patch, corner in patches:
+            picture.paste(patch, corner)
+        self._sequence = frame.sequence
+        return picture.copy()
+
+
+def _decode_exact(data: bytes, size: tuple[int, int], max_pixels: int) -> Image.Image:
+    """Decode `data` as RGB, refusing a picture of any size but `size`."""
+    try:
+        with Image.open(BytesIO(data), formats=PICTURE_FORMATS) as image:
+            if image.size != size or size[0] * size[1] > max_pixels:
+                raise PictureError(f"a picture of {image.size} where {size} was announced")
+            return image.convert("RGB")
+    except PictureError:
+        raise
+    except Exception as error:  # hostile bytes fail in any way the decoder likes
+        raise PictureError(f"the picture could not be decoded: {error}") from error
 
 
 class HalfBlockPicture:
@@ -65,13 +149,14 @@ def fit_cells(size: tuple[int, int], cells_wide: int, cells_high: int) -> tuple[
 
 
 def render_picture(
-    data: bytes,
+    data: PictureData,
     cells_wide: int,
     cells_high: int,
     *,
     max_pixels: int = MAX_PICTURE_PIXELS,
 ) -> HalfBlockPicture:
-    """Decode a JPEG, PNG or WebP thumbnail and draw it to fit in `cells_wide` x `cells_high`.
+    """Decode a JPEG, PNG or WebP thumbnail (or take a reassembled picture) and draw it to fit
+    in `cells_wide` x `cells_high`.
 
     This decodes with Pillow and takes milliseconds: call it off the event loop.
     Raises `PictureError` when `data` is not a picture we can decode, or claims more than
@@ -83,8 +168,14 @@ def render_picture(
     return _draw(image)
 
 
-def _decode(data: bytes, cells_wide: int, cells_high: int, max_pixels: int) -> Image.Image:
+def _decode(data: PictureData, cells_wide: int, cells_high: int, max_pixels: int) -> Image.Image:
     """Decode and scale `data` to its final pixel size, as RGB."""
+    if isinstance(data, Image.Image):
+        width, height = data.size
+        if width < 1 or height < 1 or width * height > max_pixels:
+            raise PictureError(f"a picture of {width}x{height} pixels is over the limit")
+        target = fit_cells((width, height), cells_wide, cells_high)
+        return data.convert("RGB").resize(target, Image.Resampling.BOX)
     try:
         # Opening reads only the header; pixels are decoded later, after the size check.
         with Image.open(BytesIO(data), formats=PICTURE_FORMATS) as image:

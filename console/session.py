@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from PIL import Image
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -17,7 +19,7 @@ from protocol.actions import AnyAction
 from protocol.commands import SignedCommand, sign_command
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
-from protocol.frames import Frame
+from protocol.frames import AnyFrame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
@@ -25,6 +27,7 @@ from protocol.messages import (
     DeviceChanged,
     DeviceState,
     Error,
+    KeyframeRequest,
     Query,
     Result,
     Roster,
@@ -32,13 +35,20 @@ from protocol.messages import (
     encode_message,
 )
 
+from .picture import LivePicture
+
+#: While a device's picture waits for a whole frame, ask again this often (seconds): the
+#: request or its answer may be lost, but a device is never asked faster than this.
+KEYFRAME_RETRY_SECONDS = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """A thumbnail of one device, as it arrived."""
+    """A thumbnail of one device: the frame as it arrived, and the whole picture after it."""
 
     device_id: str
-    frame: Frame
+    frame: AnyFrame
+    image: Image.Image
 
 
 HubEvent = Roster | DeviceChanged | Result | Answer | Error | Picture
@@ -62,6 +72,8 @@ class ConsoleSession:
         self.clock = clock
         self.devices: dict[str, DeviceState] = {}
         self._streams: dict[int, str] = {}
+        self._pictures: dict[str, LivePicture] = {}  # by device id
+        self._keyframe_asked: dict[str, float] = {}  # by device id: when we last asked
         self._ws: ClientConnection | None = None
         self._key = credential.key
 
@@ -131,7 +143,9 @@ class ConsoleSession:
                         frame = endpoint.receive_frame(data)
                         device_id = self._streams.get(frame.stream)
                         if device_id is not None:
-                            yield Picture(device_id, frame)
+                            picture = await self._assemble(device_id, frame)
+                            if picture is not None:
+                                yield picture
                         continue
                     message = endpoint.receive(data)
                 except PeerError:
@@ -144,3 +158,26 @@ class ConsoleSession:
                     self.devices[device.device_id] = device
                     self._streams[device.stream] = device.device_id
                 yield message  # type: ignore[misc]
+
+    async def _assemble(self, device_id: str, frame: AnyFrame) -> Picture | None:
+        """Apply a frame to the device's picture; ask for a whole frame when it cannot apply."""
+        live = self._pictures.setdefault(device_id, LivePicture())
+        # Decoding takes milliseconds: off the event loop, one frame at a time, in order.
+        image = await asyncio.to_thread(live.apply, frame)
+        if image is not None:
+            self._keyframe_asked.pop(device_id, None)
+            return Picture(device_id, frame, image)
+        await self.request_keyframe(device_id)
+        return None
+
+    async def request_keyframe(self, device_id: str) -> None:
+        """Ask a watched device for a whole picture, at most every KEYFRAME_RETRY_SECONDS."""
+        now = time.monotonic()
+        if now - self._keyframe_asked.get(device_id, -KEYFRAME_RETRY_SECONDS) < (
+            KEYFRAME_RETRY_SECONDS
+        ):
+            return
+        self._keyframe_asked[device_id] = now
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(encode_message(KeyframeRequest(device_id=device_id)).decode())

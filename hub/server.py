@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ from protocol.messages import (
     Error,
     Event,
     Inventory,
+    KeyframeRequest,
     Message,
     Query,
     Result,
@@ -473,6 +475,22 @@ class Hub:
             await self.router.submit(console, item)
         elif isinstance(item, Query):
             console.post(self._answer(console.staff, item))
+        elif isinstance(item, KeyframeRequest):
+            await self._ask_keyframe(console, item)
+
+    async def _ask_keyframe(self, console: ConsoleLink, request: KeyframeRequest) -> None:
+        """Pass a watcher's "whole picture, please" on to the device (frames.py, tile frames).
+
+        Only a console holding a live watch lease may ask; anything else is dropped quietly,
+        since a console may ask just as its watch ends. It costs the device one whole picture.
+        """
+        until = self.router.watchers.get(request.device_id, {}).get(console)
+        link = self.agents.get(request.device_id)
+        if until is None or until < self.clock() or link is None:
+            return
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(self.router.delivery_seconds):
+                await link.ws.send(encode_message(request).decode())
 
     def _answer(self, staff: CertificateBody, query: Query) -> Answer:
         if query.subject == "roster":

@@ -40,7 +40,7 @@ from .certificates import (
     verify_certificate,
 )
 from .errors import ErrorCode, PeerError, UsageError
-from .frames import Frame, check_frame, decode_frame
+from .frames import AnyFrame, check_frame, decode_frame
 from .keys import PrivateKey, PublicKey, Purpose
 from .messages import (
     PROTOCOL_VERSIONS,
@@ -55,6 +55,7 @@ from .messages import (
     Event,
     Hello,
     Inventory,
+    KeyframeRequest,
     Message,
     PolicyUpdate,
     Proof,
@@ -106,9 +107,9 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     (Side.HUB, ClientRole.AGENT): frozenset(
         {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
     ),
-    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query}),
+    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, KeyframeRequest}),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
-    (Side.CLIENT, ClientRole.AGENT): frozenset({Deliver, PolicyUpdate, Error}),
+    (Side.CLIENT, ClientRole.AGENT): frozenset({Deliver, PolicyUpdate, KeyframeRequest, Error}),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(
         {Roster, DeviceChanged, Result, ScreenshotPart, Answer, Error}
     ),
@@ -205,8 +206,8 @@ class _Endpoint:
             )
         return message
 
-    def receive_frame(self, data: bytes) -> Frame:
-        """A binary frame, once open, if this peer's role may send frames."""
+    def receive_frame(self, data: bytes) -> AnyFrame:
+        """A binary frame (whole or tiles), once open, if this peer's role may send frames."""
         self._frames_allowed()
         return decode_frame(data)
 

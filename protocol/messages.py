@@ -276,6 +276,17 @@ class Submit(Message, tag="submit", frozen=True):
     queue: bool = False
 
 
+class KeyframeRequest(Message, tag="keyframe", frozen=True):
+    """Console to hub, and hub to agent: send a whole picture of this device next.
+
+    A console asks when it cannot apply tiles (it has no picture yet, or missed a frame).
+    It is not signed: it only makes a device that is already being watched (a signed
+    lease) send its next picture whole, which costs bytes and reveals nothing new.
+    """
+
+    device_id: DeviceId
+
+
 class Query(Message, tag="query", frozen=True):
     """Console: ask the hub for a list."""
 
@@ -371,6 +382,7 @@ AnyMessage = (
     | Deliver
     | PolicyUpdate
     | Submit
+    | KeyframeRequest
     | Query
     | Roster
     | DeviceChanged

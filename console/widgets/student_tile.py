@@ -16,7 +16,7 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Static
 
-from console.picture import PictureError, render_picture
+from console.picture import PictureData, PictureError, render_picture
 from console.roster import ActionOutcome, DeviceView, printable
 
 # Decoding is done by a few threads shared by all tiles: however many devices send large
@@ -65,9 +65,9 @@ class StudentTile(Widget):
         self._picture = _PictureArea(self._refit_picture, id="picture", markup=False)
         self._showing_picture = False
         # The newest picture not yet decoded; a newer one replaces it (stale frames drop).
-        self._waiting_picture: bytes | None = None
+        self._waiting_picture: PictureData | None = None
         # The picture on show, kept to redraw it when the tile changes size.
-        self._last_picture: bytes | None = None
+        self._last_picture: PictureData | None = None
         self._last_picture_cells = (0, 0)
         self._decoding = False
 
@@ -125,7 +125,7 @@ class StudentTile(Widget):
             # The picture area's size is fixed by the grid, so no layout pass is needed.
             self._picture.update(picture, layout=False)
 
-    def receive_picture(self, data: bytes) -> None:
+    def receive_picture(self, data: PictureData) -> None:
         """Decode thumbnail bytes off the event loop and show them.
 
         At most one decode runs per tile; pictures arriving meanwhile replace each other,

@@ -13,6 +13,7 @@ from agent.desktop import LOCK_BACKGROUND
 from console.app import ClassroomApp
 from console.demo import demo_classroom
 from console.hub_link import HubConnection
+from console.picture import PictureData
 from console.widgets.student_tile import StudentTile
 
 from ..support import scaled
@@ -25,8 +26,9 @@ async def until(pilot, condition: Callable[[], bool], seconds: float = 20.0) -> 
             await pilot.pause(0.05)
 
 
-def centre_colour(data: bytes) -> tuple[int, int, int]:
-    with Image.open(io.BytesIO(data)) as image:
+def centre_colour(data: PictureData) -> tuple[int, int, int]:
+    # Whole frames arrive as bytes; pictures reassembled from tile frames as images.
+    with data if isinstance(data, Image.Image) else Image.open(io.BytesIO(data)) as image:
         rgb = image.convert("RGB")
         return rgb.getpixel((rgb.width // 2, rgb.height // 4))  # type: ignore[return-value]
 

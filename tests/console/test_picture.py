@@ -16,10 +16,12 @@ from console.picture import (
     MAX_PICTURE_PIXELS,
     UPPER_HALF_BLOCK,
     HalfBlockPicture,
+    LivePicture,
     PictureError,
     fit_cells,
     render_picture,
 )
+from protocol.frames import Frame, ImageFormat, Patch, TileFrame
 from tests.console.harness import BLUE, RED, banded_picture
 
 
@@ -171,3 +173,99 @@ def test_no_room_for_a_picture_is_a_programming_error(cells: tuple[int, int]) ->
     with pytest.raises(ValueError) as raised:
         render_picture(banded_picture((8, 8)), *cells)
     assert not isinstance(raised.value, PictureError)
+
+
+# --- LivePicture: whole frames and tile frames reassembled -------------------------------
+
+
+def whole(sequence: int, image: Image.Image, format: str = "PNG") -> Frame:
+    kind = {"PNG": ImageFormat.PNG, "JPEG": ImageFormat.JPEG, "WEBP": ImageFormat.WEBP}[format]
+    return Frame(1, sequence, 0, kind, image.width, image.height, encode(image, format))
+
+
+def tiles(
+    sequence: int, size: tuple[int, int], *patches: tuple[int, int, Image.Image]
+) -> TileFrame:
+    return TileFrame(
+        1,
+        sequence,
+        0,
+        ImageFormat.PNG,
+        *size,
+        tuple(Patch(x, y, p.width, p.height, encode(p, "PNG")) for x, y, p in patches),
+    )
+
+
+RED_SCREEN = Image.new("RGB", (64, 48), RED)
+BLUE_TILE = Image.new("RGB", (16, 16), BLUE)
+
+
+def test_tiles_are_pasted_onto_the_last_whole_picture() -> None:
+    live = LivePicture()
+    first = live.apply(whole(7, RED_SCREEN))
+    assert first is not None and first.tobytes() == RED_SCREEN.tobytes()
+    picture = live.apply(tiles(8, (64, 48), (16, 32, BLUE_TILE), (48, 0, BLUE_TILE)))
+    assert picture is not None
+    expected = RED_SCREEN.copy()
+    expected.paste(BLUE_TILE, (16, 32))
+    expected.paste(BLUE_TILE, (48, 0))
+    assert picture.tobytes() == expected.tobytes()
+    assert first.tobytes() == RED_SCREEN.tobytes()  # a picture handed out never changes
+    assert not live.needs_keyframe
+
+
+def test_tiles_after_a_gap_wait_for_a_whole_picture() -> None:
+    live = LivePicture()
+    live.apply(whole(7, RED_SCREEN))
+    assert live.apply(tiles(9, (64, 48), (0, 0, BLUE_TILE))) is None  # frame 8 was lost
+    assert live.needs_keyframe
+    assert live.apply(tiles(10, (64, 48), (0, 0, BLUE_TILE))) is None  # still stale
+    assert live.apply(whole(11, RED_SCREEN)) is not None
+    assert live.apply(tiles(12, (64, 48), (0, 0, BLUE_TILE))) is not None
+
+
+def test_tiles_without_a_picture_or_of_another_size_wait_for_a_whole_picture() -> None:
+    assert LivePicture().apply(tiles(1, (64, 48), (0, 0, BLUE_TILE))) is None
+    live = LivePicture()
+    live.apply(whole(1, RED_SCREEN))
+    assert live.apply(tiles(2, (128, 96), (0, 0, BLUE_TILE))) is None
+    assert live.needs_keyframe
+
+
+def test_sequence_numbers_wrap_around() -> None:
+    live = LivePicture()
+    live.apply(whole(2**32 - 1, RED_SCREEN))
+    assert live.apply(tiles(0, (64, 48), (0, 0, BLUE_TILE))) is not None
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        Patch(0, 0, 16, 16, b"not a picture"),
+        Patch(0, 0, 16, 16, encode(Image.new("RGB", (32, 16), BLUE), "PNG")),  # wrong size
+        Patch(0, 0, 16, 16, black_png_bomb(20_000, 20_000)),
+    ],
+)
+def test_a_patch_that_does_not_decode_to_its_rectangle_leaves_the_picture_whole(
+    patch: Patch,
+) -> None:
+    live = LivePicture()
+    live.apply(whole(1, RED_SCREEN))
+    good = Patch(32, 32, 16, 16, encode(BLUE_TILE, "PNG"))
+    assert live.apply(TileFrame(1, 2, 0, ImageFormat.PNG, 64, 48, (good, patch))) is None
+    assert live.needs_keyframe
+    restored = live.apply(whole(3, RED_SCREEN))
+    assert restored is not None and restored.tobytes() == RED_SCREEN.tobytes()
+
+
+def test_a_whole_frame_that_is_not_the_size_it_claims_is_refused() -> None:
+    live = LivePicture()
+    lying = Frame(1, 1, 0, ImageFormat.PNG, 32, 32, encode(RED_SCREEN, "PNG"))
+    assert live.apply(lying) is None and live.needs_keyframe
+
+
+def test_a_reassembled_picture_is_drawn_like_its_bytes() -> None:
+    data = banded_picture((64, 64), "PNG")
+    with Image.open(BytesIO(data)) as image:
+        decoded = image.convert("RGB")
+    assert segments(render_picture(decoded, 8, 4)) == segments(render_picture(data, 8, 4))

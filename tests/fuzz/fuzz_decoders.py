@@ -44,7 +44,7 @@ def seed_corpus() -> str:
     from protocol.actions import LockScreen
     from protocol.certificates import Role, issue_certificate
     from protocol.commands import sign_command
-    from protocol.frames import Frame, ImageFormat, encode_frame
+    from protocol.frames import Frame, ImageFormat, Patch, TileFrame, encode_frame
     from protocol.keys import PrivateKey
     from protocol.messages import Status, Submit, encode_message
     from protocol.tokens import new_token
@@ -70,6 +70,10 @@ def seed_corpus() -> str:
         b"\0" + encode_message(Submit(command=command)),
         b"\0" + encode_message(Status(locked=True, watched_by=("Ms Smith",))),
         b"\1" + encode_frame(Frame(1, 2, 3, ImageFormat.JPEG, 320, 200, b"\xff\xd8")),
+        b"\1"
+        + encode_frame(
+            TileFrame(1, 2, 3, ImageFormat.WEBP, 320, 180, (Patch(0, 0, 16, 16, b"RIFF"),))
+        ),
         b"\2" + token.encode().encode(),
         b"\3" + credential.encode(),
         b"\4" + cache.to_bytes(),

@@ -1,0 +1,130 @@
+"""Screen to frame: the whole screen or only its damaged parts, shrunk exactly as `shrink` does;
+on X11, nothing grabbed while the display server reports no damage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+from Xlib import display as xdisplay
+
+from agent.capture import Capture, thumbnail_geometry
+from agent.screen import SyntheticScreen
+from agent.thumbnail import Thumbnail, shrink
+from agent.tiles import TileUpdate
+from agent.x11_screen import X11Screen
+from tests.xvfb import poll_until, xvfb_fixture
+
+# A private server per test: nothing else may draw while a test says "nothing changes".
+quiet_display = xvfb_fixture(scope="function", screen="1280x720x24", name="quiet_display")
+
+
+@pytest.mark.parametrize(
+    ("screen", "width"), [((1920, 1080), 320), ((1366, 768), 320), ((1280, 800), 1280)]
+)
+def test_thumbnail_geometry_is_the_arithmetic_of_shrink(
+    screen: tuple[int, int], width: int
+) -> None:
+    factor, target = thumbnail_geometry(screen, width)
+    assert shrink(Image.new("RGB", screen), width).size == target
+    assert factor == max(1, screen[0] // width)
+
+
+def test_a_still_synthetic_screen_is_grabbed_but_sends_nothing() -> None:
+    now = [1_000_000.0]
+    capture = Capture(SyntheticScreen("Ada", 1, (1366, 768), clock=lambda: now[0]))
+    first = capture.take(320)
+    assert isinstance(first, Thumbnail) and (first.width, first.height) == (320, 180)
+    assert capture.take(320) is None
+    now[0] += 30  # the window drifts, the clock and progress bar move
+    assert capture.take(320) is not None
+    assert capture.stats.full_grabs == 3  # no damage reports: the whole screen each time
+
+
+class Painter:
+    """Another X client that draws rectangles on a window of its own."""
+
+    def __init__(self, display: str) -> None:
+        self.x = xdisplay.Display(display)
+        screen = self.x.screen()
+        self.window = screen.root.create_window(
+            100, 100, 320, 240, 0, screen.root_depth, background_pixel=screen.black_pixel
+        )
+        self.window.change_attributes(override_redirect=True)
+        self.window.map()
+        self.gc = self.window.create_gc(foreground=screen.white_pixel)
+        self.x.sync()
+
+    def fill(self, x: int, y: int, width: int, height: int, colour: int) -> None:
+        self.gc.change(foreground=colour)
+        self.window.fill_rectangle(self.gc, x, y, width, height)
+        self.x.sync()
+
+    def close(self) -> None:
+        self.window.destroy()
+        self.x.close()
+
+
+@pytest.fixture
+def painter(quiet_display: str) -> Iterator[Painter]:
+    painter = Painter(quiet_display)
+    try:
+        yield painter
+    finally:
+        painter.close()
+
+
+@pytest.mark.desktop
+def test_x11_screen_grabs_what_mss_grabs_and_shrinks_boxes_in_place(quiet_display: str) -> None:
+    from agent.screen import MssScreen
+
+    painter = Painter(quiet_display)
+    try:
+        painter.fill(10, 10, 100, 50, 0x13A85F)
+        with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
+            whole = screen.grab()
+            assert whole.size == screen.size == (1280, 720)
+            assert whole.tobytes() == reference.grab().tobytes()
+            assert whole.getpixel((150, 150)) == (0x13, 0xA8, 0x5F)
+            # A box on the shrink grid, shrunk alone, is that part of the whole screen shrunk.
+            part = screen.grab_reduced((96, 96, 288, 192), 4)
+            assert part.tobytes() == whole.reduce(4).crop((24, 24, 72, 48)).tobytes()
+            assert reference.grab_reduced((96, 96, 288, 192), 4).tobytes() == part.tobytes()
+    finally:
+        painter.close()
+
+
+@pytest.mark.desktop
+def test_damage_no_grab_while_nothing_changes_and_a_grab_after_a_window_changes(
+    quiet_display: str, painter: Painter
+) -> None:
+    with X11Screen(quiet_display) as screen:
+        assert screen.reports_damage
+        capture = Capture(screen)
+        assert isinstance(capture.take(320), Thumbnail)
+
+        # Settle: the window's own mapping may still be reported once or twice.
+        def settled() -> bool:
+            before = capture.stats.skipped_grabs
+            capture.take(320)
+            return capture.stats.skipped_grabs > before
+
+        poll_until(settled, 10, "the screen never stopped reporting damage")
+        stats = capture.stats
+        grabbed = (stats.full_grabs, stats.partial_grabs, stats.pixels_grabbed)
+        for _ in range(20):
+            assert capture.take(320) is None
+        assert (stats.full_grabs, stats.partial_grabs, stats.pixels_grabbed) == grabbed
+        assert stats.skipped_grabs >= 21
+
+        # Another program draws: only around its drawing is grabbed, and only it is sent.
+        painter.fill(40, 40, 120, 80, 0x3050F0)  # screen pixels 140..260 x 140..220
+        capture.encoder.coalesce_seconds = 0.0
+        update = capture.take(320)
+        assert stats.partial_grabs == grabbed[1] + 1
+        assert stats.pixels_grabbed - grabbed[2] < 1280 * 720 / 10
+        assert isinstance(update, TileUpdate)
+        for patch in update.patches:  # 1280 -> 320 is a factor of 4: 35..65 x 35..55
+            assert patch.x >= 32 and patch.x + patch.width <= 80
+            assert patch.y >= 32 and patch.y + patch.height <= 64
