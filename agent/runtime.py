@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import getpass
 import logging
@@ -41,6 +42,7 @@ from protocol.messages import (
     ClientRole,
     Deliver,
     Error,
+    Event,
     Inventory,
     Message,
     ProcessInfo,
@@ -49,7 +51,7 @@ from protocol.messages import (
     encode_message,
 )
 
-from .desktop import Desktop
+from .desktop import BannerShown, Desktop, banner_shown
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
 from .thumbnail import Thumbnail, ThumbnailEncoder
@@ -58,6 +60,9 @@ log = logging.getLogger("homeroom.agent")
 
 AGENT_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 30.0
+#: How long a new watch waits for the "being viewed" banner to be on screen before the first
+#: picture. A UI that takes longer (stopped, or restarting) does not get to block watching.
+BANNER_SECONDS = 5.0
 _FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
 
 
@@ -100,6 +105,12 @@ class Agent:
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
         self.replay = self._load_replay()
+        # --- desktop reports and the banner (ui) ---
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: collections.deque[Event] = collections.deque(maxlen=32)
+        self._background: set[asyncio.Task[None]] = set()
+        self._banner: BannerShown = banner_shown(True)
+        desktop.set_reporter(self._desktop_reported)
         self._restore_lock()
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
         self.captures = 0
@@ -114,6 +125,7 @@ class Agent:
 
     async def run(self) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter."""
+        self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
@@ -148,6 +160,7 @@ class Agent:
         try:
             await self._send(self._inventory())
             await self._send(self._status())
+            await self._send_reports()
             async for data in ws:
                 await self._on_message(data)
         finally:
@@ -264,8 +277,9 @@ class Agent:
         return sorted({lease.watcher for lease in self.leases.values()})
 
     def _leases_changed(self) -> None:
-        # The student is told before the first picture is taken.
-        self.desktop.set_watched(self.watchers())
+        # The student is told before the first picture is taken: the capture loop waits for
+        # this banner to be on screen (_banner_shown).
+        self._banner = self.desktop.set_watched(self.watchers())
         self.encoder.reset()
         self._watch_changed.set()
 
@@ -282,6 +296,7 @@ class Agent:
             fps = max(lease.fps for lease in leases)
             # Cleared before capturing, so a watch that arrives meanwhile is not missed.
             self._watch_changed.clear()
+            await self._banner_shown()
             try:
                 thumbnail = await asyncio.to_thread(self._capture, width)
             except Exception:  # a grab can fail (display gone, screen locked by the OS)
@@ -292,6 +307,23 @@ class Agent:
                 await self._send_frame(thumbnail)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._watch_changed.wait(), timeout=1.0 / fps)
+
+    async def _banner_shown(self) -> None:
+        """Wait until the latest "being viewed" banner is on the screen (ui).
+
+        Returns at once when it is (every frame after the first of a watch), or when the
+        desktop cannot show windows at all (it said so, and reports locks as not shown).
+        """
+        banner = self._banner
+        if banner.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(banner)), BANNER_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "the 'being viewed' banner was not on screen after %.0f s; capturing anyway",
+                BANNER_SECONDS,
+            )
 
     def _capture(self, width: int) -> Thumbnail | None:
         self.captures += 1
@@ -313,6 +345,28 @@ class Agent:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(encode_frame(frame))
                 self.frames_sent += 1
+
+    # --- Desktop reports (ui) -------------------------------------------------------------
+    # The desktop reports, from its own threads, what the school should know: a lock that was
+    # tampered with or could not be shown. They go to the hub as Events, now or on reconnect.
+
+    def _desktop_reported(self, kind: str, detail: str) -> None:
+        self._reports.append(Event(kind=kind, at=int(self.clock()), detail=detail[:500]))
+        loop = self._loop
+        if loop is None:
+            return  # sent once connected (run_once)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the agent is stopping
+            loop.call_soon_threadsafe(self._report_soon)
+
+    def _report_soon(self) -> None:
+        if self._ws is not None:
+            task = asyncio.create_task(self._send_reports())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _send_reports(self) -> None:
+        while self._reports and self._ws is not None:
+            await self._send(self._reports.popleft())
 
     # --- Reports --------------------------------------------------------------------
 
