@@ -12,7 +12,7 @@ import ctypes
 import logging
 import sys
 
-__all__ = ["Monitor", "find_monitors", "without_containers"]
+__all__ = ["Monitor", "XRRMonitorInfo", "find_monitors", "without_containers"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ def without_containers(monitors: list[Monitor]) -> list[Monitor]:
     return [m for m in unique if not any(contains(m, other) for other in unique)]
 
 
-class _RandrMonitor(ctypes.Structure):
+class XRRMonitorInfo(ctypes.Structure):
+    """libXrandr's XRRMonitorInfo (RandR 1.5)."""
+
     _fields_ = [
         ("name", ctypes.c_ulong),
         ("primary", ctypes.c_int),
@@ -132,8 +134,8 @@ def _randr(connection: int, xlib: ctypes.CDLL) -> list[Monitor]:
         ctypes.c_int,
         ctypes.POINTER(ctypes.c_int),
     ]
-    randr.XRRGetMonitors.restype = ctypes.POINTER(_RandrMonitor)
-    randr.XRRFreeMonitors.argtypes = [ctypes.POINTER(_RandrMonitor)]
+    randr.XRRGetMonitors.restype = ctypes.POINTER(XRRMonitorInfo)
+    randr.XRRFreeMonitors.argtypes = [ctypes.POINTER(XRRMonitorInfo)]
     count = ctypes.c_int()
     listed = randr.XRRGetMonitors(
         connection, xlib.XDefaultRootWindow(connection), 1, ctypes.byref(count)
