@@ -392,6 +392,9 @@ class DesktopSnapshot:
 
     windows: tuple[WindowView, ...]
     input_grabbed: bool
+    #: Timers pending in the UI (Tcl `after`): none while idle, as nothing polls; a countdown
+    #: ticking or a grab being retried has one.
+    timers: int = 0
 
     def of_role(self, role: str) -> tuple[WindowView, ...]:
         """The windows with this role that are on screen (mapped and viewable)."""

@@ -484,7 +484,8 @@ class TkWindows:
             if window is not None and label is not None:
                 views.append(_view(role, window, window.title(), [str(label.cget("text"))]))
         grabbed = lock is not None and bool(lock.winfo_exists()) and lock.grab_status() == "global"
-        return DesktopSnapshot(tuple(views), grabbed)
+        timers = len(self.root.tk.splitlist(self.root.tk.call("after", "info")))
+        return DesktopSnapshot(tuple(views), grabbed, timers)
 
     def close(self) -> None:
         self.cancel_grab_retry()
