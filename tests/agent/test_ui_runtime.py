@@ -18,7 +18,7 @@ from agent.screen import MssScreen
 from agent.ui_supervisor import SupervisedDesktop
 from console.session import Picture
 from protocol.actions import LockScreen, Watch
-from protocol.messages import Result
+from protocol.messages import Deliver, Result
 from tests.support import scaled
 from tests.xvfb import find_windows, poll_until, rgb, xdotool
 
@@ -96,16 +96,16 @@ async def test_the_school_hears_when_the_lock_is_tampered_with(
     console = await room.console()
     command = await console.submit(LockScreen(message="Eyes on me"), [agent.state.device_id])
     assert (await console.take(Result, lambda r: r.command_id == command.body.id)).ok
-    (window,) = await asyncio.to_thread(
-        poll_until, lambda: find_windows(xvfb_display, f"^{LOCK_TITLE}$") or None, 10, "no lock"
-    )
+
+    def lock_windows() -> list[int] | None:
+        return find_windows(xvfb_display, f"^{LOCK_TITLE}$") or None
+
+    (window,) = await asyncio.to_thread(poll_until, lock_windows, 10, "no lock")
     await asyncio.to_thread(xdotool, xvfb_display, "windowunmap", str(window))
     await eventually(lambda: bool(audited(room, "event:lock_tampered")), "a lock_tampered event")
     assert "unmapped" in audited(room, "event:lock_tampered")[0]
     # And the lock is back.
-    await asyncio.to_thread(
-        poll_until, lambda: find_windows(xvfb_display, f"^{LOCK_TITLE}$") or None, 10, "lock not back"
-    )
+    await asyncio.to_thread(poll_until, lock_windows, 10, "the lock did not come back")
 
 
 async def test_the_school_hears_when_a_lock_cannot_be_shown(room: Classroom) -> None:
@@ -125,8 +125,6 @@ async def test_a_restarted_agent_shows_its_due_lock_before_it_reconnects(
     state, folder = await room.enroll("Ada's laptop")
     console = await room.console()
     lock = console.session.sign(LockScreen(message="Eyes on me"), [state.device_id])
-    from protocol.messages import Deliver
-
     first = await asyncio.to_thread(SupervisedDesktop, xvfb_display)
     try:
         agent = Agent(state, screen=MssScreen(xvfb_display), desktop=first, folder=folder)

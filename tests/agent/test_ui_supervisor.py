@@ -223,9 +223,7 @@ def test_a_lock_covers_both_monitors(two_monitor_display: str) -> None:
         desktop.close()
 
 
-def test_the_windows_work_with_the_reader_thread_too(
-    xvfb_display: str, screen: MssScreen
-) -> None:
+def test_the_windows_work_with_the_reader_thread_too(xvfb_display: str, screen: MssScreen) -> None:
     # The path for platforms whose Tcl cannot watch a pipe (Windows), run here on purpose.
     command = [sys.executable, "-m", "agent.ui_process", "--reader-thread"]
     desktop = SupervisedDesktop(xvfb_display, command=command)
