@@ -17,6 +17,7 @@ import time
 import tkinter
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .desktop import (
     COUNTDOWN_BACKGROUND,
@@ -37,12 +38,12 @@ from .desktop import (
     message_title,
 )
 from .ui_monitors import Monitor
-from .ui_supervisor import SupervisedDesktop as TkDesktop
 from .ui_wire import FromUi, MessageRead, QueuedMessage, Report, Shown
 
-# TkDesktop: the name the Tk desktop had before it moved to a process of its own. It is the
-# supervised desktop now; the agent imports it from agent.ui_supervisor, which loads no Tk.
-__all__ = ["TkDesktop", "TkWindows", "log_callback_error"]
+if TYPE_CHECKING:
+    from .ui_supervisor import SupervisedDesktop
+
+__all__ = ["TkWindows", "log_callback_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -518,3 +519,15 @@ def log_callback_error(
 ) -> None:
     """Errors in Tk callbacks go to the log, not to a stderr nobody reads."""
     logger.error("A desktop window callback failed", exc_info=(kind, error, traceback))
+
+
+def __getattr__(name: str) -> type[SupervisedDesktop]:
+    # TkDesktop: the name the Tk desktop had before it moved to a process of its own; it is the
+    # supervised desktop now (the agent imports that from agent.ui_supervisor, which loads no
+    # Tk). Looked up lazily, so the UI process, which imports this module, does not load the
+    # supervisor's modules on its way to the screen.
+    if name == "TkDesktop":
+        from .ui_supervisor import SupervisedDesktop
+
+        return SupervisedDesktop
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
