@@ -21,6 +21,8 @@ import importlib.util
 import logging
 import os
 import queue
+import re
+import socket
 import subprocess
 import sys
 import threading
@@ -67,7 +69,7 @@ from .ui_wire import (
     encode,
 )
 
-__all__ = ["SupervisedDesktop", "open_desktop", "why_no_windows"]
+__all__ = ["SupervisedDesktop", "display_answers", "open_desktop", "why_no_windows"]
 
 logger = logging.getLogger("homeroom.agent.ui")
 T = TypeVar("T")
@@ -114,6 +116,24 @@ def why_no_windows(
             "python3-tk); " + keeps
         )
     return None
+
+
+def display_answers(display: str | None = None) -> bool:
+    """Whether a local X display's socket takes a connection; True when that cannot be told."""
+    name = display or os.environ.get("DISPLAY", "")
+    number = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", name)
+    if number is None or not hasattr(socket, "AF_UNIX"):
+        return True  # a remote display, or not X at all: only a real start can tell
+    path = f"/tmp/.X11-unix/X{number[1]}"
+    # Linux X servers also listen on an abstract socket of the same name.
+    for address in ("\0" + path, path) if sys.platform.startswith("linux") else (path,):
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(address)
+            except OSError:
+                continue
+            return True
+    return False
 
 
 def open_desktop(display: str | None = None) -> Desktop:
@@ -183,7 +203,9 @@ class SupervisedDesktop:
 
     `display` is the X display (default: $DISPLAY). The constructor waits up to
     `start_timeout` seconds for the first UI process to come up or say it cannot; either way
-    it returns, and a desktop that cannot show windows says why in `problem` and keeps trying.
+    it returns, and a desktop that cannot show windows says why in `problem` and keeps trying,
+    at least every `max_backoff` seconds. `command` starts the UI process (tests use it to
+    choose its reader path or to take Tk away from it).
     """
 
     def __init__(
@@ -193,8 +215,10 @@ class SupervisedDesktop:
         start_timeout: float = 10.0,
         command: Sequence[str] | None = None,
         reports: ReportThrottle | None = None,
+        max_backoff: float = MAX_BACKOFF,
     ) -> None:
         self._display = display
+        self._max_backoff = max_backoff
         self._command = list(command or (sys.executable, "-m", "agent.ui_process"))
         if display is not None:
             self._command += ["--display", display]
@@ -322,9 +346,14 @@ class SupervisedDesktop:
             if self._problem is not None:
                 raise DesktopUnavailable(self._problem)
             self._requests += 1
-            self._snapshots[self._requests] = future
-            self._post(TakeSnapshot(request=self._requests))
-        return future.result(timeout)
+            request = self._requests
+            self._snapshots[request] = future
+            self._post(TakeSnapshot(request=request))
+        try:
+            return future.result(timeout)
+        finally:
+            with self._guard:
+                self._snapshots.pop(request, None)
 
     def close(self, timeout: float = 5.0) -> None:
         """Remove every window and end the UI process; waits up to `timeout` seconds."""
@@ -373,10 +402,15 @@ class SupervisedDesktop:
             delay = (
                 0.0
                 if failures <= QUICK_RESTARTS
-                else min(MAX_BACKOFF, 0.5 * 2 ** (failures - QUICK_RESTARTS - 1))
+                else min(self._max_backoff, 0.5 * 2 ** (failures - QUICK_RESTARTS - 1))
             )
             if self._stopping.wait(delay):
                 break
+            # While the display is away, knock on its socket before paying for a whole UI
+            # process (a Python and Tk start-up every 30 s would be 1 % of a core).
+            while self.problem is not None and not display_answers(self._display):
+                if self._stopping.wait(self._max_backoff):
+                    break
             self.restarts += 1
         self._first_outcome.set()
 
@@ -389,6 +423,8 @@ class SupervisedDesktop:
                 # Its log lines go where the agent's go.
                 stderr=None,
                 close_fds=True,
+                # On Windows, no console window for it.
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
         except OSError as error:
             self._cannot_show(f"The desktop UI process could not be started: {error}.")

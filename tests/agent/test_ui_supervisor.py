@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,12 @@ from agent.desktop import (
     UnavailableDesktop,
 )
 from agent.screen import MssScreen
-from agent.ui_supervisor import SupervisedDesktop, open_desktop, why_no_windows
+from agent.ui_supervisor import (
+    SupervisedDesktop,
+    display_answers,
+    open_desktop,
+    why_no_windows,
+)
 from tests.xvfb import find_windows, poll_until, share_of_colour, xdotool
 
 from .conftest import TWO_MONITORS
@@ -252,8 +258,42 @@ def test_no_display_says_what_to_do_and_reports_locks_as_not_shown() -> None:
         assert desktop.set_watched(["Ms Smith"]).result(0) is False
         with pytest.raises(DesktopUnavailable, match="4242"):
             desktop.snapshot()
+        assert desktop.restarts == 0  # it waits for the display, not restarting in a loop
     finally:
         desktop.close()
+
+
+def test_a_display_that_comes_back_gets_its_lock() -> None:
+    number = next(n for n in range(400 + os.getpid() % 200, 1000) if not _x_socket(n).exists())
+    desktop = SupervisedDesktop(f":{number}", max_backoff=0.1)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        reports = Reports(desktop)
+        desktop.lock("Eyes on me", by="Ms Smith")
+        assert reports.kinds() == [LOCK_NOT_SHOWN]
+        # While the display is away, no UI process is started over and over: the supervisor
+        # knocks on the display's socket instead.
+        poll_until(lambda: desktop.ui_pid is None, 10, "the failed UI process stayed")
+        assert not display_answers(f":{number}")
+
+        # The display comes back (the student logs in again, an X server restarts).
+        server = subprocess.Popen(
+            ["Xvfb", f":{number}", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        poll_until(lambda: desktop.problem is None, 20, "the desktop never came back")
+        with MssScreen(f":{number}") as screen:
+            poll_until(lambda: lock_is_up(desktop, screen), 10, "the due lock was not shown")
+    finally:
+        desktop.close()
+        if server is not None:
+            server.terminate()
+            server.wait()
+
+
+def _x_socket(number: int) -> Path:
+    return Path(f"/tmp/.X11-unix/X{number}")
 
 
 def test_no_tk_says_what_to_do(xvfb_display: str) -> None:
