@@ -249,7 +249,7 @@ def watch_with_thread(root: tkinter.Tk, fd: int, received: Callable[[bytes], Non
             batches.put(data)
             try:
                 root.event_generate(_WAKE, when="tail")
-            except RuntimeError:  # the Tk loop has ended
+            except Exception:  # the Tk loop has ended (RuntimeError, or TclError once destroyed)
                 return
             if not data:
                 return

@@ -44,6 +44,9 @@ from tests.xvfb import running_xvfb
 MAP_NOTIFY, UNMAP_NOTIFY, DESTROY_NOTIFY, CLIENT_MESSAGE = 19, 18, 17, 33
 SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
 TEACHER = "Bench Teacher"
+# The agent reports its status after each command and the hub allows a device 5 reports a
+# second (a burst of 30), so rounds are spaced as a teacher's clicks would be.
+PACE_SECONDS = 0.5
 
 
 class _XAnyEvent(ctypes.Structure):
@@ -314,6 +317,7 @@ async def run_rounds(
     # Message visible: console submit -> hub -> agent -> UI process -> window mapped.
     message_times: list[float] = []
     for index in range(rounds + 2):
+        await asyncio.sleep(PACE_SECONDS)
         start = time.perf_counter()
         await console.submit(SendMessage(text=f"Round {index}: eyes on the board"), [device])
         mapped = await asyncio.to_thread(watcher.mapped_since, message_title(TEACHER), start)
@@ -327,16 +331,19 @@ async def run_rounds(
     # Lock visible, the same way.
     lock_times: list[float] = []
     for index in range(rounds + 2):
+        await asyncio.sleep(PACE_SECONDS)
         start = time.perf_counter()
         await console.submit(LockScreen(message="Eyes on the board"), [device])
         mapped = await asyncio.to_thread(watcher.mapped_since, LOCK_TITLE, start)
         if index >= 2:
             lock_times.append(mapped - start)
+        await asyncio.sleep(PACE_SECONDS)
         await console.submit(UnlockScreen(), [device])
         await asyncio.to_thread(watcher.gone, LOCK_TITLE)
     print(f"lock visible from a running console: {summary(lock_times)}")
 
     # A lock attacked: unmapped by another program, or its process killed.
+    await asyncio.sleep(PACE_SECONDS)
     await console.submit(LockScreen(message="Eyes on the board"), [device])
     await asyncio.to_thread(watcher.mapped_since, LOCK_TITLE, 0.0)
     unmapped_times: list[float] = []
@@ -355,6 +362,7 @@ async def run_rounds(
         back = await asyncio.to_thread(watcher.mapped_since, LOCK_TITLE, start)
         killed_times.append(back - start)
     print(f"lock back after its UI process is killed: {summary(killed_times)}")
+    await asyncio.sleep(PACE_SECONDS)
     await console.submit(UnlockScreen(), [device])
     await asyncio.to_thread(watcher.gone, LOCK_TITLE)
 
