@@ -105,6 +105,9 @@ class TkWindows:
         for message_label, by_label in self.lock_panels:
             message_label.configure(text=message)
             by_label.configure(text=f"Locked by {by}")
+        # The banner and the countdown move onto the lock.
+        self.draw_banner()
+        self.draw_countdown()
         self.show_lock()
 
     def make_lock_window(self) -> None:
@@ -142,8 +145,6 @@ class TkWindows:
         window.bind("<Destroy>", self.on_lock_event, add="+")
         window.bind("<Visibility>", self.on_lock_event, add="+")
         self.lock_window = window
-        self.draw_banner()
-        self.draw_countdown()
 
     def make_lock_panel(
         self, window: tkinter.Toplevel, monitor: Monitor
@@ -190,6 +191,12 @@ class TkWindows:
         if window is None or event.widget is not window:
             return  # a label inside, or a lock window we are taking down ourselves
         kind = event.type
+        if self.lock_wanted is None:
+            # Unlocked: the window waits, withdrawn, for the next lock (unmapped by us). Should
+            # someone destroy it meanwhile, the next lock makes a new one.
+            if kind == tkinter.EventType.Destroy:
+                self.forget_lock_window()
+            return
         if kind == tkinter.EventType.Map:
             self.take_grab()
         elif kind == tkinter.EventType.Unmap:
@@ -197,15 +204,18 @@ class TkWindows:
             self.root.after_idle(self.show_lock)
         elif kind == tkinter.EventType.Destroy:
             self.tampered("the lock screen was destroyed by another program; shown again")
-            self.lock_window, self.lock_panels = None, []
-            self.lock_banner = self.lock_countdown = None
-            self.cancel_grab_retry()
+            self.forget_lock_window()
             self.root.after_idle(self.restore_lock)
         elif kind == tkinter.EventType.Visibility and _obscured(event):
             # Something covers part of the lock: a program raising itself, a new window. Only
             # a window of another program can (ours are withdrawn or drawn inside the lock).
             logger.info("a window covered the lock screen; raising the lock again")
             window.lift()
+
+    def forget_lock_window(self) -> None:
+        self.cancel_grab_retry()
+        self.lock_window, self.lock_panels = None, []
+        self.lock_banner = self.lock_countdown = None
 
     def restore_lock(self) -> None:
         if self.lock_wanted is not None and self.lock_window is None:
@@ -224,7 +234,7 @@ class TkWindows:
         """
         self.cancel_grab_retry()
         window = self.lock_window
-        if window is None or not window.winfo_ismapped():
+        if window is None or self.lock_wanted is None or not window.winfo_ismapped():
             return
         try:
             window.grab_set_global()
@@ -245,15 +255,14 @@ class TkWindows:
             self.grab_retry = None
 
     def unlock(self) -> None:
+        # Not wanted first, so its Unmap is not taken for tampering.
         self.lock_wanted = None
         self.cancel_grab_retry()
         window = self.lock_window
-        # Forgotten first, so its Unmap and Destroy are not taken for tampering.
-        self.lock_window, self.lock_panels = None, []
-        self.lock_banner = self.lock_countdown = None
         if window is not None:
             window.grab_release()
-            window.destroy()
+            # Kept, withdrawn: the next lock only maps it again, which is quicker.
+            window.withdraw()
         # Back in their own windows, now that nothing covers them.
         self.draw_banner()
         self.draw_countdown(placed=False)
@@ -273,7 +282,7 @@ class TkWindows:
     def draw_banner(self) -> None:
         text = None if self.banner_text is None else f"\N{BLACK CIRCLE} {self.banner_text}"
         x, y, width, _ = self.primary
-        if self.lock_window is not None and self.lock_banner is not None:
+        if self.lock_wanted is not None and self.lock_banner is not None:
             if text is None:
                 self.lock_banner.place_forget()
             else:
@@ -320,7 +329,7 @@ class TkWindows:
     def keep_on_top(self, window: tkinter.Toplevel, event: tkinter.Event[tkinter.Misc]) -> None:
         # Our own banner or countdown, covered by another program's window: raise it. Not while
         # locked: then they are withdrawn and the lock shows them.
-        if event.widget is window and self.lock_window is None and _obscured(event):
+        if event.widget is window and self.lock_wanted is None and _obscured(event):
             window.lift()
 
     # --- The countdown ------------------------------------------------------------------
@@ -348,7 +357,7 @@ class TkWindows:
         text, deadline = self.countdown
         remaining = deadline - time.time()
         words = f"{text}\n{countdown_text(remaining)}"
-        if self.lock_window is not None and self.lock_countdown is not None:
+        if self.lock_wanted is not None and self.lock_countdown is not None:
             self.lock_countdown.configure(text=words)
             self.lock_countdown.place(x=x + width // 2, y=y + 48, anchor="n")
         else:
@@ -462,7 +471,7 @@ class TkWindows:
         # snapshot reflects anything another program did before it was asked for.
         self.root.update()
         views: list[WindowView] = []
-        lock = self.lock_window
+        lock = self.lock_window if self.lock_wanted is not None else None
         if lock is not None and lock.winfo_exists():
             texts = [str(label.cget("text")) for panel in self.lock_panels for label in panel]
             views.append(_view("lock", lock, lock.title(), texts))
@@ -494,6 +503,10 @@ class TkWindows:
             self.root.after_cancel(self.countdown_tick)
             self.countdown_tick = None
         self.unlock()
+        window = self.lock_window
+        self.forget_lock_window()
+        if window is not None:
+            window.destroy()
 
 
 def _obscured(event: tkinter.Event[tkinter.Misc]) -> bool:
