@@ -366,21 +366,15 @@ async def run_rounds(
     await console.submit(UnlockScreen(), [device])
     await asyncio.to_thread(watcher.gone, LOCK_TITLE)
 
-    # Nobody watches, nothing shown: what the agent and its UI process cost.
+    # Nobody watches, nothing shown (then: locked for a lesson): what agent and UI cost.
     ui = await _ui_process(process)
     await asyncio.sleep(2)  # let the last command's work settle
+    await idle_cpu("nothing shown", process, ui, idle_seconds)
+    await console.submit(LockScreen(message="Eyes on the board"), [device])
+    await asyncio.to_thread(watcher.mapped_since, LOCK_TITLE, 0.0)
+    await asyncio.sleep(2)
+    await idle_cpu("locked", process, ui, idle_seconds)
     both = [process, ui]
-    before, start = cpu_seconds(both), time.perf_counter()
-    agent_before, ui_before = cpu_seconds([process]), cpu_seconds([ui])
-    await asyncio.sleep(idle_seconds)
-    wall = time.perf_counter() - start
-    agent_cpu = 100 * (cpu_seconds([process]) - agent_before) / wall
-    ui_cpu = 100 * (cpu_seconds([ui]) - ui_before) / wall
-    total_cpu = 100 * (cpu_seconds(both) - before) / wall
-    print(
-        f"CPU while nobody watches, over {wall:.0f} s: agent {agent_cpu:.3f} %, UI process "
-        f"{ui_cpu:.3f} %, together {total_cpu:.3f} % of one core"
-    )
     for name, proc in (("agent", process), ("UI process", ui)):
         memory = proc.memory_full_info()
         print(f"memory, {name}: RSS {memory.rss / 2**20:.1f} MiB, USS {memory.uss / 2**20:.1f} MiB")
@@ -391,6 +385,21 @@ async def run_rounds(
     )
     drain.cancel()
     await console.close()
+
+
+async def idle_cpu(what: str, agent: psutil.Process, ui: psutil.Process, seconds: float) -> None:
+    """Print the CPU the agent and its UI process use over `seconds` while nobody watches."""
+    agent_before, ui_before = cpu_seconds([agent]), cpu_seconds([ui])
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    wall = time.perf_counter() - start
+    agent_cpu = 100 * (cpu_seconds([agent]) - agent_before) / wall
+    ui_cpu = 100 * (cpu_seconds([ui]) - ui_before) / wall
+    print(
+        f"CPU while nobody watches, {what}, over {wall:.0f} s: agent {agent_cpu:.3f} %, "
+        f"UI process {ui_cpu:.3f} %, together {agent_cpu + ui_cpu:.3f} % of one core "
+        f"(psutil counts 10 ms ticks: {100 * 0.01 / wall:.3f} % is one tick)"
+    )
 
 
 async def _drain(events: AsyncIterator[HubEvent]) -> None:
