@@ -91,6 +91,7 @@ class TkWindows:
         self.message_window: tkinter.Toplevel | None = None
         self.message_text: tkinter.Label | None = None
         self.message_position: tkinter.Label | None = None
+        self.message_shown = False
 
     @property
     def primary(self) -> Monitor:
@@ -415,17 +416,18 @@ class TkWindows:
         self.draw_message()
 
     def draw_message(self) -> None:
+        window = self.message_window
         if not self.waiting:
-            window, self.message_window = self.message_window, None
-            if window is not None:
-                window.destroy()
+            if window is not None and self.message_shown:
+                # Kept, withdrawn: the next message only maps it again, which is quicker.
+                window.withdraw()
+                self.message_shown = False
             return
         current = self.waiting[0]
-        fresh = self.message_window is None
-        if fresh:
-            self.make_message_window()
-        window, text, position = self.message_window, self.message_text, self.message_position
-        assert window is not None and text is not None and position is not None
+        if window is None:
+            window = self.make_message_window()
+        text, position = self.message_text, self.message_position
+        assert text is not None and position is not None
         title = message_title(current.sender)
         changed = window.title() != title or text.cget("text") != current.text
         window.title(title)
@@ -436,18 +438,21 @@ class TkWindows:
         else:
             position.configure(text=where)
             position.pack(side="left", anchor="w", pady=(14, 0))
+        fresh = not self.message_shown
         if fresh:
+            # Placed while unmapped (a window manager may not move a mapped one), centred.
             window.update_idletasks()
             x, y, width, height = self.primary
             left = x + max(0, (width - window.winfo_reqwidth()) // 2)
             top = y + max(0, (height - window.winfo_reqheight()) // 3)
             window.geometry(f"+{left}+{top}")
             window.deiconify()
+            self.message_shown = True
         if fresh or changed:
             # A new message comes to the front; the lock, if up, raises itself above it again.
             window.lift()
 
-    def make_message_window(self) -> None:
+    def make_message_window(self) -> tkinter.Toplevel:
         window = tkinter.Toplevel(self.root, padx=20, pady=16)
         window.withdraw()  # placed before it is shown
         window.resizable(False, False)
@@ -463,6 +468,7 @@ class TkWindows:
         )
         self.message_position = tkinter.Label(footer, font=("Helvetica", 10), foreground="#555")
         self.message_window = window
+        return window
 
     # --- For tests and diagnostics ---------------------------------------------------------
 
@@ -482,7 +488,7 @@ class TkWindows:
                 if label is not None and label.winfo_manager():
                     views.append(_view(role, label, title, [str(label.cget("text"))]))
         message = self.message_window
-        if message is not None and self.message_text is not None:
+        if message is not None and self.message_shown and self.message_text is not None:
             texts = [str(self.message_text.cget("text"))]
             if self.message_position is not None and self.message_position.winfo_manager():
                 texts.append(str(self.message_position.cget("text")))

@@ -7,7 +7,8 @@ stray print cannot corrupt the pipe). It exits when the agent says Close or goes
 It sleeps until something happens. On Unix Tk watches the pipe itself (a Tcl file handler),
 so a message from the agent wakes the Tk event loop directly, with no timer. Where Tcl has no
 file handlers (Windows), a reader thread blocks on the pipe and hands each batch to the Tk
-thread with a virtual event (tkinter forwards calls from other threads to the Tk thread).
+thread with a virtual event (tkinter forwards calls from other threads to the Tk thread),
+repeated until the Tk thread has taken it; both sleep while the agent says nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ logger = logging.getLogger("homeroom.ui")
 #: The exit status that says "no windows can be shown here" (after an Unavailable message).
 EXIT_UNAVAILABLE = 3
 _WAKE = "<<HomeroomPipe>>"
+#: How long the reader thread waits for the Tk thread to take a batch before waking it again.
+WAKE_AGAIN_SECONDS = 0.05
 
 
 class Pipe:
@@ -231,14 +234,16 @@ def watch_with_tk(root: tkinter.Tk, fd: int, received: Callable[[bytes], None]) 
 
 def watch_with_thread(root: tkinter.Tk, fd: int, received: Callable[[bytes], None]) -> None:
     batches: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    taken = threading.Event()
 
     def deliver(_event: object) -> None:
         while True:
             try:
                 data = batches.get_nowait()
             except queue.Empty:
-                return
+                break
             received(data)
+        taken.set()
 
     def read() -> None:
         while True:
@@ -246,11 +251,18 @@ def watch_with_thread(root: tkinter.Tk, fd: int, received: Callable[[bytes], Non
                 data = os.read(fd, 65536)
             except OSError:
                 data = b""
+            taken.clear()
             batches.put(data)
-            try:
-                root.event_generate(_WAKE, when="tail")
-            except Exception:  # the Tk loop has ended (RuntimeError, or TclError once destroyed)
-                return
+            # tkinter hands the call to the Tk thread. Right after the Tk loop starts, such a
+            # wake-up was seen to be lost (Tcl 8.6.13): so wake it again until it has taken
+            # the batch. Waiting costs nothing; this runs only when the agent wrote.
+            while not taken.is_set():
+                try:
+                    root.event_generate(_WAKE, when="tail")
+                except Exception as error:  # the Tk loop has ended (RuntimeError, TclError)
+                    logger.info("stopped reading the agent's pipe: %s", error)
+                    return
+                taken.wait(WAKE_AGAIN_SECONDS)
             if not data:
                 return
 
