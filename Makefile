@@ -73,10 +73,11 @@ wheels: $(READY)
 	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist $(ROLES)
 	@ls dist/homeroom_*.whl
 
-bench: $(READY)
+bench: $(READY) system
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.classroom 100 10
 	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
+	$(BIN)/python -m bench.desktop_latency 20 60
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

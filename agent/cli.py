@@ -95,15 +95,18 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(folder: Path) -> int:
     from .runtime import Agent
     from .screen import open_screen
-    from .tk_desktop import TkDesktop
+    from .ui_supervisor import open_desktop
 
     state = load_state(folder)
-    desktop = TkDesktop()
+    # The windows live in a supervised child process (this one never loads Tk); with no
+    # usable display the agent says so once and runs without them. Starting it waits for the
+    # UI process to come up, so off the event loop.
+    desktop = await asyncio.to_thread(open_desktop)
     try:
         agent = Agent(
             state, screen=open_screen(), desktop=desktop, folder=folder, watch_activity=True
         )
         await agent.run()
     finally:
-        desktop.close()
+        await asyncio.to_thread(desktop.close)
     return 0

@@ -1,29 +1,48 @@
-"""What the student sees, as an interface: lock screen, messages, "being viewed" indicator.
+"""What the student sees, as an interface: lock screen, messages, "being viewed" banner.
 
-The Tk implementation lives in `agent.tk_desktop`, so the runtime loads no GUI toolkit.
+The agent drives a `Desktop`. On a real display that is `agent.ui_supervisor`'s
+SupervisedDesktop, which draws with Tk (`agent.tk_desktop`) in a child process it restarts
+when killed, so the agent process itself loads no GUI toolkit. `HeadlessDesktop` records
+instead of drawing (simulated students, tests); `UnavailableDesktop` is what a device with no
+usable display gets: it does the same, and reports every lock as not shown.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import logging
+import math
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
+    "COUNTDOWN_BACKGROUND",
+    "COUNTDOWN_TITLE",
     "INDICATOR_BACKGROUND",
     "INDICATOR_TITLE",
     "LOCK_BACKGROUND",
+    "LOCK_NOT_SHOWN",
+    "LOCK_TAMPERED",
     "LOCK_TITLE",
     "MAX_OPEN_MESSAGES",
+    "BannerShown",
     "Desktop",
     "DesktopSnapshot",
     "DesktopUnavailable",
     "HeadlessDesktop",
+    "ReportThrottle",
+    "Reporter",
     "ShownCountdown",
     "ShownMessage",
+    "UnavailableDesktop",
     "WindowView",
+    "banner_shown",
+    "countdown_text",
+    "message_position",
     "message_title",
     "watched_text",
 ]
@@ -39,14 +58,29 @@ LOCK_TITLE = "Homeroom: screen locked"
 INDICATOR_BACKGROUND = "#c62828"
 INDICATOR_FOREGROUND = "#ffffff"
 INDICATOR_TITLE = "Homeroom: screen being viewed"
+# A countdown to a restart or log-off is amber: a warning, not an alarm.
+COUNTDOWN_BACKGROUND = "#8a4b00"
+COUNTDOWN_FOREGROUND = "#ffffff"
+COUNTDOWN_TITLE = "Homeroom: countdown"
+
+#: Event kinds the desktop reports to the hub (protocol `Event.kind`).
+LOCK_TAMPERED = "lock_tampered"
+LOCK_NOT_SHOWN = "lock_not_shown"
 
 # What one window can reasonably show; the protocol has its own, stricter limits.
 MAX_TEXT = 2000
 MAX_NAME = 100
 # How many watcher names the indicator spells out before it says "and N others".
 NAMED_WATCHERS = 3
-# Open message windows beyond this close the oldest, so a flood cannot bury the desktop.
+# Messages wait in one window, one after the other ("1 of 3"). Beyond this many unread, the
+# oldest waiting ones (never the one being read) are dropped, so a flood cannot bury the student.
 MAX_OPEN_MESSAGES = 10
+
+#: Called, from any thread, with an Event kind and a sentence for the school.
+Reporter = Callable[[str, str], None]
+#: Resolves to True once the banner is on the screen (mapped and drawn), or to False when this
+#: desktop cannot show it at all. Await it with asyncio.wrap_future, or call .result(timeout).
+BannerShown = concurrent.futures.Future[bool]
 
 
 def clip_text(text: str, limit: int) -> str:
@@ -56,6 +90,26 @@ def clip_text(text: str, limit: int) -> str:
 def message_title(sender: str) -> str:
     """The title of the window that shows a message from `sender`."""
     return f"Message from {clip_text(sender, MAX_NAME)}"
+
+
+def message_position(index: int, total: int) -> str | None:
+    """ "2 of 3" under a message when more wait, None when it is the only one."""
+    return f"{index + 1} of {total}" if total > 1 else None
+
+
+def countdown_text(remaining: float) -> str:
+    """How long is left, as the countdown shows it: "in 1:05", then "now"."""
+    if remaining <= 0:
+        return "now"
+    seconds = math.ceil(remaining)
+    return f"in {seconds // 60}:{seconds % 60:02d}"
+
+
+def banner_shown(value: bool) -> BannerShown:
+    """An already settled BannerShown."""
+    future: BannerShown = concurrent.futures.Future()
+    future.set_result(value)
+    return future
 
 
 def _distinct(watchers: Sequence[str]) -> tuple[str, ...]:
@@ -82,7 +136,8 @@ class Desktop(Protocol):
     """The student's screen as the agent drives it.
 
     Every method returns at once and may be called from any thread (the agent calls them from
-    its asyncio loop); the work happens in the background.
+    its asyncio loop); the work happens in the background. What the student should see is
+    kept here, so a UI that dies and comes back shows it again.
     """
 
     @property
@@ -102,19 +157,28 @@ class Desktop(Protocol):
         """Open a window with `text` from `sender` that the student dismisses."""
         ...
 
-    def set_watched(self, watchers: Sequence[str]) -> None:
-        """Show who is viewing the screen; an empty sequence hides the indicator."""
-        ...
+    def set_watched(self, watchers: Sequence[str]) -> BannerShown:
+        """Show who is viewing the screen; an empty sequence hides the banner.
 
-    def show_countdown(self, text: str, deadline: float) -> None:
-        """Show `text` and the time left until `deadline` (a `time.time()` timestamp).
-
-        One countdown at a time: a new one replaces the old.
+        The result settles once the banner is on the screen, so the agent can tell the student
+        before it takes the first picture.
         """
         ...
 
+    def show_countdown(self, text: str, deadline: float) -> None:
+        """Show `text` (e.g. "Ms Smith is restarting this computer") counting down to
+        `deadline` (seconds since the epoch); a new countdown replaces the last."""
+        ...
+
     def clear_countdown(self) -> None:
-        """Remove the countdown, if any (it was cancelled, or its time came)."""
+        """Remove the countdown, if any (the sender cancelled, or it is done)."""
+        ...
+
+    def set_reporter(self, report: Reporter) -> None:
+        """Where to report what the school should know (a lock tampered with or not shown).
+
+        Reports made before a reporter is set are kept (the last few) and handed over now.
+        """
         ...
 
     def close(self) -> None:
@@ -122,12 +186,54 @@ class Desktop(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ShownCountdown:
-    """A countdown as it was put in front of the student."""
+class ReportThrottle:
+    """Reports to the hub, at most one per kind every `interval` seconds.
 
-    text: str
-    deadline: float
+    A student's script that unmaps the lock in a loop must not flood the hub (which closes a
+    connection that reports too much): the first report of a burst goes at once, the rest are
+    counted and the count rides on the next report of that kind. Reports made before there is
+    a reporter wait, the last `keep` of them.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 10.0,
+        keep: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._report: Reporter | None = None
+        self._waiting: collections.deque[tuple[str, str]] = collections.deque(maxlen=keep)
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def set_reporter(self, report: Reporter) -> None:
+        with self._guard:
+            self._report = report
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for kind, detail in waiting:
+            report(kind, detail)
+
+    def __call__(self, kind: str, detail: str) -> None:
+        now = self._clock()
+        with self._guard:
+            last = self._last.get(kind)
+            if last is not None and now - last < self._interval:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            held = self._held.pop(kind, 0)
+            if held:
+                detail = f"{detail} (and {held} more time{'s' if held > 1 else ''} before)"
+            report = self._report
+            if report is None:
+                self._waiting.append((kind, detail))
+                return
+        report(kind, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +242,13 @@ class ShownMessage:
 
     sender: str
     text: str
+
+
+class ShownCountdown(NamedTuple):
+    """A countdown as the student sees it: its sentence and when it ends (epoch seconds)."""
+
+    text: str
+    deadline: float
 
 
 class HeadlessDesktop:
@@ -151,6 +264,7 @@ class HeadlessDesktop:
         self._countdown: ShownCountdown | None = None
         self._countdowns: list[ShownCountdown] = []
         self._closed = False
+        self._reports = ReportThrottle()
 
     @property
     def locked(self) -> bool:
@@ -188,7 +302,7 @@ class HeadlessDesktop:
 
     @property
     def countdown(self) -> ShownCountdown | None:
-        """The countdown on screen now, if any."""
+        """The countdown's text and deadline while one is shown."""
         with self._state:
             return self._countdown
 
@@ -202,6 +316,9 @@ class HeadlessDesktop:
     def closed(self) -> bool:
         with self._state:
             return self._closed
+
+    def set_reporter(self, report: Reporter) -> None:
+        self._reports.set_reporter(report)
 
     def lock(self, message: str, by: str) -> None:
         with self._state:
@@ -217,10 +334,12 @@ class HeadlessDesktop:
             if not self._closed:
                 self._messages.append(ShownMessage(sender, text))
 
-    def set_watched(self, watchers: Sequence[str]) -> None:
+    def set_watched(self, watchers: Sequence[str]) -> BannerShown:
         with self._state:
             if not self._closed:
                 self._watchers = _distinct(watchers)
+        # Recorded is as good as shown here: there is no screen to wait for.
+        return banner_shown(True)
 
     def show_countdown(self, text: str, deadline: float) -> None:
         with self._state:
@@ -235,9 +354,33 @@ class HeadlessDesktop:
     def close(self) -> None:
         with self._state:
             self._closed = True
-            self._countdown = None
             self._locked, self._lock_message, self._locked_by = False, None, None
             self._watchers = ()
+            self._countdown = None
+
+
+class UnavailableDesktop(HeadlessDesktop):
+    """The desktop of a device that cannot show windows: it records, and says so.
+
+    The agent still does everything else (watching, IT tools, power actions); every lock is
+    reported to the hub as not shown, with `reason`, so the teacher's console does not claim a
+    locked screen that the student can use.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+        # Once, clearly, at start; the hub hears it with every lock that could not be shown.
+        logger.warning("%s", reason)
+
+    def lock(self, message: str, by: str) -> None:
+        super().lock(message, by)
+        if self.locked:
+            self._reports(LOCK_NOT_SHOWN, self.reason)
+
+    def set_watched(self, watchers: Sequence[str]) -> BannerShown:
+        super().set_watched(watchers)
+        return banner_shown(False)
 
 
 class DesktopUnavailable(RuntimeError):
@@ -246,9 +389,10 @@ class DesktopUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class WindowView:
-    """One Homeroom window as the display has it, from `TkDesktop.snapshot`."""
+    """One Homeroom window (or the part of the lock standing in for one) as the display has it,
+    from `SupervisedDesktop.snapshot`."""
 
-    role: str  # "lock", "message" or "indicator"
+    role: str  # "lock", "message", "indicator" or "countdown"
     title: str
     texts: tuple[str, ...]
     x: int
@@ -264,6 +408,9 @@ class DesktopSnapshot:
 
     windows: tuple[WindowView, ...]
     input_grabbed: bool
+    #: Timers pending in the UI (Tcl `after`): none while idle, as nothing polls; a countdown
+    #: ticking or a grab being retried has one.
+    timers: int = 0
 
     def of_role(self, role: str) -> tuple[WindowView, ...]:
         """The windows with this role that are on screen (mapped and viewable)."""

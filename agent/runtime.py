@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import getpass
 import logging
@@ -74,7 +75,7 @@ from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
 from .capture import Capture
-from .desktop import Desktop, HeadlessDesktop
+from .desktop import BannerShown, Desktop, HeadlessDesktop, banner_shown
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
@@ -85,6 +86,9 @@ log = logging.getLogger("homeroom.agent")
 
 AGENT_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 30.0
+#: How long a new watch waits for the "being viewed" banner to be on screen before the first
+#: picture. A UI that takes longer (stopped, or restarting) does not get to block watching.
+BANNER_SECONDS = 5.0
 _FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
 
 
@@ -146,6 +150,12 @@ class Agent:
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
         self.replay = self._load_replay()
+        # --- desktop reports and the banner (ui) ---
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: collections.deque[Event] = collections.deque(maxlen=32)
+        self._background: set[asyncio.Task[None]] = set()
+        self._banner: BannerShown = banner_shown(True)
+        desktop.set_reporter(self._desktop_reported)
         self._restore_lock()
         self.recipient = Recipient(device_id=state.device_id, group=state.group)
         self.apps = AppList.load(folder, self.recipient, state.org_public)
@@ -172,12 +182,12 @@ class Agent:
         self._ws: ClientConnection | None = None
         self._endpoint: ClientHandshake
         self._sequence = 0
-        self._background: set[asyncio.Task[None]] = set()
 
     # --- Connection ---------------------------------------------------------
 
     async def run(self) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter."""
+        self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
         watcher = self._start_activity_watch() if self._watch_activity else None
         try:
@@ -218,6 +228,7 @@ class Agent:
             await self._send(Capabilities(capabilities=self.capabilities))
             await self._send(self._inventory())
             await self._send(self._status())
+            await self._send_reports()
             last_activity = self._activity.resend()
             if last_activity is not None:
                 await self._send(last_activity)
@@ -527,8 +538,9 @@ class Agent:
         return sorted({lease.watcher for lease in self.leases.values()})
 
     def _leases_changed(self, *, new_watcher: bool = False) -> None:
-        # The student is told before the first picture is taken.
-        self.desktop.set_watched(self.watchers())
+        # The student is told before the first picture is taken: the capture loop waits for
+        # this banner to be on screen (_banner_shown).
+        self._banner = self.desktop.set_watched(self.watchers())
         if new_watcher:
             self.capture.request_keyframe()
         self._watch_changed.set()
@@ -546,6 +558,7 @@ class Agent:
             fps = max(lease.fps for lease in leases)
             # Cleared before capturing, so a watch that arrives meanwhile is not missed.
             self._watch_changed.clear()
+            await self._banner_shown()
             try:
                 thumbnail = await asyncio.to_thread(self._capture, width)
             except Exception:  # a grab can fail (display gone, screen locked by the OS)
@@ -558,6 +571,23 @@ class Agent:
                 self.capture.request_keyframe()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._watch_changed.wait(), timeout=1.0 / fps)
+
+    async def _banner_shown(self) -> None:
+        """Wait until the latest "being viewed" banner is on the screen (ui).
+
+        Returns at once when it is (every frame after the first of a watch), or when the
+        desktop cannot show windows at all (it said so, and reports locks as not shown).
+        """
+        banner = self._banner
+        if banner.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(banner)), BANNER_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "the 'being viewed' banner was not on screen after %.0f s; capturing anyway",
+                BANNER_SECONDS,
+            )
 
     def _capture(self, width: int) -> Thumbnail | TileUpdate | None:
         self.captures += 1
@@ -602,6 +632,28 @@ class Agent:
             return False
         self.frames_sent += 1
         return True
+
+    # --- Desktop reports (ui) -------------------------------------------------------------
+    # The desktop reports, from its own threads, what the school should know: a lock that was
+    # tampered with or could not be shown. They go to the hub as Events, now or on reconnect.
+
+    def _desktop_reported(self, kind: str, detail: str) -> None:
+        self._reports.append(Event(kind=kind, at=int(self.clock()), detail=detail[:500]))
+        loop = self._loop
+        if loop is None:
+            return  # sent once connected (run_once)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the agent is stopping
+            loop.call_soon_threadsafe(self._report_soon)
+
+    def _report_soon(self) -> None:
+        if self._ws is not None:
+            task = asyncio.create_task(self._send_reports())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _send_reports(self) -> None:
+        while self._reports and self._ws is not None:
+            await self._send(self._reports.popleft())
 
     # --- Reports --------------------------------------------------------------------
 

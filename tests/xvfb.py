@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import selectors
 import shutil
@@ -15,12 +16,15 @@ from typing import Any, Literal, TypeVar
 import pytest
 from PIL import Image, ImageChops
 
+from agent.ui_monitors import XRRMonitorInfo
 from tests.support import scaled
 
 Scope = Literal["session", "package", "module", "class", "function"]
 T = TypeVar("T")
 
 DEFAULT_SCREEN = "1024x768x24"
+#: x, y, width, height of one monitor inside the screen.
+Monitor = tuple[int, int, int, int]
 
 
 def _read_display_number(fd: int, server: subprocess.Popen[bytes], timeout: float) -> int:
@@ -50,10 +54,12 @@ def _read_display_number(fd: int, server: subprocess.Popen[bytes], timeout: floa
 
 
 @contextlib.contextmanager
-def running_xvfb(screen: str = DEFAULT_SCREEN) -> Iterator[str]:
+def running_xvfb(screen: str = DEFAULT_SCREEN, monitors: tuple[Monitor, ...] = ()) -> Iterator[str]:
     """Run Xvfb on the first free display and yield its DISPLAY string, e.g. ":3".
 
-    `screen` is WIDTHxHEIGHTxDEPTH. The server is terminated when the block exits.
+    `screen` is WIDTHxHEIGHTxDEPTH. `monitors`, if given, splits the screen into RandR
+    monitors (the first is primary), as a laptop with a projector beside it has: one X screen,
+    two monitors. The server is terminated when the block exits.
     """
     executable = shutil.which("Xvfb")
     if executable is None:
@@ -97,6 +103,8 @@ def running_xvfb(screen: str = DEFAULT_SCREEN) -> Iterator[str]:
             log.seek(0)
             output = log.read().decode(errors="replace").strip()
             pytest.fail(f"{error}\nXvfb said:\n{output}", pytrace=False)
+        if monitors:
+            set_monitors(f":{number}", monitors)
         yield f":{number}"
 
 
@@ -110,7 +118,10 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def xvfb_fixture(
-    scope: Scope = "session", screen: str = DEFAULT_SCREEN, name: str | None = None
+    scope: Scope = "session",
+    screen: str = DEFAULT_SCREEN,
+    name: str | None = None,
+    monitors: tuple[Monitor, ...] = (),
 ) -> Callable[..., Any]:
     """Build a pytest fixture that yields the DISPLAY of a private Xvfb server.
 
@@ -119,7 +130,7 @@ def xvfb_fixture(
     """
 
     def fixture() -> Iterator[str]:
-        with running_xvfb(screen) as display:
+        with running_xvfb(screen, monitors) as display:
             yield display
 
     return pytest.fixture(scope=scope, name=name)(fixture)
@@ -190,3 +201,46 @@ def share_of_colour(
     matches = ImageChops.multiply(ImageChops.multiply(red, green), blue)
     histogram = matches.histogram()
     return histogram[255] / (region.width * region.height)
+
+
+# RandR monitors, set as `xrandr --setmonitor` does (the xrandr tool is not installed here).
+
+
+def set_monitors(display: str, monitors: tuple[Monitor, ...]) -> None:
+    """Define RandR 1.5 monitors on `display`, the first one primary."""
+    xlib = ctypes.CDLL("libX11.so.6")
+    randr = ctypes.CDLL("libXrandr.so.2")
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    xlib.XDefaultRootWindow.restype = ctypes.c_ulong
+    xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    xlib.XInternAtom.restype = ctypes.c_ulong
+    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    xlib.XFree.argtypes = [ctypes.c_void_p]
+    randr.XRRAllocateMonitor.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    randr.XRRAllocateMonitor.restype = ctypes.POINTER(XRRMonitorInfo)
+    randr.XRRSetMonitor.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.POINTER(XRRMonitorInfo),
+    ]
+    connection = xlib.XOpenDisplay(display.encode())
+    assert connection, f"cannot open display {display}"
+    try:
+        root = xlib.XDefaultRootWindow(connection)
+        for index, (x, y, width, height) in enumerate(monitors):
+            monitor = randr.XRRAllocateMonitor(connection, 0)
+            monitor.contents.name = xlib.XInternAtom(connection, f"TEST-{index}".encode(), 0)
+            monitor.contents.primary = int(index == 0)
+            monitor.contents.automatic = 0
+            monitor.contents.x, monitor.contents.y = x, y
+            monitor.contents.width, monitor.contents.height = width, height
+            # A 24-inch monitor's millimetres; only the pixels matter here.
+            monitor.contents.mwidth, monitor.contents.mheight = 527, 296
+            randr.XRRSetMonitor(connection, root, monitor)
+            xlib.XFree(monitor)
+        xlib.XSync(connection, 0)
+    finally:
+        xlib.XCloseDisplay(connection)

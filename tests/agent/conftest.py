@@ -1,4 +1,4 @@
-"""Fixtures for the agent's desktop tests: one Xvfb for the session, fresh windows per test."""
+"""Fixtures for the agent's desktop tests: Xvfb displays for the session, fresh windows per test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from collections.abc import Iterator
 import pytest
 
 from agent.screen import MssScreen
-from agent.tk_desktop import TkDesktop
+from agent.ui_supervisor import SupervisedDesktop
+from tests.xvfb import xvfb_fixture
+
+#: A laptop with a projector beside it: one X screen 3840 px wide, two RandR monitors.
+TWO_MONITORS = ((0, 0, 1920, 1080), (1920, 0, 1920, 1080))
+
+# Only UI processes and mss connect to it, never Tk in this process, so it may end with the
+# session like the shared one (see tests/conftest.py).
+two_monitor_display = xvfb_fixture(
+    scope="session", screen="3840x1080x24", monitors=TWO_MONITORS, name="two_monitor_display"
+)
 
 
 @pytest.fixture
@@ -19,13 +29,13 @@ def screen(xvfb_display: str) -> Iterator[MssScreen]:
 
 
 @pytest.fixture
-def desktop(xvfb_display: str) -> Iterator[TkDesktop]:
-    """A TkDesktop on the Xvfb display, closed (every window gone) after the test."""
-    tk_desktop = TkDesktop(xvfb_display)
+def desktop(xvfb_display: str) -> Iterator[SupervisedDesktop]:
+    """The agent's desktop on the Xvfb display: Tk in a supervised UI process, closed after."""
+    supervised = SupervisedDesktop(xvfb_display)
     try:
-        yield tk_desktop
+        yield supervised
     finally:
-        tk_desktop.close()
+        supervised.close()
 
 
 @pytest.fixture
