@@ -46,6 +46,7 @@ lint: $(READY)
 	$(BIN)/ruff check $(PARTS) tests bench .ci
 	$(BIN)/mypy
 	$(BIN)/mypy --strict .ci/oldest_constraints.py
+	$(BIN)/mypy tests bench
 	$(BIN)/lint-imports --no-logo --no-cache
 
 unit: $(READY) system

@@ -14,6 +14,7 @@ import sys
 import tkinter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -67,7 +68,7 @@ def ended(pid: int) -> bool:
         return True
 
 
-async def student_agent(room: Classroom, **options: object) -> str:
+async def student_agent(room: Classroom, **options: Any) -> str:
     platform = LinuxPlatform(student_uid=STUDENT, env={})
     agent = await room.start_agent("Ada's laptop", platform=platform, **options)
     return agent.state.device_id

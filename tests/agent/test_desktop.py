@@ -12,6 +12,7 @@ import threading
 import time
 import tkinter
 from collections.abc import Callable
+from functools import partial
 
 import psutil
 import pytest
@@ -441,9 +442,7 @@ def test_a_flood_of_messages_keeps_the_one_being_read_and_the_newest(
         wait_for(
             desktop,
             "the next message",
-            lambda s, shown=message.texts[0]: all(
-                m.texts[0] != shown for m in s.of_role("message")
-            ),
+            partial(shown_other_than, message.texts[0]),
         )
     first_kept = 15 - (MAX_OPEN_MESSAGES - 1)
     assert read == ["Message 0"] + [f"Message {i}" for i in range(first_kept, 15)]
@@ -683,3 +682,8 @@ def ask_window_to_close(display: str, window: int) -> None:
         xlib.XSync(connection, 0)
     finally:
         xlib.XCloseDisplay(connection)
+
+
+def shown_other_than(text: str, snapshot: DesktopSnapshot) -> bool:
+    """No message window shows `text` any more (the student read it)."""
+    return all(m.texts[0] != text for m in snapshot.of_role("message"))

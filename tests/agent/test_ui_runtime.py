@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.desktop import INDICATOR_BACKGROUND, LOCK_TITLE, UnavailableDesktop
+from agent.desktop import (
+    INDICATOR_BACKGROUND,
+    LOCK_TITLE,
+    DesktopSnapshot,
+    UnavailableDesktop,
+)
 from agent.runtime import Agent
 from agent.screen import MssScreen
 from agent.ui_supervisor import SupervisedDesktop
 from console.session import Picture
 from protocol.actions import LockScreen, Watch
+from protocol.frames import Frame
 from protocol.messages import Deliver, Result
 from tests.support import scaled
 from tests.xvfb import find_windows, poll_until, rgb, xdotool
@@ -74,6 +80,7 @@ async def test_the_first_picture_of_a_watch_shows_the_banner(
         console = await room.console()
         await console.submit(Watch(width=WIDTH, fps=1, lease_seconds=60), [agent.state.device_id])
         picture: Picture = await console.take(Picture)
+        assert isinstance(picture.frame, Frame)  # a watch starts with a whole picture
         first = Image.open(io.BytesIO(picture.frame.image))
         assert picture.frame.sequence == 1
         (banner,) = (await asyncio.to_thread(ui.snapshot)).of_role("indicator")
@@ -138,10 +145,16 @@ async def test_a_restarted_agent_shows_its_due_lock_before_it_reconnects(
         Agent(state, screen=MssScreen(xvfb_display), desktop=again, folder=folder)  # no hub yet
         snapshot = await asyncio.to_thread(
             poll_until,
-            lambda: (s := again.snapshot()).of_role("lock") and s,
+            lambda: locked_snapshot(again),
             10,
             "the lock did not come back",
         )
         assert snapshot.of_role("lock")[0].texts[0] == "Eyes on me"
     finally:
         await asyncio.to_thread(again.close)
+
+
+def locked_snapshot(desktop: SupervisedDesktop) -> DesktopSnapshot | None:
+    """The desktop's windows once the lock is among them, else None (for poll_until)."""
+    snapshot = desktop.snapshot()
+    return snapshot if snapshot.of_role("lock") else None

@@ -10,6 +10,7 @@ import asyncio
 import tkinter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from PIL import Image
 from agent.desktop import LOCK_BACKGROUND
 from agent.screen import MssScreen
 from agent.tk_desktop import TkDesktop
+from agent.ui_supervisor import SupervisedDesktop
 from console.session import Picture
 from protocol.actions import LockScreen, SendMessage, UnlockScreen, Watch
 from protocol.messages import DeviceChanged, Result
@@ -64,9 +66,9 @@ def decode(picture: Picture) -> Image.Image:
 
 
 async def next_picture(
-    console,
+    console: Any,
     probe: tkinter.Tk,
-    after_ms: int,  # type: ignore[no-untyped-def]
+    after_ms: int,
     check: Callable[[Image.Image], bool],
 ) -> Image.Image:
     """The first thumbnail captured after `after_ms` that passes `check`."""
@@ -90,7 +92,9 @@ async def test_a_lesson_on_a_real_screen(
         desktop.close()
 
 
-async def lesson(room: Classroom, desktop: TkDesktop, probe: tkinter.Tk, display: str) -> None:
+async def lesson(
+    room: Classroom, desktop: SupervisedDesktop, probe: tkinter.Tk, display: str
+) -> None:
     with MssScreen(display) as screen:
         agent = await room.start_agent("Ada's laptop", screen=screen, desktop=desktop)
         device = agent.state.device_id

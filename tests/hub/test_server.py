@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from agent.desktop import HeadlessDesktop
 from agent.enrollment import enroll
@@ -46,8 +47,8 @@ async def test_enrol_then_connect_and_appear_in_the_roster(room: Classroom) -> N
     agent = await room.start_agent("Ada's laptop")
     console = await room.console()
     roster = await console.take(Roster)
-    assert [d.name for d in roster.devices] == ["Ada's laptop"]  # type: ignore[union-attr]
-    assert roster.devices[0].online  # type: ignore[union-attr]
+    assert [d.name for d in roster.devices] == ["Ada's laptop"]
+    assert roster.devices[0].online
     assert os.stat(agent.folder / "device.json").st_mode & 0o777 == 0o600  # type: ignore[operator]
 
 
@@ -58,16 +59,16 @@ async def test_lock_unlock_and_message_reach_the_agent(room: Classroom) -> None:
     device = agent.state.device_id
     command = await console.submit(LockScreen(message="Eyes on me"), [device])
     result = await console.take(Result)
-    assert result.ok and result.command_id == command.body.id  # type: ignore[union-attr]
+    assert result.ok and result.command_id == command.body.id
     assert desktop.locked and desktop.lock_message == "Eyes on me"
-    changed = await console.take(DeviceChanged, lambda e: e.device.locked)  # type: ignore[attr-defined]
-    assert changed.device.device_id == device  # type: ignore[union-attr]
+    changed = await console.take(DeviceChanged, lambda e: e.device.locked)
+    assert changed.device.device_id == device
     await console.submit(SendMessage(text="5 minutes left"), [device])
-    assert (await console.take(Result)).ok  # type: ignore[union-attr]
+    assert (await console.take(Result)).ok
     assert desktop.messages[-1].text == "5 minutes left"
     assert desktop.messages[-1].sender == "Ms Smith"
     await console.submit(UnlockScreen(), [device])
-    assert (await console.take(Result)).ok  # type: ignore[union-attr]
+    assert (await console.take(Result)).ok
     assert not desktop.locked
     actions = [row.action for row in room.store.audit(limit=20)]
     assert {"lock", "unlock", "message", "result", "enroll"} <= set(actions)
@@ -144,7 +145,7 @@ async def test_command_signed_by_an_uncertified_key(
     command = ConsoleSession_sign(forged, LockScreen(), [agent.state.device_id])
     await console.session.send_signed(command)
     error = await console.take(Error)
-    assert error.code is ErrorCode.UNTRUSTED_ISSUER  # type: ignore[union-attr]
+    assert error.code is ErrorCode.UNTRUSTED_ISSUER
     assert not agent.desktop.locked
     await _still_serving(room, console, agent)
     assert_logged(caplog, "untrusted_issuer")
@@ -157,10 +158,10 @@ async def test_command_captured_and_sent_again(
     agent = await room.start_agent("Ada's laptop", desktop=desktop)
     console = await room.console()
     command = await console.submit(LockScreen(), [agent.state.device_id])
-    assert (await console.take(Result)).ok  # type: ignore[union-attr]
+    assert (await console.take(Result)).ok
     await console.session.send_signed(command)
     error = await console.take(Error)
-    assert error.code is ErrorCode.REPLAYED  # type: ignore[union-attr]
+    assert error.code is ErrorCode.REPLAYED
     # Even a hub that let it through would meet the agent's own replay cache.
     from protocol.messages import Deliver
 
@@ -180,7 +181,7 @@ async def test_message_over_its_size_limit(
     )
     await console.session._ws.send(oversized.decode())  # type: ignore[union-attr]
     error = await console.take(Error)
-    assert error.code is ErrorCode.TOO_LARGE  # type: ignore[union-attr]
+    assert error.code is ErrorCode.TOO_LARGE
     await _still_serving(room, console, agent)
     assert_logged(caplog, "too_large")
 
@@ -293,8 +294,8 @@ async def test_no_capture_while_nobody_watches(room: Classroom) -> None:
     from console.session import Picture
 
     picture = await console.take(Picture)
-    assert picture.device_id == agent.state.device_id  # type: ignore[union-attr]
-    assert picture.frame.width <= 160  # type: ignore[union-attr]
+    assert picture.device_id == agent.state.device_id
+    assert picture.frame.width <= 160
     assert agent.captures >= 1
     assert agent.desktop.watchers == ("Ms Smith",)  # type: ignore[attr-defined]
 
@@ -303,7 +304,7 @@ async def test_browser_origin_is_refused(room: Classroom) -> None:
     from websockets.exceptions import InvalidStatus
 
     with pytest.raises(InvalidStatus):
-        async with connect(room.url, ssl=client_context(), origin="https://evil.example"):
+        async with connect(room.url, ssl=client_context(), origin=Origin("https://evil.example")):
             pass
 
 

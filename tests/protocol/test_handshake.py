@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,6 +15,7 @@ from protocol.frames import Frame, ImageFormat, encode_frame
 from protocol.handshake import Claim, ClientHandshake, HubHandshake, HubPins, Stage
 from protocol.keys import PrivateKey
 from protocol.messages import (
+    Challenge,
     ClientRole,
     Hello,
     Status,
@@ -80,7 +82,7 @@ def run(client: ClientHandshake, hub: HubHandshake) -> Claim:
 
 
 def agent(hub: Hub, key: PrivateKey | None = None, **kw: object) -> ClientHandshake:
-    values: dict = dict(
+    values: dict[str, Any] = dict(
         role=ClientRole.AGENT,
         key=key or PrivateKey.generate(),
         pins=hub.pins,
@@ -285,7 +287,8 @@ def test_hub_refusal_is_raised_with_its_code(hub: Hub) -> None:
 def test_tampered_challenge_signature(hub: Hub) -> None:
     client = agent(hub)
     challenge = hub.endpoint().step(encode_message(client.start()))
-    bad = msgspec.structs.replace(challenge, nonce=b"\x00" * 32)  # type: ignore[type-var]
+    assert isinstance(challenge, Challenge)
+    bad = msgspec.structs.replace(challenge, nonce=b"\x00" * 32)
     with pytest.raises(PeerError) as caught:
         client.step(encode_message(bad))
     assert caught.value.code is ErrorCode.BAD_SIGNATURE

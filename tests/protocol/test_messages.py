@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -82,7 +83,7 @@ def test_messages_are_immutable() -> None:
         status.locked = False  # type: ignore[misc]
 
 
-DECODERS = [
+DECODERS: list[Callable[[bytes], object]] = [
     decode_message,
     decode_frame,
     lambda b: parse_token(b.decode("utf-8", "replace")),

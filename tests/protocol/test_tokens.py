@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from protocol.errors import ErrorCode, PeerError
@@ -11,7 +13,7 @@ from .conftest import NOW
 
 
 def make_token(**kw: object):  # type: ignore[no-untyped-def]
-    values: dict = dict(
+    values: dict[str, Any] = dict(
         hub_url="wss://hub.school.example:8443",
         hub="a" * 64,
         org="b" * 64,
