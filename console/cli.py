@@ -30,7 +30,8 @@ DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --al
   actions: {actions}
   e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
         homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
-        homeroom-console do set_apps --all group=7B apps=@apps.json  (admin; JSON list of
+        homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential
+          (admin only; apps.json is a JSON list of
           {{"name": "notes", "argv": ["/usr/bin/gedit"]}}: the programs launch_app may start)"""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -460,6 +461,9 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         credential_folder.mkdir(parents=True)
         shutil.copy(teacher, credential_folder / "staff.credential")
         shutil.copy(teacher, desk / "me.credential")
+        shutil.copy(school.data / "staff" / "Administrator.credential", desk / "admin.credential")
+        apps = [{"name": "calculator", "argv": [sys.executable, "-c", "pass"]}]
+        (desk / "apps.json").write_text(json.dumps(apps))
         await school.run(f"homeroom-hub class create --data {data} 7B-maths --group 7B")
         await school.run(f'homeroom-hub class add --data {data} 7B-maths "Ada\'s laptop"')
         # -> homeroom-console do --help -> its two examples.
@@ -483,4 +487,5 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         "homeroom-console do --help",
         'homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential',
         """homeroom-console do message --to "Ada's laptop" text="Come and see me" --json""",
+        "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential",
     ]
