@@ -32,7 +32,7 @@ DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --al
         homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
         homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential
           (admin only; apps.json is a JSON list of
-          {{"name": "notes", "argv": ["/usr/bin/gedit"]}}: the programs launch_app may start)"""
+          {{"name": "notes", "argv": ["/usr/bin/gedit"]}}: the programs launch_app may start)"""  # noqa: E501
 
 
 def default_credential() -> Path:

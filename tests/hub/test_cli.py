@@ -487,5 +487,6 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         "homeroom-console do --help",
         'homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential',
         """homeroom-console do message --to "Ada's laptop" text="Come and see me" --json""",
-        "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential",
+        "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json"
+        " --credential admin.credential",
     ]
