@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from link.files import write_private
 from protocol.certificates import Role
+from protocol.limits import fit
 from protocol.tokens import is_loopback
 from protocol.types import check_group
 
@@ -305,10 +306,9 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "audit":
         for row in reversed(store.audit(limit=args.limit)):
-            print(
-                f"{_when(row.at)}  {row.actor}: {row.action} -> {row.result} "
-                f"({len(row.targets)} devices) {row.detail}"
-            )
+            # Details come from devices (events, results): no escape sequence reaches IT's terminal.
+            line = f"{row.actor}: {row.action} -> {row.result} ({len(row.targets)} devices) "
+            print(f"{_when(row.at)}  {_shown(line + row.detail)}")
         broken = store.verify_audit()
         print("audit chain intact" if broken is None else f"AUDIT CHAIN BROKEN at entry {broken}")
         return 0 if broken is None else 1
@@ -330,6 +330,11 @@ def _classes(args: argparse.Namespace, store: Store, now: int) -> int:
             members = ", ".join(names.get(i, i[:12]) for i in klass.device_ids) or "(empty)"
             print(f"{klass.name} [{klass.group}]: {members}")
     return 0
+
+
+def _shown(text: str) -> str:
+    """Stored text made safe to print: control characters become U+FFFD, nothing is cut."""
+    return fit(text, max(len(text), 1), printable=True)
 
 
 def _write_credential(keyring: Keyring, name: str, credential, out: Path | None) -> Path:  # type: ignore[no-untyped-def]
