@@ -85,6 +85,30 @@ def reduce_box(image: Image.Image, factor: int) -> Image.Image:
     return image.reduce(factor) if factor > 1 else image
 
 
+def reduce_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
+    """Raw B, G, R, X pixels (as X11 and mss give them) of `size`, shrunk `factor` times, as RGB.
+
+    Read in place, never copied. For an even factor only every other row is read (a view
+    with twice the stride, free) and each block averages `factor` columns of `factor / 2`
+    rows: twice fewer pixels to add, and Pillow's reduction runs 2 to 4 times faster on the
+    half-height view (1920x1080 by 6: 1.6 against 6.5 ms, measured on a loaded machine).
+    Text loses a little contrast, nothing a 320 px thumbnail shows. Blocks start on rows that
+    are multiples of `factor`, so a box whose top is one gives exactly that part of the whole
+    screen shrunk, as `reduce_box` does.
+    """
+    width, height = size
+    if factor >= 2 and factor % 2 == 0:
+        stride = width * 8
+        rows = (height + 1) // 2
+        if rows * stride > len(pixels):
+            rows = height // 2  # the last odd row would read past the end of the buffer
+        if rows:
+            view = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", stride, 1)
+            return bgrx_to_rgb(view.reduce((factor, factor // 2)))
+    view = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
+    return bgrx_to_rgb(reduce_box(view, factor))
+
+
 def bgrx_to_rgb(image: Image.Image) -> Image.Image:
     """An "RGBX" image whose bytes really are B, G, R, X (as X11 and mss give them), as RGB.
 
@@ -167,9 +191,7 @@ class MssScreen:
                 "height": bottom - top,
             }
         )
-        # Read mss's BGRX bytes in place as if they were RGBX, shrink, then swap the channels.
-        raw = Image.frombuffer("RGBX", tuple(shot.size), shot.raw, "raw", "RGBX", 0, 1)
-        return bgrx_to_rgb(reduce_box(raw, factor))
+        return reduce_bgrx(shot.raw, (int(shot.width), int(shot.height)), factor)
 
     def close(self) -> None:
         with self._lock:

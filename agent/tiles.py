@@ -239,40 +239,52 @@ class FrameEncoder:
     def _update(
         self, thumbnail: Image.Image, columns: int, *, sharp: set[int], rough: set[int]
     ) -> TileUpdate:
-        """The patches, in WebP when nothing moves; with moving tiles, in the probed format."""
-        if not rough or self.format == "jpeg":
-            return self._tiles(thumbnail, columns, sharp, rough, self.format)
-        if self._until_probe > 0:
-            self._until_probe -= 1
-            return self._tiles(thumbnail, columns, sharp, rough, self._moving_format)
-        self._until_probe = self.probe_every
-        jpeg = self._tiles(thumbnail, columns, sharp, rough, "jpeg")
-        webp = self._tiles(thumbnail, columns, sharp, rough, "webp")
-        # JPEG is several times cheaper to encode, so WebP must win by a margin.
-        winner = webp if webp.data_size < 0.9 * jpeg.data_size else jpeg
-        self._moving_format = winner.format
-        return winner
+        """The patches, in WebP when nothing moves; with moving tiles, in the probed format.
 
-    def _tiles(
-        self,
-        thumbnail: Image.Image,
-        columns: int,
-        sharp: set[int],
-        rough: set[int],
-        format: str,
-    ) -> TileUpdate:
+        The probe compares the moving patches alone: they come back frame after frame, while
+        the still ones (a refinement, a clock tick) are one-offs. Measured on the scrolling
+        page, a probe over every patch let a few small patches, where WebP's smaller header
+        wins, pick WebP for the next ten frames, although the scrolled text is 20 % smaller in
+        JPEG and 7 times faster to encode.
+        """
+        if not rough or self.format == "jpeg":
+            format = self.format
+            moving = self._patches(thumbnail, columns, rough, self.busy_quality, format)
+        elif self._until_probe > 0:
+            self._until_probe -= 1
+            format = self._moving_format
+            moving = self._patches(thumbnail, columns, rough, self.busy_quality, format)
+        else:
+            self._until_probe = self.probe_every
+            jpeg = self._patches(thumbnail, columns, rough, self.busy_quality, "jpeg")
+            webp = self._patches(thumbnail, columns, rough, self.busy_quality, "webp")
+            # JPEG is several times cheaper to encode, so WebP must win by a margin.
+            if _size(webp) < 0.9 * _size(jpeg):
+                format, moving = "webp", webp
+            else:
+                format, moving = "jpeg", jpeg
+            self._moving_format = format
+        still = self._patches(thumbnail, columns, sharp, self.quality, format)
+        return TileUpdate((*still, *moving), thumbnail.width, thumbnail.height, format)
+
+    def _patches(
+        self, thumbnail: Image.Image, columns: int, tiles: set[int], quality: int, format: str
+    ) -> list[EncodedPatch]:
         patches = []
-        for tiles, quality in ((sharp, self.quality), (rough, self.busy_quality)):
-            for column, row, end_column, end_row in rectangles(tiles, columns):
-                box = (
-                    column * TILE,
-                    row * TILE,
-                    min(end_column * TILE, thumbnail.width),
-                    min(end_row * TILE, thumbnail.height),
-                )
-                data = _image(thumbnail.crop(box), quality, format)
-                patches.append(EncodedPatch(box[0], box[1], box[2] - box[0], box[3] - box[1], data))
-        return TileUpdate(tuple(patches), thumbnail.width, thumbnail.height, format)
+        for column, row, end_column, end_row in rectangles(tiles, columns):
+            box = (
+                column * TILE,
+                row * TILE,
+                min(end_column * TILE, thumbnail.width),
+                min(end_row * TILE, thumbnail.height),
+            )
+            data = _image(thumbnail.crop(box), quality, format)
+            patches.append(EncodedPatch(box[0], box[1], box[2] - box[0], box[3] - box[1], data))
+        return patches
+
+
+def _size(patches: list[EncodedPatch]) -> int:
+    return sum(len(patch.data) for patch in patches)
 
 
 def _image(patch: Image.Image, quality: int, format: str) -> bytes:

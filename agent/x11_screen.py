@@ -33,7 +33,7 @@ from Xlib.error import DisplayError, XError
 from Xlib.ext import damage as xdamage
 from Xlib.protocol import rq
 
-from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_box
+from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx
 
 __all__ = ["X11Screen"]
 
@@ -220,11 +220,8 @@ class X11Screen:
             self._size = size
             self._attach(size)
 
-    def _bgrx(self, box: Box) -> Image.Image:
-        """The pixels of `box` as an image over the shared memory: valid until the next grab.
-
-        Its mode says RGBX but the bytes are B, G, R, X: callers reduce it, then swap.
-        """
+    def _bgrx(self, box: Box) -> Any:
+        """The B, G, R, X pixels of `box`, in the shared memory: valid until the next grab."""
         assert self._segment is not None
         left, top, right, bottom = box
         _ShmGetImage(
@@ -240,22 +237,23 @@ class X11Screen:
             shmseg=self._shmseg,
             offset=0,
         )
-        # Any buffer works; Pillow's annotation names only bytes-like types.
-        memory = cast(bytes, self._segment.memory)
-        return Image.frombuffer("RGBX", (right - left, bottom - top), memory, "raw", "RGBX", 0, 1)
+        return self._segment.memory
 
     def grab(self) -> Image.Image:
         with self._lock:
             self._resize_if_needed()
-            return bgrx_to_rgb(self._bgrx((0, 0, *self._size)))
+            # Any buffer works; Pillow's annotation names only bytes-like types.
+            memory = cast(bytes, self._bgrx((0, 0, *self._size)))
+            return bgrx_to_rgb(Image.frombuffer("RGBX", self._size, memory, "raw", "RGBX", 0, 1))
 
     def grab_reduced(self, box: Box, factor: int) -> Image.Image:
-        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `reduce_box`."""
+        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `reduce_bgrx`."""
         with self._lock:
             if box == (0, 0, *self._size):
                 self._resize_if_needed()
                 box = (0, 0, *self._size)
-            return bgrx_to_rgb(reduce_box(self._bgrx(box), factor))
+            left, top, right, bottom = box
+            return reduce_bgrx(self._bgrx(box), (right - left, bottom - top), factor)
 
     def changed_areas(self) -> list[Box] | None:
         """Rectangles drawn on since the last call, or None when unknown (grab everything)."""

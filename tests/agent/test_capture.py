@@ -89,7 +89,9 @@ def test_x11_screen_grabs_what_mss_grabs_and_shrinks_boxes_in_place(quiet_displa
             assert whole.getpixel((150, 150)) == (0x13, 0xA8, 0x5F)
             # A box on the shrink grid, shrunk alone, is that part of the whole screen shrunk.
             part = screen.grab_reduced((96, 96, 288, 192), 4)
-            assert part.tobytes() == whole.reduce(4).crop((24, 24, 72, 48)).tobytes()
+            shrunk = screen.grab_reduced((0, 0, 1280, 720), 4)
+            assert part.tobytes() == shrunk.crop((24, 24, 72, 48)).tobytes()
+            assert part.getpixel((8, 8)) == (0x13, 0xA8, 0x5F)
             assert reference.grab_reduced((96, 96, 288, 192), 4).tobytes() == part.tobytes()
     finally:
         painter.close()
