@@ -8,9 +8,8 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from PIL import Image
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -35,7 +34,11 @@ from protocol.messages import (
     encode_message,
 )
 
-from .picture import LivePicture
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .picture import LivePicture
 
 #: While a device's picture waits for a whole frame, ask again this often (seconds): the
 #: request or its answer may be lost, but a device is never asked faster than this.
@@ -161,6 +164,10 @@ class ConsoleSession:
 
     async def _assemble(self, device_id: str, frame: AnyFrame) -> Picture | None:
         """Apply a frame to the device's picture; ask for a whole frame when it cannot apply."""
+        # Imported here: `homeroom-console do` never sees a picture, and Pillow and rich would
+        # be a third of its start-up.
+        from .picture import LivePicture
+
         live = self._pictures.setdefault(device_id, LivePicture())
         # Decoding takes milliseconds: off the event loop, one frame at a time, in order.
         image = await asyncio.to_thread(live.apply, frame)
