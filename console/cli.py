@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect
-import platformdirs
 
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
@@ -37,6 +36,8 @@ DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --al
 
 def default_credential() -> Path:
     """Where this user's credential lives unless --credential names another file."""
+    import platformdirs  # only here: `do --credential FILE` starts without it
+
     folder = platformdirs.user_config_dir("homeroom-console", appauthor=False, roaming=True)
     return Path(folder) / CREDENTIAL_FILE
 

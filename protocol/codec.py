@@ -42,6 +42,12 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
     return decoder
 
 
+def prepare_decoder(kind: Any) -> None:
+    """Build the decoder of `kind` now (msgspec compiles a type once per process: tens of
+    milliseconds for the message union), e.g. on a thread while a connection opens."""
+    _decoder(kind)
+
+
 def decode_as(data: bytes | str, kind: Any, what: str) -> Any:
     """Decode `data` as `kind`, or raise PeerError naming `what` and the fault.
 

@@ -10,7 +10,7 @@ from msgspec import Meta
 
 from .actions import SetPolicy
 from .certificates import Certificate
-from .codec import WireStruct, decode_as
+from .codec import WireStruct, decode_as, prepare_decoder
 from .commands import SignedCommand
 from .errors import GUIDANCE, ErrorCode, PeerError
 from .limits import (
@@ -398,6 +398,11 @@ _encoder = msgspec.json.Encoder()
 def encode_message(message: Message) -> bytes:
     """JSON bytes for a text frame (the websocket layer sends them as text)."""
     return _encoder.encode(message)
+
+
+def prepare_message_decoder() -> None:
+    """Build `decode_message`'s decoder now rather than on the first message."""
+    prepare_decoder(AnyMessage)
 
 
 def decode_message(data: bytes | str) -> Message:
