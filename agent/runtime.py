@@ -12,6 +12,7 @@ import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import psutil
@@ -74,13 +75,15 @@ from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
-from .capture import Capture
 from .desktop import BannerShown, Desktop, HeadlessDesktop, banner_shown
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
-from .thumbnail import Thumbnail
-from .tiles import TileUpdate
+
+if TYPE_CHECKING:
+    from .capture import Capture
+    from .thumbnail import Thumbnail
+    from .tiles import TileUpdate
 
 log = logging.getLogger("homeroom.agent")
 
@@ -145,7 +148,7 @@ class Agent:
         self.grace_seconds = grace_seconds
         self.sample_seconds = sample_seconds
         # Frames: whole pictures, changed tiles or nothing (agent/capture.py, agent/tiles.py).
-        self.capture = Capture(screen)
+        self._capture: Capture | None = None
         #: Commands issued before this time are refused as possible replays: set when
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
@@ -560,7 +563,7 @@ class Agent:
             self._watch_changed.clear()
             await self._banner_shown()
             try:
-                thumbnail = await asyncio.to_thread(self._capture, width)
+                thumbnail = await asyncio.to_thread(self._take, width)
             except Exception:  # a grab can fail (display gone, screen locked by the OS)
                 log.exception("screen capture failed; trying again in a second")
                 fps = min(fps, 1.0)
@@ -589,7 +592,17 @@ class Agent:
                 BANNER_SECONDS,
             )
 
-    def _capture(self, width: int) -> Thumbnail | TileUpdate | None:
+    @property
+    def capture(self) -> Capture:
+        """The frame pipeline, made on the first watch: an agent nobody watches never loads
+        Pillow and the encoders (a few MiB of its memory)."""
+        if self._capture is None:
+            from .capture import Capture
+
+            self._capture = Capture(self.screen)
+        return self._capture
+
+    def _take(self, width: int) -> Thumbnail | TileUpdate | None:
         self.captures += 1
         return self.capture.take(width)
 
@@ -600,6 +613,8 @@ class Agent:
         # Tiles apply only onto the previous sequence number: the console asks for a whole
         # picture when one is missing (protocol/frames.py).
         self._sequence += 1
+        from .tiles import TileUpdate  # loaded with the capture, which made `thumbnail`
+
         frame: Frame | TileFrame
         if isinstance(thumbnail, TileUpdate):
             frame = TileFrame(

@@ -11,10 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import mss
-from PIL import Image, ImageDraw, ImageFont
+if TYPE_CHECKING:
+    from PIL import Image, ImageFont
+
+# Pillow and mss are imported where a picture is made: an agent that nobody watches never
+# loads them (about 5 MiB of its memory with the fonts Pillow's drawing brings).
 
 __all__ = [
     "Box",
@@ -96,6 +99,8 @@ def reduce_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
     are multiples of `factor`, so a box whose top is one gives exactly that part of the whole
     screen shrunk, as `reduce_box` does.
     """
+    from PIL import Image
+
     width, height = size
     if factor >= 2 and factor % 2 == 0:
         stride = width * 8
@@ -115,6 +120,8 @@ def bgrx_to_rgb(image: Image.Image) -> Image.Image:
     Swapping after shrinking touches 36 times fewer pixels than converting the full grab;
     splitting and merging bands is twice as fast as a round trip through bytes.
     """
+    from PIL import Image
+
     blue, green, red, _ = image.split()
     return Image.merge("RGB", (red, green, blue))
 
@@ -133,6 +140,8 @@ def open_screen(display: str | None = None) -> ScreenSource:
 
 
 def _open_mss(display: str | None) -> Any:
+    import mss
+
     # mss 10.2 renamed the factory to the class `mss.MSS`; the declared range still includes 9.x.
     factory = getattr(mss, "MSS", None) or mss.mss
     return factory(display=display) if display is not None else factory()
@@ -172,6 +181,8 @@ class MssScreen:
         return int(virtual["width"]), int(virtual["height"])
 
     def grab(self) -> Image.Image:
+        from PIL import Image
+
         instance = self._instance()
         # monitors[0] is the bounding box of every monitor: the student's whole desktop.
         shot = instance.grab(instance.monitors[0])
@@ -225,6 +236,8 @@ _SITES = ("encyclopedia.example", "maths-practice.example", "library.example", "
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size)
     except (ImportError, OSError, ValueError):
@@ -296,6 +309,8 @@ class SyntheticScreen:
     # Drawing helpers, used once at construction.
 
     def _draw_window(self, title: str, width: int, height: int, rng: random.Random) -> Image.Image:
+        from PIL import Image, ImageDraw
+
         window = Image.new("RGB", (width, height), _WINDOW_BODY)
         draw = ImageDraw.Draw(window)
         bar = self._title_bar_height
@@ -340,6 +355,8 @@ class SyntheticScreen:
         )
 
     def _draw_background(self, rng: random.Random) -> Image.Image:
+        from PIL import Image, ImageDraw
+
         width, height = self._size
         hue = rng.random()
         top, bottom = _hsv(hue, 0.45, 0.75), _hsv(hue + 0.08, 0.65, 0.35)
@@ -409,6 +426,8 @@ class SyntheticScreen:
     # Per frame.
 
     def grab(self) -> Image.Image:
+        from PIL import ImageDraw
+
         now = self._clock()
         width, height = self._size
         frame = self._background.copy()

@@ -24,9 +24,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from PIL import Image
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.error import DisplayError, XError
@@ -34,6 +33,9 @@ from Xlib.ext import damage as xdamage
 from Xlib.protocol import rq
 
 from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["X11Screen"]
 
@@ -240,6 +242,8 @@ class X11Screen:
         return self._segment.memory
 
     def grab(self) -> Image.Image:
+        from PIL import Image
+
         with self._lock:
             self._resize_if_needed()
             # Any buffer works; Pillow's annotation names only bytes-like types.

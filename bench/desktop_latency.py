@@ -41,6 +41,8 @@ from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from tests.xvfb import running_xvfb
 
+from .installed import compile_sources
+
 MAP_NOTIFY, UNMAP_NOTIFY, DESTROY_NOTIFY, CLIENT_MESSAGE = 19, 18, 17, 33
 SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
 TEACHER = "Bench Teacher"
@@ -460,6 +462,7 @@ def main() -> None:
         f"Homeroom desktop on Xvfb 1920x1080: hub and agent as their own processes, TLS on "
         f"loopback; {os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    compile_sources()
     with running_xvfb("1920x1080x24") as display:
         watcher = MapWatcher(display)
         try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Literal
-
-from PIL import Image
+from typing import TYPE_CHECKING, Literal
 
 from protocol.messages import MAX_SCREENSHOT_BYTES
 
 from ..screen import ScreenSource
-from ..thumbnail import shrink
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: PNG up to this size (a typical 1080p desktop is well under); above it, WebP at
 #: near-lossless quality, which keeps text sharp at a fraction of the bytes.
@@ -32,6 +32,8 @@ class Screenshot:
 
 def take_screenshot(screen: ScreenSource, max_width: int | None = None) -> Screenshot:
     """Grab the screen now (call from a worker thread) and encode it for the sender."""
+    from ..thumbnail import shrink  # with Pillow: loaded when a picture is first needed
+
     image = screen.grab()
     if max_width is not None:
         image = shrink(image, max_width)
@@ -48,6 +50,8 @@ def encode_screenshot(image: Image.Image) -> Screenshot:
         if len(webp) <= MAX_SCREENSHOT_BYTES:
             return Screenshot(webp, width, height, "webp")
     # A huge and noisy screen: halve it rather than send nothing.
+    from ..thumbnail import shrink
+
     return encode_screenshot(shrink(image, max(64, width // 2)))
 
 
