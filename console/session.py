@@ -34,7 +34,6 @@ from protocol.messages import (
     encode_message,
 )
 
-
 if TYPE_CHECKING:
     from PIL import Image
 
