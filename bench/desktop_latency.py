@@ -7,7 +7,13 @@ the supervised UI process), and a console in this process. A window counts as on
 the X server maps it: a separate X connection here listens for MapNotify on the root window,
 so nothing is polled and no tool's start-up time is counted.
 
-Usage: python -m bench.desktop_latency [ROUNDS] [IDLE_SECONDS]   (default 20 rounds, 60 s)
+Usage: python -m bench.desktop_latency [ROUNDS] [IDLE_SECONDS] [--veyon]   (default 20, 60 s)
+
+"Message visible from `homeroom-console do`" starts the venv's installed command as a new
+process each round, its modules compiled to bytecode first as `pip install` does
+(bench/installed.py). With --veyon (Veyon installed, run as root: it sets Veyon's key file
+authentication), Veyon's server runs on the same display afterwards and `veyon-cli feature
+start 127.0.0.1 TextMessage` is timed the same way, to its "Message from teacher" window.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -50,6 +58,7 @@ TEACHER = "Bench Teacher"
 # second (a burst of 30), so rounds are spaced as a teacher's clicks would be.
 PACE_SECONDS = 0.5
 DEVICE_NAME = "Bench laptop"
+VEYON_MESSAGE_TITLE = "Message from teacher"  # Veyon 4.7's text message window
 
 
 class _XAnyEvent(ctypes.Structure):
@@ -344,8 +353,10 @@ async def run_rounds(
     # Message visible from `homeroom-console do` (the venv's installed command): a new process
     # each time, so its start (Python, imports, TLS, handshake, roster) is in the figure.
     do_times: list[float] = []
+    do_cpu: list[float] = []  # the command's own CPU time: what a busy machine does not change
     for index in range(max(3, rounds // 2) + 1):
         await asyncio.sleep(PACE_SECONDS)
+        cpu_before = _children_cpu()
         start = time.perf_counter()
         sender = await asyncio.create_subprocess_exec(
             *do_command,
@@ -359,10 +370,13 @@ async def run_rounds(
             raise RuntimeError(f"homeroom-console do failed: {errors.decode(errors='replace')}")
         if index >= 1:  # the first run warms the disk cache for the command's files
             do_times.append(mapped - start)
+            do_cpu.append(_children_cpu() - cpu_before)
         window = await asyncio.to_thread(watcher.window, message_title(TEACHER))
         watcher.close_window(window)
         await asyncio.to_thread(watcher.gone, message_title(TEACHER))
     print(f"message visible from `homeroom-console do` (a new process): {summary(do_times)}")
+    print(f"  CPU time of the `homeroom-console do` process: {summary(do_cpu)}")
+    print(f"load average meanwhile: {os.getloadavg()[0]:.1f}")
 
     # Lock visible, the same way.
     lock_times: list[float] = []
@@ -423,6 +437,12 @@ async def run_rounds(
     await console.close()
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended and reaped children (here: the `do` command)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def idle_cpu(what: str, agent: psutil.Process, ui: psutil.Process, seconds: float) -> None:
     """Print the CPU the agent and its UI process use over `seconds` while nobody watches."""
     agent_before, ui_before = cpu_seconds([agent]), cpu_seconds([ui])
@@ -455,9 +475,44 @@ async def _ui_process(agent: psutil.Process) -> psutil.Process:
             await asyncio.sleep(0.01)
 
 
+def veyon_message_times(display: str, watcher: MapWatcher, rounds: int) -> list[float]:
+    """`veyon-cli` sending Veyon's text message to its server on `display`, to the window."""
+    from .frames import configure_veyon
+
+    configure_veyon()
+    server = subprocess.Popen(
+        ["veyon-server"],
+        env={**os.environ, "DISPLAY": display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times: list[float] = []
+    try:
+        time.sleep(5)  # no readiness signal: its first run below is a warm-up anyway
+        for index in range(rounds + 1):
+            time.sleep(PACE_SECONDS)
+            start = time.perf_counter()
+            text = json.dumps({"text": f"Round {index}: from the command line"})
+            subprocess.run(
+                ["veyon-cli", "feature", "start", "127.0.0.1", "TextMessage", text],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            mapped = watcher.mapped_since(VEYON_MESSAGE_TITLE, start)
+            if index >= 1:
+                times.append(mapped - start)
+    finally:
+        server.terminate()
+        server.wait()
+    return times
+
+
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    idle_seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
+    veyon = "--veyon" in sys.argv[1:]
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rounds = int(arguments[0]) if arguments else 20
+    idle_seconds = float(arguments[1]) if len(arguments) > 1 else 60.0
     print(
         f"Homeroom desktop on Xvfb 1920x1080: hub and agent as their own processes, TLS on "
         f"loopback; {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -467,6 +522,9 @@ def main() -> None:
         watcher = MapWatcher(display)
         try:
             asyncio.run(measure(rounds, idle_seconds, display, watcher))
+            if veyon:
+                times = veyon_message_times(display, watcher, max(3, rounds // 2))
+                print(f"Veyon: message visible from `veyon-cli` (a new process): {summary(times)}")
         finally:
             watcher.stop()
 
