@@ -431,7 +431,9 @@ async def run_rounds(
     memories = [p.memory_full_info() for p in both]
     print(
         f"memory, together: RSS {sum(m.rss for m in memories) / 2**20:.1f} MiB, "
-        f"USS {sum(m.uss for m in memories) / 2**20:.1f} MiB"
+        f"USS {sum(m.uss for m in memories) / 2**20:.1f} MiB (sums over both processes; "
+        f"PSS, shared pages split between their users: {sum(m.pss for m in memories) / 2**20:.1f}"
+        " MiB)"
     )
     drain.cancel()
     await console.close()
