@@ -525,8 +525,14 @@ def main() -> None:
         try:
             asyncio.run(measure(rounds, idle_seconds, display, watcher))
             if veyon:
-                times = veyon_message_times(display, watcher, max(3, rounds // 2))
-                print(f"Veyon: message visible from `veyon-cli` (a new process): {summary(times)}")
+                try:
+                    times = veyon_message_times(display, watcher, max(3, rounds // 2))
+                except (subprocess.SubprocessError, TimeoutError) as error:
+                    print(f"Veyon: no figure, veyon-cli failed: {error}")
+                else:
+                    print(
+                        f"Veyon: message visible from `veyon-cli` (new process): {summary(times)}"
+                    )
         finally:
             watcher.stop()
 
