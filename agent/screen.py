@@ -106,10 +106,11 @@ def reduce_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
         stride = width * 8
         rows = (height + 1) // 2
         if rows * stride > len(pixels):
-            rows = height // 2  # the last odd row would read past the end of the buffer
-        if rows:
-            view = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", stride, 1)
-            return bgrx_to_rgb(view.reduce((factor, factor // 2)))
+            # An odd height in a buffer of exactly that size (mss): the view's last stride
+            # would end past the buffer. Rare (screens have even heights): pad a copy.
+            pixels = bytearray(pixels) + bytes(rows * stride - len(pixels))
+        view = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", stride, 1)
+        return bgrx_to_rgb(view.reduce((factor, factor // 2)))
     view = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
     return bgrx_to_rgb(reduce_box(view, factor))
 

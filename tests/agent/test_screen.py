@@ -151,3 +151,31 @@ def test_a_synthetic_grab_takes_a_few_milliseconds() -> None:
         timings.append(time.perf_counter() - start)
     # A demo runs dozens of simulated students in one process; measured ~0.3 ms a grab.
     assert statistics.median(timings) < scaled(0.02)
+
+
+def _bgrx(picture: Image.Image) -> bytearray:
+    """`picture` (RGB) as the B, G, R, X bytes a display server gives."""
+    red, green, blue = picture.split()
+    return bytearray(Image.merge("RGBA", (blue, green, red, red)).tobytes())
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 6])
+def test_shrinking_raw_pixels_keeps_colours_and_the_parts_match_the_whole(factor: int) -> None:
+    from agent.screen import reduce_bgrx, reduce_box
+
+    # An odd height, so the last block is cut by the bottom edge.
+    picture = SyntheticScreen("Ada", 3, (960, 601), clock=lambda: 1_000_000.0).grab()
+    whole = reduce_bgrx(_bgrx(picture), picture.size, factor)
+    assert whole.mode == "RGB"
+    assert whole.size == reduce_box(picture, factor).size
+    # A box whose left and top are on the shrink grid gives that part of the whole.
+    box = (factor * 10, factor * 20, factor * 70, 601)
+    part = reduce_bgrx(_bgrx(picture.crop(box)), (box[2] - box[0], box[3] - box[1]), factor)
+    left, top = box[0] // factor, box[1] // factor
+    assert part.tobytes() == whole.crop((left, top, left + part.width, top + part.height)).tobytes()
+    # A plain colour stays exactly that colour, whichever rows are read.
+    plain = Image.new("RGB", (factor * 8, factor * 5 + 1), (19, 168, 95))
+    shrunk = reduce_bgrx(_bgrx(plain), plain.size, factor)
+    assert shrunk.getcolors() == [(shrunk.width * shrunk.height, (19, 168, 95))]
+    if factor % 2:  # odd factors average every row, exactly as reduce_box does
+        assert whole.tobytes() == reduce_box(picture, factor).tobytes()
