@@ -163,8 +163,8 @@ class ConsoleSession:
 
     async def _assemble(self, device_id: str, frame: AnyFrame) -> Picture | None:
         """Apply a frame to the device's picture; ask for a whole frame when it cannot apply."""
-        # Imported here: `homeroom-console do` never sees a picture, and Pillow and rich would
-        # be a third of its start-up.
+        # Imported here: `homeroom-console do` never sees a picture, and importing Pillow and
+        # rich (about 50 modules) would lengthen its start for nothing.
         from .picture import LivePicture
 
         live = self._pictures.setdefault(device_id, LivePicture())
