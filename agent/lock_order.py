@@ -81,17 +81,15 @@ class LockOrder:
         if self.folder is None or not (self.folder / UNLOCK_FILE).exists():
             return 0
         try:
-            command = decode_as(
-                (self.folder / UNLOCK_FILE).read_bytes(), SignedCommand, UNLOCK_FILE
-            )
-            body = command.body
-            if not isinstance(body.action, UnlockScreen):
+            saved = (self.folder / UNLOCK_FILE).read_bytes()
+            command: SignedCommand = decode_as(saved, SignedCommand, UNLOCK_FILE)
+            if not isinstance(command.body.action, UnlockScreen):
                 raise PeerError(ErrorCode.MALFORMED, "not an unlock")
             # Its expiry is long past; what matters is that a teacher signed it for us.
-            verify_command(
+            body = verify_command(
                 command,
                 org_key=self.org_key,
-                now=min(int(self.clock()), body.expires_at),
+                now=min(int(self.clock()), command.body.expires_at),
                 replay=None,
                 recipient=self.recipient,
             )
