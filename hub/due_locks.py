@@ -56,7 +56,7 @@ class DueLocks:
                 "could not record %s %s for re-assertion: %s", body.action.name, body.id, failure
             )
 
-    def due(self, device_id: str, revoked: Collection[str] = ()) -> SignedCommand | None:
+    def due(self, device_id: str) -> SignedCommand | None:
         """The lock to re-assert to a device that just connected, if one is due.
 
         A lock signed with a certificate revoked since is not re-asserted: revoking a stolen
@@ -70,6 +70,7 @@ class DueLocks:
         except PeerError as error:  # written by this hub after verifying it: a damaged store
             log.error("the due lock of device %s is unreadable: %s", device_id[:16], error)
             return None
-        if command.body.issuer.body.serial in revoked:
+        # Read only when a lock is due: most devices connect with none.
+        if command.body.issuer.body.serial in self.store.revoked_serials():
             return None
         return command

@@ -355,7 +355,7 @@ class Hub:
             for payload in self.store.take_queued(device_id, self.now()):
                 await ws.send(payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
-            due = self.due_locks.due(device_id, self.store.revoked_serials())
+            due = self.due_locks.due(device_id)
             if due is not None:
                 await ws.send(encode_message(LockDue(command=due)).decode())
             await self._read(

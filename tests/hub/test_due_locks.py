@@ -156,3 +156,18 @@ async def connect(credential, url: str) -> Console:  # type: ignore[no-untyped-d
 def answering(command: SignedCommand) -> Callable[[Result], bool]:
     """Matches the result of `command`."""
     return lambda result: result.command_id == command.body.id
+
+
+async def test_a_lock_made_with_a_credential_revoked_since_is_not_re_asserted(
+    tmp_path: Path,
+) -> None:
+    async with classroom(tmp_path) as room:
+        agent = await room.start_agent("Ada's laptop")
+        device_id = agent.state.device_id
+        console = await room.console()
+        command = await console.submit(LockScreen(message="Eyes on me"), [device_id])
+        assert (await console.take(Result, answering(command))).ok
+        assert room.hub.due_locks.due(device_id) == command
+        # The credential was stolen: revoking it also stops its locks coming back.
+        room.store.revoke_staff(command.body.issuer.body.serial, int(time.time()))
+        assert room.hub.due_locks.due(device_id) is None
