@@ -63,6 +63,7 @@ from protocol.messages import (
     Event,
     Inventory,
     KeyframeRequest,
+    LockDue,
     Message,
     Result,
     Status,
@@ -76,6 +77,7 @@ from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
 from .desktop import BannerShown, Desktop, HeadlessDesktop, banner_shown
+from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
@@ -98,6 +100,8 @@ _FORMATS = {"jpeg": ImageFormat.JPEG, "webp": ImageFormat.WEBP}
 class SavedLock(msgspec.Struct, frozen=True):
     message: str
     by: str
+    #: When the lock command was issued: an unlock issued before it does not lift it.
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +163,11 @@ class Agent:
         self._background: set[asyncio.Task[None]] = set()
         self._banner: BannerShown = banner_shown(True)
         desktop.set_reporter(self._desktop_reported)
-        self._restore_lock()
         self.recipient = Recipient(device_id=state.device_id, group=state.group)
+        self.lock_order = LockOrder(
+            folder, recipient=self.recipient, org_key=state.org_public, clock=clock
+        )
+        self._restore_lock()
         self.apps = AppList.load(folder, self.recipient, state.org_public)
         self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
         self.power = PowerPlanner(
@@ -262,6 +269,8 @@ class Agent:
             return
         if isinstance(message, Deliver):
             await self._send(await self.carry_out(message))
+        elif isinstance(message, LockDue):
+            await self._lock_due(message)
         elif isinstance(message, KeyframeRequest):
             # A watcher cannot apply tiles: the next capture (at the watched rate, never
             # sooner, so requests cannot speed capture up) sends a whole picture.
@@ -286,6 +295,7 @@ class Agent:
             )
             if body.issued_at < self.replay_floor:
                 raise PeerError(ErrorCode.REPLAYED, "issued before the replay cache was lost")
+            self.lock_order.check(body)
         except PeerError as error:
             log.warning("refused command %s: %s", command.body.id, error)
             return Result(
@@ -331,7 +341,7 @@ class Agent:
             case LockScreen():
                 return await self._lock(action, body)
             case UnlockScreen():
-                return await self._unlock(action, body)
+                return await self._unlock(action, body, command)
             case SendMessage():
                 return await self._message(action, body)
             case Watch():
@@ -368,13 +378,37 @@ class Agent:
     async def _lock(self, action: LockScreen, body: CommandBody) -> Result:
         by = body.issuer.body.name
         self.desktop.lock(action.message, by=by)
-        self._remember_lock(SavedLock(message=action.message, by=by))
+        self.lock_order.locked_at = body.issued_at
+        self._remember_lock(SavedLock(message=action.message, by=by, issued_at=body.issued_at))
         return self._done(body)
 
-    async def _unlock(self, action: UnlockScreen, body: CommandBody) -> Result:
+    async def _unlock(
+        self, action: UnlockScreen, body: CommandBody, command: SignedCommand
+    ) -> Result:
         self.desktop.unlock()
         self._remember_lock(None)
+        self.lock_order.unlocked(command)
         return self._done(body)
+
+    async def _lock_due(self, due: LockDue) -> None:
+        """The hub re-asserts a lock it knows is due (after a restart, say, that lost lock.json).
+
+        Taken even past its expiry, since a lock only restricts; never over a newer unlock
+        (protocol/relock.py). A refusal is reported, as it means the hub and device disagree.
+        """
+        try:
+            body = self.lock_order.verify_due(due.command)
+        except PeerError as error:
+            log.warning("refused the lock the hub re-asserted: %s", error)
+            detail = fit(f"{error.code.value}: {error.detail}", MAX_SHORT_TEXT)
+            await self._send(Event(kind="lock_due_refused", at=int(self.clock()), detail=detail))
+            return
+        if self.desktop.locked and self.lock_order.locked_at >= body.issued_at:
+            return  # already under this lock, or a newer one
+        assert isinstance(body.action, LockScreen)  # verify_due_lock takes nothing else
+        log.info("the hub re-asserted lock %s", body.id)
+        await self._lock(body.action, body)
+        await self._send(self._status())
 
     async def _message(self, action: SendMessage, body: CommandBody) -> Result:
         self.desktop.show_message(action.text, sender=body.issuer.body.name)
@@ -707,6 +741,7 @@ class Agent:
         except (PeerError, OSError):
             lock = SavedLock(message="", by="your school")  # damaged: stay locked, fail closed
         self.desktop.lock(lock.message, by=lock.by)
+        self.lock_order.locked_at = lock.issued_at
 
     # --- Replay cache, kept across restarts ---------------------------------------------
 

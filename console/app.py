@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 from console.dialogs.message_dialog import MessageDialog
 from console.link import HubLink
 from console.messages import (
+    AlertReceived,
     DeviceChanged,
     HubStatusChanged,
     OutcomeReceived,
@@ -24,7 +26,7 @@ from console.messages import (
     RosterChanged,
 )
 from console.picture import PictureData
-from console.roster import ActionOutcome, DeviceView, printable
+from console.roster import ActionOutcome, DeviceView, LockAlert, printable
 from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
 from console.widgets.class_grid import ClassGrid
 
@@ -36,6 +38,8 @@ LOCK_NOTE_MAX_LENGTH = 500
 """Longest note on a locked screen (`LockScreen.message` in protocol/actions.py)."""
 MESSAGE_MAX_LENGTH = 2000
 """Longest message to students (`SendMessage.text` in protocol/actions.py)."""
+ALERT_NOTICE_SECONDS = 30.0
+"""A device's alerts of one kind pop up at most this often; its tile shows the latest always."""
 
 _Send = Callable[[], Awaitable[None]]
 
@@ -61,6 +65,9 @@ class ClassroomApp(App[None]):
         self._commands: asyncio.Queue[tuple[str, _Send]] = asyncio.Queue()
         self._hub_ok = False
         self._grid = ClassGrid()
+        # When each (device, alert kind) last popped up: a device that floods the hub with
+        # alerts must not bury the teacher's screen in notifications.
+        self._alert_noticed: dict[tuple[str, str], float] = {}
 
     # Events from the link. They only queue messages, so the link never waits on the UI.
 
@@ -79,6 +86,10 @@ class ClassroomApp(App[None]):
     def outcome_received(self, outcome: ActionOutcome) -> None:
         """A device reported the result of a command."""
         self.post_message(OutcomeReceived(outcome))
+
+    def alert_received(self, alert: LockAlert) -> None:
+        """A device reported its lock tampered with or not shown."""
+        self.post_message(AlertReceived(alert))
 
     def hub_status(self, text: str, ok: bool) -> None:
         """The connection to the hub changed; `text` is shown to the teacher as it is."""
@@ -151,6 +162,29 @@ class ClassroomApp(App[None]):
             tile.show_outcome(message.outcome)
         if (closer := self.closer_look) and closer.device_id == message.outcome.device_id:
             closer.tile.show_outcome(message.outcome)
+
+    def on_alert_received(self, message: AlertReceived) -> None:
+        """Mark the student's tile, and tell the teacher who and when, at once."""
+        alert = message.alert
+        tile = self.class_grid.tile(alert.device_id)
+        if tile is None:
+            return  # not a device of this class (any more)
+        tile.show_alert(alert)
+        if (closer := self.closer_look) and closer.device_id == alert.device_id:
+            closer.tile.show_alert(alert)
+        now = time.monotonic()
+        key = (alert.device_id, alert.kind)
+        if now - self._alert_noticed.get(key, -ALERT_NOTICE_SECONDS) < ALERT_NOTICE_SECONDS:
+            return
+        self._alert_noticed[key] = now
+        detail = f": {alert.detail}" if alert.detail else "."
+        self.notify(
+            printable(f"{tile.device.display_name}: {alert.headline} at {alert.time}{detail}"),
+            title="Lock alert",
+            severity="error",
+            markup=False,
+            timeout=30,
+        )
 
     def on_class_grid_focus_requested(self, message: ClassGrid.FocusRequested) -> None:
         """A closer look: a larger picture, more often, for as long as it is open."""

@@ -15,9 +15,9 @@ from protocol.actions import AnyAction, LockScreen, SendMessage, UnlockScreen, U
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
-from protocol.messages import DeviceChanged, DeviceState, Error, Result, Roster
+from protocol.messages import DeviceAlert, DeviceChanged, DeviceState, Error, Result, Roster
 
-from .roster import ActionOutcome, DeviceView
+from .roster import ActionOutcome, DeviceView, LockAlert
 from .session import ConsoleSession, Picture
 
 if TYPE_CHECKING:
@@ -110,6 +110,10 @@ class HubConnection:
                     code=event.code.value if event.code else "ok",
                     detail=event.detail,
                 )
+            )
+        elif isinstance(event, DeviceAlert):
+            app.alert_received(
+                LockAlert(event.device_id, event.kind, float(event.at), event.detail)
             )
         elif isinstance(event, Error):
             app.hub_status(f"The hub refused a request: {event.message}", False)

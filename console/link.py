@@ -13,7 +13,8 @@ class HubLink(Protocol):
     """Carries the teacher's commands to the hub and the hub's events to the app.
 
     `run` pushes events by calling the app's `devices_changed`, `device_changed`,
-    `picture_received`, `outcome_received` and `hub_status` from the app's event loop.
+    `picture_received`, `outcome_received`, `alert_received` and `hub_status` from the
+    app's event loop.
     """
 
     async def run(self, app: ClassroomApp) -> None:

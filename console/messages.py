@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from console.picture import PictureData
-from console.roster import ActionOutcome, DeviceView
+from console.roster import ActionOutcome, DeviceView, LockAlert
 
 # Textual drops a queued message when the one after it `can_replace` it, so a burst of
 # updates for one device (or one status line) collapses into a single repaint.
@@ -53,6 +53,13 @@ class OutcomeReceived(Message):
     """A device reported the result of a command."""
 
     outcome: ActionOutcome
+
+
+@dataclass
+class AlertReceived(Message):
+    """A device reported that its lock was tampered with or could not be shown."""
+
+    alert: LockAlert
 
 
 @dataclass

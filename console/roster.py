@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -28,6 +29,48 @@ class DeviceView:
     def sort_key(self) -> tuple[str, str]:
         """Order of tiles in the grid: by name, ignoring case; the id breaks ties stably."""
         return (self.display_name.casefold(), self.device_id)
+
+
+#: What each alert a device can raise is called on the teacher's screen (protocol AlertKind),
+#: in a sentence and on a narrow tile.
+ALERT_HEADLINES = {
+    "lock_tampered": ("lock tampered with", "tampered"),
+    "lock_not_shown": ("lock not shown", "not shown"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LockAlert:
+    """A device reported that its lock was tampered with or could not be shown.
+
+    `at` (Unix time) and `detail` are the device's own report: show them literally.
+    """
+
+    device_id: str
+    kind: str
+    at: float
+    detail: str
+
+    @property
+    def headline(self) -> str:
+        """The alert in a few words, e.g. "lock tampered with"."""
+        return ALERT_HEADLINES.get(self.kind, (self.kind.replace("_", " "), ""))[0]
+
+    @property
+    def mark(self) -> str:
+        """The alert as a tile's status line shows it, e.g. "⚠ tampered 14:03"."""
+        words = ALERT_HEADLINES.get(self.kind, ("", "alert"))[1]
+        return f"⚠ {words} {self.time[:5]}"
+
+    @property
+    def time(self) -> str:
+        """When it happened, as the device's clock said, in this computer's time zone."""
+        return clock_time(self.at)
+
+
+def clock_time(at: float) -> str:
+    """Unix time as a time of day, e.g. "14:03:07"."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 @dataclass(frozen=True, slots=True)

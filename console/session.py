@@ -23,6 +23,7 @@ from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
     ClientRole,
+    DeviceAlert,
     DeviceChanged,
     DeviceState,
     Error,
@@ -53,7 +54,7 @@ class Picture:
     image: Image.Image
 
 
-HubEvent = Roster | DeviceChanged | Result | Answer | Error | Picture
+HubEvent = Roster | DeviceChanged | DeviceAlert | Result | Answer | Error | Picture
 
 
 class ConsoleSession:

@@ -116,8 +116,11 @@ class Router:
         clock: Callable[[], float],
         changed: Callable[[], None],
         delivery_seconds: float = DELIVERY_SECONDS,
+        on_routed: Callable[[SignedCommand, set[str]], None] | None = None,
     ) -> None:
         self.store = store
+        #: Told of each command and the devices it goes to, once audited (hub/due_locks.py).
+        self.on_routed = on_routed
         self.agents = agents
         self.org_key = org_key
         self.clock = clock
@@ -165,6 +168,8 @@ class Router:
             f"command {body.id}",
             now,
         )
+        if self.on_routed is not None:
+            self.on_routed(command, going)
         pending = PendingCommand(console, going, body.expires_at)
         if isinstance(body.action, TakeScreenshot):
             pending.screenshot_bytes = {}

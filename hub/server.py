@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import cast
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -26,19 +27,23 @@ from protocol.limits import (
     fit,
 )
 from protocol.messages import (
+    ALERT_KINDS,
     MAX_MESSAGE_BYTES,
     Activity,
+    AlertKind,
     Answer,
     AuditEntry,
     Capabilities,
     ClassInfo,
     ClientRole,
+    DeviceAlert,
     DeviceChanged,
     DeviceState,
     Error,
     Event,
     Inventory,
     KeyframeRequest,
+    LockDue,
     Message,
     Query,
     Result,
@@ -50,6 +55,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .due_locks import DueLocks
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -107,6 +113,7 @@ class Hub:
         self.frames_relayed = 0
         self._channel = keyring.channel
         self._change = asyncio.Event()
+        self.due_locks = DueLocks(store)
         self.router = Router(
             store,
             self.agents,
@@ -114,6 +121,7 @@ class Hub:
             clock=clock,
             changed=self._changed,
             delivery_seconds=delivery_seconds,
+            on_routed=self.due_locks.routed,
         )
 
     def _changed(self) -> None:
@@ -346,6 +354,10 @@ class Hub:
             self.store.mark_seen(device_id, self.now())
             for payload in self.store.take_queued(device_id, self.now()):
                 await ws.send(payload.decode())
+            # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
+            due = self.due_locks.due(device_id)
+            if due is not None:
+                await ws.send(encode_message(LockDue(command=due)).decode())
             await self._read(
                 ws,
                 endpoint,
@@ -411,6 +423,16 @@ class Hub:
                 item.detail,
                 self.now(),
             )
+            if item.kind in ALERT_KINDS:  # the teacher must see these now, not in the log
+                self._alert(link.device, item)
+
+    def _alert(self, device: DeviceRecord, event: Event) -> None:
+        """Pass a device's alert to every console that sees the device, word for word."""
+        kind = cast(AlertKind, event.kind)  # checked against ALERT_KINDS by the caller
+        alert = DeviceAlert(device_id=device.device_id, kind=kind, at=event.at, detail=event.detail)
+        for console in list(self.consoles):
+            if console.staff.covers_group(device.group):
+                console.post(alert)
 
     async def _update_presence(self, link: AgentLink, **live: object) -> None:
         """Keep what a device reports about itself; tell consoles when it changed."""

@@ -359,10 +359,32 @@ def _create_version_1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Each device's newest lock or unlock, so a lock is re-asserted whatever the device's own
+# files say (hub/due_locks.py). A lock's signed envelope is kept once however many devices
+# it names; an unlock is only remembered as newer, so it needs no envelope.
+_LOCK_STATES: Final = (
+    """CREATE TABLE lock_commands (
+        command_id TEXT PRIMARY KEY,
+        payload BLOB NOT NULL
+    )""",
+    """CREATE TABLE device_lock_states (
+        device_id TEXT PRIMARY KEY REFERENCES devices (device_id),
+        locked INTEGER NOT NULL CHECK (locked IN (0, 1)),
+        issued_at INTEGER NOT NULL,
+        command_id TEXT NOT NULL
+    )""",
+)
+
+
+def _create_lock_states(db: sqlite3.Connection) -> None:
+    for statement in _LOCK_STATES:
+        db.execute(statement)
+
+
 # _STEPS[i] migrates from version i to i + 1; the current version is len(_STEPS).
 # A step that rebuilds a table must turn foreign keys off around it (outside the
 # transaction) as SQLite's ALTER TABLE guide describes; none does yet.
-_STEPS: list[Callable[[sqlite3.Connection], None]] = [_create_version_1]
+_STEPS: list[Callable[[sqlite3.Connection], None]] = [_create_version_1, _create_lock_states]
 
 
 def _schema_version(db: sqlite3.Connection) -> int:
@@ -768,6 +790,7 @@ class Store:
                 return
             db.execute("DELETE FROM class_members WHERE device_id = ?", (device_id,))
             db.execute("DELETE FROM queued_commands WHERE device_id = ?", (device_id,))
+            db.execute("DELETE FROM device_lock_states WHERE device_id = ?", (device_id,))
             db.execute("UPDATE devices SET removed_at = ? WHERE device_id = ?", (now, device_id))
 
     @staticmethod
@@ -935,6 +958,54 @@ class Store:
         """Drop every queued command that expired by `now`; return how many."""
         with self._transaction(write=True) as db:
             return db.execute("DELETE FROM queued_commands WHERE expires_at <= ?", (now,)).rowcount
+
+    # -- lock states -------------------------------------------------------
+
+    def record_lock_state(
+        self,
+        device_ids: list[str],
+        *,
+        locked: bool,
+        command_id: str,
+        issued_at: int,
+        payload: bytes = b"",
+    ) -> None:
+        """Remember a routed lock (its signed `payload`) or unlock for each active device.
+
+        A device keeps whichever of its lock and unlock commands was issued last; of two
+        issued in the same second, the one recorded last. Unknown devices are skipped.
+        """
+        with self._transaction(write=True) as db:
+            if locked:
+                db.execute(
+                    "INSERT OR IGNORE INTO lock_commands (command_id, payload) VALUES (?, ?)",
+                    (command_id, payload),
+                )
+            for device_id in device_ids:
+                db.execute(
+                    "INSERT INTO device_lock_states (device_id, locked, issued_at, command_id)"
+                    " SELECT device_id, ?, ?, ? FROM devices"
+                    " WHERE device_id = ? AND removed_at IS NULL"
+                    " ON CONFLICT (device_id) DO UPDATE SET locked = excluded.locked,"
+                    " issued_at = excluded.issued_at, command_id = excluded.command_id"
+                    " WHERE excluded.issued_at >= device_lock_states.issued_at",
+                    (int(locked), issued_at, command_id, device_id),
+                )
+            # Envelopes no device is locked by any more are not kept.
+            db.execute(
+                "DELETE FROM lock_commands WHERE command_id NOT IN"
+                " (SELECT command_id FROM device_lock_states WHERE locked = 1)"
+            )
+
+    def due_lock(self, device_id: str) -> bytes | None:
+        """The signed lock a device should be under, or None if its newest command unlocked it."""
+        with self._transaction(write=False) as db:
+            row = db.execute(
+                "SELECT payload FROM device_lock_states JOIN lock_commands USING (command_id)"
+                " WHERE device_id = ? AND locked = 1",
+                (device_id,),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
 
     # -- audit log ---------------------------------------------------------
 

@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     COMMAND_NOT_YET_VALID = "command_not_yet_valid"
     REPLAYED = "replayed"
     REPLAY_CACHE_FULL = "replay_cache_full"
+    SUPERSEDED = "superseded"
     DEVICE_OFFLINE = "device_offline"
     ACTION_FAILED = "action_failed"
     # The hub itself.
@@ -83,6 +84,10 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.COMMAND_NOT_YET_VALID: "The command is dated in the future. Check the clocks.",
     ErrorCode.REPLAYED: "This command was already received once; a copy is refused.",
     ErrorCode.REPLAY_CACHE_FULL: "Too many live commands at once; try again in a minute.",
+    ErrorCode.SUPERSEDED: (
+        "A newer lock or unlock reached the device first, so this older one was not applied. "
+        "Send it again if it is still wanted."
+    ),
     ErrorCode.DEVICE_OFFLINE: "The device is offline. Try again when it is connected.",
     ErrorCode.ACTION_FAILED: "The device could not carry out the action.",
     ErrorCode.BUSY: "The hub is busy; try again shortly.",

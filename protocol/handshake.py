@@ -50,12 +50,14 @@ from .messages import (
     Challenge,
     ClientRole,
     Deliver,
+    DeviceAlert,
     DeviceChanged,
     Error,
     Event,
     Hello,
     Inventory,
     KeyframeRequest,
+    LockDue,
     Message,
     PolicyUpdate,
     Proof,
@@ -109,9 +111,11 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     ),
     (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, KeyframeRequest}),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
-    (Side.CLIENT, ClientRole.AGENT): frozenset({Deliver, PolicyUpdate, KeyframeRequest, Error}),
+    (Side.CLIENT, ClientRole.AGENT): frozenset(
+        {Deliver, LockDue, PolicyUpdate, KeyframeRequest, Error}
+    ),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(
-        {Roster, DeviceChanged, Result, ScreenshotPart, Answer, Error}
+        {Roster, DeviceChanged, DeviceAlert, Result, ScreenshotPart, Answer, Error}
     ),
     (Side.CLIENT, ClientRole.ENROLL): frozenset({Error}),
 }

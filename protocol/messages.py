@@ -254,6 +254,18 @@ class Deliver(Message, tag="deliver", frozen=True):
     command: SignedCommand
 
 
+class LockDue(Message, tag="lock_due", frozen=True):
+    """Hub: a lock the hub knows is still due for this device, re-asserted on reconnect.
+
+    It carries the staff member's signed lock command untouched. The agent checks it as a
+    command, except that it may be past its expiry and its nonce already seen: a lock only
+    restricts, and an unlock the agent carried out that is newer always wins (protocol/relock.py).
+    """
+
+    MAX_BYTES = 256 * KiB
+    command: SignedCommand
+
+
 class PolicyUpdate(Message, tag="policy", frozen=True):
     """Hub: the signed policy currently in force for the device's group."""
 
@@ -326,6 +338,23 @@ class DeviceChanged(Message, tag="device", frozen=True):
     device: DeviceState
 
 
+#: What a device reports that the teacher must see at once, not only in the audit log.
+AlertKind = Literal["lock_tampered", "lock_not_shown"]
+ALERT_KINDS: frozenset[str] = frozenset(AlertKind.__args__)  # type: ignore[attr-defined]
+
+
+class DeviceAlert(Message, tag="alert", frozen=True):
+    """Hub: a device reported something its teacher must see now (its lock undone or not shown).
+
+    `at` and `detail` are the device's own words: shown literally, never trusted.
+    """
+
+    device_id: DeviceId
+    kind: AlertKind
+    at: Timestamp
+    detail: ShortText = ""
+
+
 class ClassInfo(WireStruct, frozen=True):
     name: DeviceName
     group: GroupName
@@ -380,12 +409,14 @@ AnyMessage = (
     | Capabilities
     | Activity
     | Deliver
+    | LockDue
     | PolicyUpdate
     | Submit
     | KeyframeRequest
     | Query
     | Roster
     | DeviceChanged
+    | DeviceAlert
     | Answer
     | Error
 )

@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from console.picture import PictureData, PictureError, render_picture
-from console.roster import ActionOutcome, DeviceView, printable
+from console.roster import ActionOutcome, DeviceView, LockAlert, printable
 
 # Decoding is done by a few threads shared by all tiles: however many devices send large
 # pictures at once, only this many are decoded (and held in memory) at a time.
@@ -61,6 +61,7 @@ class StudentTile(Widget):
         super().__init__()
         self._device = device
         self._outcome: ActionOutcome | None = None
+        self._alert: LockAlert | None = None
         self._status = Static(id="status", markup=False)
         self._picture = _PictureArea(self._refit_picture, id="picture", markup=False)
         self._showing_picture = False
@@ -82,6 +83,11 @@ class StudentTile(Widget):
         return self._device.device_id
 
     @property
+    def alert(self) -> LockAlert | None:
+        """The device's latest lock alert, until its screen is next unlocked."""
+        return self._alert
+
+    @property
     def outcome(self) -> ActionOutcome | None:
         """The result of the last command on this device, if any."""
         return self._outcome
@@ -100,6 +106,8 @@ class StudentTile(Widget):
             raise ValueError(f"tile of {self.device_id!r} given device {device.device_id!r}")
         if device == self._device:
             return
+        if self._device.locked and not device.locked:
+            self._alert = None  # the lock it was about is over
         self._device = device
         if self.is_mounted:
             self._show_device()
@@ -113,6 +121,14 @@ class StudentTile(Widget):
         self._outcome = outcome
         if self.is_mounted:
             self._show_status()
+
+    def show_alert(self, alert: LockAlert) -> None:
+        """Mark the tile: the device's lock was tampered with or could not be shown."""
+        if alert.device_id != self.device_id:
+            raise ValueError(f"tile of {self.device_id!r} given alert of {alert.device_id!r}")
+        self._alert = alert
+        if self.is_mounted:
+            self._show_device()
 
     def show_picture(self, picture: RenderableType | None) -> None:
         """Show an already drawn thumbnail, or the placeholder when `picture` is None."""
@@ -188,6 +204,7 @@ class StudentTile(Widget):
         self.set_class(not device.online, "-offline")
         self.set_class(device.locked, "-locked")
         self.set_class(device.watched, "-watched")
+        self.set_class(self._alert is not None, "-alert")
         self.border_title = Content(printable(device.display_name))
         self.border_subtitle = Content(printable(device.user)) if device.user else None
         self._show_status()
@@ -200,6 +217,8 @@ class StudentTile(Widget):
             parts.append(("● online", "$text-success"))
         else:
             parts.append((f"○ offline{_seen(device.last_seen)}", "$text-muted"))
+        if self._alert is not None:  # before the icons: a narrow tile cuts the line short
+            parts.append((self._alert.mark, "$text-error"))
         if device.locked:
             parts.append(("🔒", "$text-warning"))
         if device.watched:
@@ -229,6 +248,9 @@ class StudentTile(Widget):
             lines.append("🔒 screen locked")
         if device.watched:
             lines.append("👀 screen being watched")
+        if (alert := self._alert) is not None:
+            said = f": {alert.detail}" if alert.detail else ""
+            lines.append(f"⚠ {alert.headline} at {alert.time}{said}")
         if device.user:
             lines.append(f"signed in: {device.user}")
         if device.group:

@@ -327,7 +327,8 @@ def test_a_signed_command_covers_the_values_the_peer_decodes(school: School) -> 
 
 # --- fit: the one way a sender shortens text to a field --------------------------------
 
-NO_CONTROLS = re.compile(r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$")
+# \Z, not $: "$" also matches just before a final newline, so "\n" would pass.
+NO_CONTROLS = re.compile(r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*\Z")
 
 
 @given(text=st.text(), limit=st.integers(1, 600), printable=st.booleans())
