@@ -44,12 +44,14 @@ from protocol.messages import (
     Result,
     Roster,
     ScreenshotPart,
+    SetDeviceRecord,
     Status,
     Submit,
     encode_message,
 )
 from protocol.tokens import secret_hash
 
+from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -115,6 +117,7 @@ class Hub:
             changed=self._changed,
             delivery_seconds=delivery_seconds,
         )
+        self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
     def _changed(self) -> None:
         """Wake whoever waits for the hub's state to move (tests, status views)."""
@@ -388,6 +391,8 @@ class Hub:
             )
         elif isinstance(item, Result):
             detail = self.router.settle(device_id, item)
+            if item.facts:  # system information or diagnostics: the fleet table's facts
+                self.fleet.life.remember_facts(device_id, item.facts, self.now())
             self.store.append_audit(
                 link.device.name,
                 "result",
@@ -475,6 +480,8 @@ class Hub:
             await self.router.submit(console, item)
         elif isinstance(item, Query):
             console.post(self._answer(console.staff, item))
+        elif isinstance(item, SetDeviceRecord):
+            console.post(self.fleet.set_record(console.staff, item, self.now()))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -505,10 +512,13 @@ class Hub:
                     for c in classes[: query.limit]
                 ),
             )
-        if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
-            # Audit rows name devices and people of every group: school-wide staff only.
-            raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for school-wide IT")
-        rows = self.store.audit(limit=query.limit)
+        if query.subject in ("fleet", "history"):
+            return self.fleet.answer(staff, query)
+        # Audit rows name devices and people of every group: school-wide IT and admins see
+        # them all; anyone else sees only what they did themselves.
+        everything = staff.role in (Role.ADMIN, Role.IT) and ALL_GROUPS in staff.groups
+        actor = None if everything else staff_actor(staff)
+        rows = self.store.audit(limit=query.limit, actor=actor)
         return Answer(
             id=query.id,
             audit=tuple(
