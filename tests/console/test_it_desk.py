@@ -112,8 +112,8 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         await pilot.press("e")
         dialog = app.screen
         assert isinstance(dialog, RecordDialog)
-        dialog.query_one("#asset-tag").value = "HR-0042"  # type: ignore[attr-defined]
-        dialog.query_one("#student").value = "Eve"  # type: ignore[attr-defined]
+        dialog.query_one("#asset-tag").value = "HR-0042"
+        dialog.query_one("#student").value = "Eve"
         dialog.query_one("#state", Select).value = LifeState.IN_REPAIR.value
         dialog.query_one("#save", Button).press()
         await until(
@@ -138,7 +138,7 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         assert isinstance(app.screen, DeviceDesk)
         desk = app.screen
         await until(pilot, lambda: desk.table("system").row_count > 0, seconds=30)
-        facts = dict(map(tuple, plain_rows(desk.table("system"))))  # type: ignore[arg-type]
+        facts = dict(map(tuple, plain_rows(desk.table("system"))))
         assert facts["model"] == "\ufffd]0;owned\ufffd\ufffd[31m[link=x]Model X[/link]"
         assert facts["serial number"] == "SN-42"
         await until(pilot, lambda: desk.table("diagnostics").row_count > 0, seconds=30)
@@ -147,7 +147,7 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         pids = [int(row[0]) for row in plain_rows(desk.table("processes"))]
         assert student_program in pids
 
-        desk.query_one("#device-tabs").active = "processes-tab"  # type: ignore[attr-defined]
+        desk.query_one("#device-tabs").active = "processes-tab"
         desk.table("processes").move_cursor(row=pids.index(student_program))
         await pilot.press("k")
         await until(pilot, lambda: ended(student_program), seconds=30)
@@ -157,7 +157,7 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         await until(pilot, lambda: view.image is not None, seconds=30)
         assert view.image is not None
         with Image.open(io.BytesIO(view.image)) as shot:
-            assert shot.size == pwned.screen.size  # type: ignore[attr-defined]
+            assert shot.size == pwned.screen.size
         await until(pilot, lambda: desk.table("history").row_count == 3)
 
         # The audit trail names the device literally, and what IT did to it.
