@@ -63,7 +63,7 @@ async def test_a_screenshot_is_saved_where_the_command_line_says(
             image.size
             == agent.screen.size
             == (row["screenshot"]["width"], row["screenshot"]["height"])
-        )  # type: ignore[attr-defined]
+        )
     code, out, err = await console_do(room, "screenshot", "--all", "--save", str(target))
     assert code == 0, err
     assert f"  saved to    {target}" in out.splitlines()
