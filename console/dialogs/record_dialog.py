@@ -29,7 +29,10 @@ class RecordDialog(ModalScreen[dict[str, Any] | None]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+    ]
 
     def __init__(self, entry: FleetEntry, devices: Mapping[str, str]) -> None:
         """`devices` maps the names of the other devices to their ids (for a loan)."""
@@ -40,12 +43,9 @@ class RecordDialog(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         entry = self.entry
         names = {device_id: name for name, device_id in self._devices.items()}
+        # The state first: it is what changes most often (a repair, a loan, a loss).
         with Vertical(id="dialog"):
             yield Label(Content(f"Device record of {printable(entry.name)}"), id="title")
-            yield Label("Asset tag")
-            yield Input(entry.asset_tag, max_length=MAX_ASSET_TAG, id="asset-tag")
-            yield Label("Assigned student")
-            yield Input(entry.student, max_length=80, id="student")
             yield Label("State")
             yield Select(
                 [(state.words, state.value) for state in LifeState],
@@ -53,6 +53,10 @@ class RecordDialog(ModalScreen[dict[str, Any] | None]):
                 allow_blank=False,
                 id="state",
             )
+            yield Label("Asset tag")
+            yield Input(entry.asset_tag, max_length=MAX_ASSET_TAG, id="asset-tag")
+            yield Label("Assigned student")
+            yield Input(entry.student, max_length=80, id="student")
             yield Label("On loan for (the device it replaces)")
             yield Select(
                 [
@@ -83,6 +87,9 @@ class RecordDialog(ModalScreen[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_save(self) -> None:
+        self._save()
 
     def _save(self) -> None:
         state = LifeState(str(self.query_one("#state", Select).value))
