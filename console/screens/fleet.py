@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from console.fleet_files import fleet_csv, when, write_labels
 from console.it_desk import HubRefused, ITDesk
 from console.roster import printable
 from console.widgets.literal_table import LiteralTable
+from protocol.actions import GetSystemInfo
 from protocol.fleet import FleetEntry, LifeState
 
 #: The fleet table's columns: (heading, what a row shows in it).
@@ -63,6 +65,7 @@ class FleetScreen(Screen[None]):
         Binding("x", "export", "Export CSV"),
         Binding("p", "labels", "Labels"),
         Binding("r", "refresh", "Refresh"),
+        Binding("f", "ask_facts", "Ask facts"),
     ]
 
     def __init__(
@@ -177,6 +180,22 @@ class FleetScreen(Screen[None]):
         self.query_one("#search", Input).focus()
 
     def action_refresh(self) -> None:
+        self.load()
+
+    def action_ask_facts(self) -> None:
+        self.ask_facts()
+
+    @work(exclusive=True, group="facts")
+    async def ask_facts(self) -> None:
+        """Ask every online device shown for its system facts, then show what the hub kept."""
+        online = [e for e in self.shown if e.online]
+        self.status(f"Asking {len(online)} online devices for their system facts…")
+        replies = await asyncio.gather(
+            *(self.desk.ask(e.device_id, GetSystemInfo()) for e in online),
+            return_exceptions=True,
+        )
+        answered = sum(not isinstance(r, BaseException) and r.result.ok for r in replies)
+        self.notify(f"{answered} of {len(online)} devices sent their facts.", markup=False)
         self.load()
 
     def action_edit(self) -> None:

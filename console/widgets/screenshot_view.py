@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.events import Resize
 from textual.widgets import Static
 
-from console.picture import PictureError, render_picture
+from console.picture import HalfBlockPicture, PictureError, render_picture
 
 #: A screenshot is a whole screen at full resolution: bigger than any thumbnail.
 MAX_SCREENSHOT_PIXELS = 8192 * 8192
@@ -27,14 +28,16 @@ class ScreenshotView(Static):
             self._draw()
 
     def _draw(self) -> None:
-        if self.image is None:
-            return
-        width, height = self.content_size
+        if self.image is not None:
+            width, height = self.content_size
+            self._decode(self.image, max(width, 1), max(height, 1))
+
+    @work(thread=True, exclusive=True, group="screenshot")
+    def _decode(self, image: bytes, width: int, height: int) -> None:
+        """Decode off the event loop: a whole screen takes tens of milliseconds."""
+        picture: HalfBlockPicture | str
         try:
-            picture = render_picture(
-                self.image, max(width, 1), max(height, 1), max_pixels=MAX_SCREENSHOT_PIXELS
-            )
+            picture = render_picture(image, width, height, max_pixels=MAX_SCREENSHOT_PIXELS)
         except PictureError as error:
-            self.update(f"The screenshot could not be shown: {error}")
-            return
-        self.update(picture)
+            picture = f"The screenshot could not be shown: {error}"
+        self.app.call_from_thread(self.update, picture)

@@ -106,6 +106,12 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         rows = plain_rows(fleet.table)
         assert [row[0] for row in rows] == [HOSTILE_NAME, "Ada's laptop"]  # "[" sorts first
         await until(pilot, lambda: "pwned[/]" in app.export_screenshot())
+        # Model, serial, battery: what the devices last told the hub, asked for from here.
+        await pilot.press("f")
+        await until(pilot, lambda: plain_rows(fleet.table)[0][6] == "SN-42")
+        assert (
+            plain_rows(fleet.table)[0][5] == "\ufffd]0;owned\ufffd\ufffd[31m[link=x]Model X[/link]"
+        )
 
         # The life cycle: the hostile device goes in for repair with a tag and a student.
         fleet.table.move_cursor(row=0)
