@@ -306,8 +306,11 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
 def _save_pictures(
     path: Path, pictures: dict[str, bytes | str], names: dict[str, str]
 ) -> dict[str, dict[str, str]]:
-    """Write each screenshot to `path` (one device) or PATH-NAME.png (several), as PNG if
-    the name says so; what to add to each device's row: where it went, or why not."""
+    """Write each screenshot to `path` (one device) or PATH-NAME.png (several).
+
+    The file's suffix decides its format (a WebP from the device becomes a PNG if asked).
+    Returns what to add to each device's row: where it went, or why it did not.
+    """
     saved: dict[str, dict[str, str]] = {}
     for device_id, picture in pictures.items():
         if isinstance(picture, str):

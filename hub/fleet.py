@@ -17,6 +17,7 @@ from protocol.limits import MAX_AUDIT_DETAIL, MAX_SHORT_TEXT, fit
 from protocol.messages import Answer, Error, Query, SetDeviceRecord
 
 from .lifecycle import LifeCycle, LifeRecord, RecordChange, RecordRefused
+from .routing import _actor as routing_actor
 from .store import DeviceRecord, Store
 
 #: Who may change a device's asset tag, student and state.
@@ -25,8 +26,11 @@ _FACT = 200
 
 
 def staff_actor(staff: CertificateBody) -> str:
-    """How the audit log and the history name a staff member (as the router does)."""
-    return f"{staff.name} ({staff.role.value} {staff.serial[:8]})"
+    """The name the audit log and the history give a staff member.
+
+    The router's own: a teacher's audit entries are found by this name.
+    """
+    return routing_actor(staff)
 
 
 def fleet_entry(device: DeviceRecord, record: LifeRecord, *, online: bool) -> FleetEntry:
