@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 
 from protocol.certificates import CertificateBody, Role
-from protocol.errors import ErrorCode, PeerError
+from protocol.errors import ErrorCode
 from protocol.fleet import FleetEntry
 from protocol.limits import MAX_AUDIT_DETAIL, MAX_SHORT_TEXT, fit
 from protocol.messages import Answer, Error, Query, SetDeviceRecord
@@ -85,11 +85,19 @@ class FleetDesk:
         self.life = LifeCycle(store)
         self._online = online
 
-    def answer(self, staff: CertificateBody, query: Query) -> Answer:
+    def answer(self, staff: CertificateBody, query: Query) -> Answer | Error:
+        """The fleet table, or one device's history.
+
+        A device outside the staff member's groups gets an Error by the query's id.
+        """
         visible = [d for d in self.store.devices() if staff.covers_group(d.group)]
         if query.subject == "history":
             if query.device_id not in {d.device_id for d in visible}:
-                raise PeerError(ErrorCode.GROUP_FORBIDDEN, "no such device in your groups")
+                return Error(
+                    code=ErrorCode.GROUP_FORBIDDEN,
+                    message="No such device in your groups.",
+                    ref=query.id,
+                )
             history = self.life.history(query.device_id or "", query.limit)
             return Answer(id=query.id, history=tuple(history))
         records = self.life.records()
@@ -158,4 +166,5 @@ class FleetDesk:
 
 
 def _refusal(code: ErrorCode, sentence: str, request: SetDeviceRecord) -> Error:
+    """A refusal with its own sentence, by the request's id, so the console can say why."""
     return Error(code=code, message=fit(sentence, MAX_SHORT_TEXT), ref=request.id)

@@ -499,7 +499,7 @@ class Hub:
             async with asyncio.timeout(self.router.delivery_seconds):
                 await link.ws.send(encode_message(request).decode())
 
-    def _answer(self, staff: CertificateBody, query: Query) -> Answer:
+    def _answer(self, staff: CertificateBody, query: Query) -> Answer | Error:
         if query.subject == "roster":
             devices = self.visible_devices(staff)[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))

@@ -127,3 +127,20 @@ async def test_a_csv_import_is_all_or_nothing_with_one_error_per_bad_line(
     with pytest.raises(RecordRefused):
         life.change_many(clash, actor="test", now=2)
     assert life.record(ada).student == "Ada"
+
+
+async def test_the_fleet_and_histories_stop_at_the_staff_members_groups(room: Classroom) -> None:
+    await room.start_agent("Ada's laptop")
+    other = (await room.start_agent("Zoe's laptop", group="8C")).state.device_id
+    teacher = await room.console()  # 7B only
+    asked = await teacher.session.query("fleet")
+    assert [e.name for e in (await teacher.take(Answer, lambda a: a.id == asked)).fleet] == [
+        "Ada's laptop"
+    ]
+    asked = await teacher.session.query("history", device_id=other)
+    assert (await teacher.take(Error, lambda e: e.ref == asked)).code == "group_forbidden"
+    it_7b = await room.console(room.staff("Sam (7B)", Role.IT, ("7B",)))
+    asked = await it_7b.session.set_record(other, state=LifeState.LOST)
+    refusal = await it_7b.take(Error, lambda e: e.ref == asked)
+    assert refusal.code == "group_forbidden"
+    assert LifeCycle(room.store).record(other).state is LifeState.IN_SERVICE
