@@ -183,3 +183,36 @@ async def test_fleet_life_cycle_device_view_and_audit_on_a_live_hub(
         assert any(row[1] == HOSTILE_NAME and row[2] == "result" for row in rows)
         assert any(row[3] == HOSTILE_NAME for row in rows)
         await until(pilot, lambda: "pwned[/]" in app.export_screenshot())
+
+
+async def test_a_teacher_sees_own_audit_rows_and_may_not_change_records(room: Classroom) -> None:
+    from protocol.actions import LockScreen
+    from protocol.messages import Result
+
+    ada = (await room.start_agent("Ada's laptop")).state.device_id
+    teacher = room.staff("Ms Smith", Role.TEACHER, ("7B",))
+    for staff in (teacher, room.staff("Sam", Role.IT, ("*",))):
+        console = await room.console(staff)
+        await console.submit(LockScreen(message=""), [ada])
+        await console.take(Result)
+    app = ClassroomApp(HubConnection(teacher, url=room.url))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: len(app.class_grid.device_ids) == 1)
+        await pilot.press("v")
+        audit = app.screen
+        assert isinstance(audit, AuditScreen)
+        await until(pilot, lambda: audit.table.row_count > 0)
+        assert {row[1].split(" (")[0] for row in plain_rows(audit.table)} == {"Ms Smith"}
+        await pilot.press("escape", "i")
+        fleet = app.screen
+        assert isinstance(fleet, FleetScreen)
+        await until(pilot, lambda: fleet.table.row_count == 1)
+        await pilot.press("e")
+        dialog = app.screen
+        assert isinstance(dialog, RecordDialog)
+        dialog.query_one("#state", Select).value = LifeState.LOST.value
+        await pilot.press("ctrl+s")
+        await until(
+            pilot, lambda: any("IT and admins" in str(n.message) for n in app._notifications)
+        )
+    assert LifeCycle(room.store).record(ada).state is LifeState.IN_SERVICE
