@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.dialogs.message_dialog import MessageDialog
+from console.it_desk import ITDesk
 from console.link import HubLink
 from console.messages import (
     AlertReceived,
@@ -27,7 +28,9 @@ from console.messages import (
 )
 from console.picture import PictureData
 from console.roster import ActionOutcome, DeviceView, LockAlert, printable
+from console.screens.audit import AuditScreen
 from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
+from console.screens.fleet import FleetScreen
 from console.widgets.class_grid import ClassGrid
 
 GRID_THUMBNAIL_WIDTH = 320
@@ -55,6 +58,8 @@ class ClassroomApp(App[None]):
         Binding("u", "unlock", "Unlock", tooltip="Unlock the selected screens"),
         Binding("m", "message", "Message", tooltip="Show a message on the selected screens"),
         Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
+        Binding("i", "fleet", "Fleet", tooltip="IT desk: every device, its record and facts"),
+        Binding("v", "audit", "Audit", tooltip="Who did what to which devices, and when"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -270,8 +275,27 @@ class ClassroomApp(App[None]):
     def action_select_all(self) -> None:
         self.class_grid.action_toggle_all()
 
+    def action_fleet(self) -> None:
+        if (desk := self._it_desk()) is not None:
+            self.push_screen(FleetScreen(desk))
+
+    def action_audit(self) -> None:
+        if (desk := self._it_desk()) is not None:
+            self.push_screen(AuditScreen(desk))
+
+    def _it_desk(self) -> ITDesk | None:
+        desk = getattr(self._link, "it_desk", None)
+        if not isinstance(desk, ITDesk):
+            self.notify("This console has no hub connection for IT views.", markup=False)
+            return None
+        return desk
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Fleet", "IT desk: every device, its record and facts (i)", self.action_fleet
+        )
+        yield SystemCommand("Audit trail", "Who did what to which devices (v)", self.action_audit)
         yield SystemCommand(
             "Lock screens", "Lock the selected students' screens (l)", self.action_lock
         )

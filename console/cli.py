@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -16,8 +19,9 @@ import msgspec.inspect
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
-from protocol.messages import Answer, Error, Result, Roster
+from protocol.messages import Answer, Error, Result, Roster, ScreenshotPart
 
+from .it_desk import ScreenshotCollector
 from .roster import printable
 from .session import ConsoleSession
 
@@ -157,6 +161,12 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
     parser.add_argument("--ttl", type=int, default=60, help="seconds the command stays valid")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for results")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE.png",
+        help="screenshot: save the picture there (several devices: FILE-NAME.png each)",
+    )
     given = argparse.Namespace(credential=credential, hub=hub)
     args = parser.parse_intermixed_args(argv, given)  # FIELD=VALUE may follow the options
     if sum((bool(args.to), bool(args.klass), args.all)) != 1:
@@ -229,6 +239,8 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     awaited: str | None = "device list"
     targets: list[str] = []
     results: dict[str, Result] = {}
+    screenshots = ScreenshotCollector()
+    pictures: dict[str, bytes | str] = {}  # by device: the picture, or why it is missing
     try:
         async with asyncio.timeout(args.wait):
             roster = await _next(events, Roster)
@@ -237,13 +249,23 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
             command = await session.submit(action, targets, queue=args.queue, ttl=args.ttl)
             awaited = None  # from here on, silence means devices that did not answer
             while len(results) < len(targets):
-                event = await _next(events, (Result, Error))
+                event = await _next(events, (Result, Error, ScreenshotPart))
                 if isinstance(event, Error):
                     refusal = printable(event.message)
                     print(f"homeroom-console: the hub refused: {refusal}", file=sys.stderr)
                     return 2
-                if event.command_id == command.body.id:
-                    results[event.device_id] = event
+                if event.command_id != command.body.id:
+                    continue
+                if isinstance(event, ScreenshotPart):
+                    with contextlib.suppress(PeerError):  # caught by the digest on the Result
+                        screenshots.add(event)
+                    continue
+                results[event.device_id] = event
+                try:
+                    if (picture := screenshots.finish(event)) is not None:
+                        pictures[event.device_id] = picture
+                except PeerError as error:
+                    pictures[event.device_id] = error.detail
     except TimeoutError:
         if awaited is not None:
             print(
@@ -256,6 +278,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     finally:
         await session.close()
     names = {d.device_id: d.name for d in roster.devices}
+    saved = _save_pictures(args.save, pictures, names) if args.save else {}
     rows = []
     for target in targets:
         result = results.get(target)
@@ -269,6 +292,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
                 else "no_answer",
                 "detail": result.detail if result else f"no answer within {args.wait:g} s",
                 **(_returned(result) if result else {}),
+                **saved.get(target, {}),
             }
         )
     if args.json:
@@ -277,6 +301,38 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
         for row in rows:
             print(_readable(row))
     return 0 if all(row["ok"] for row in rows) else 1
+
+
+def _save_pictures(
+    path: Path, pictures: dict[str, bytes | str], names: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Write each screenshot to `path` (one device) or PATH-NAME.png (several).
+
+    The file's suffix decides its format (a WebP from the device becomes a PNG if asked).
+    Returns what to add to each device's row: where it went, or why it did not.
+    """
+    from PIL import Image  # only here: `do` without --save starts without Pillow
+
+    saved: dict[str, dict[str, str]] = {}
+    for device_id, picture in pictures.items():
+        if isinstance(picture, str):
+            saved[device_id] = {"save_error": f"the screenshot was damaged: {picture}"}
+            continue
+        target = path
+        if len(pictures) > 1:
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", names.get(device_id, device_id[:16]))
+            target = path.with_name(f"{path.stem}-{safe.strip('-') or device_id[:16]}{path.suffix}")
+        try:
+            with Image.open(io.BytesIO(picture)) as image:
+                if (image.format or "").lower() == target.suffix.lower().lstrip("."):
+                    target.write_bytes(picture)
+                else:  # the device sent WebP and the file is to be a PNG, say
+                    image.save(target)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            saved[device_id] = {"save_error": f"could not write {target}: {error}"}
+            continue
+        saved[device_id] = {"saved_to": str(target)}
+    return saved
 
 
 def _returned(result: Result) -> dict[str, Any]:
@@ -309,6 +365,13 @@ def _readable(row: dict[str, Any]) -> str:
     facts = row.get("facts", {})
     width = max((len(printable(name)) for name in facts), default=0)
     lines += [f"  {printable(k).ljust(width)}  {printable(v)}" for k, v in facts.items()]
+    if (shot := row.get("screenshot")) is not None:
+        size = f"{shot['width']}x{shot['height']} {shot['format']}"
+        lines.append(f"  screenshot  {size}, {shot['bytes']:,} bytes")
+    if "saved_to" in row:
+        lines.append(f"  saved to    {printable(row['saved_to'])}")
+    if "save_error" in row:
+        lines.append(f"  NOT SAVED   {printable(row['save_error'])}")
     processes = row.get("processes", [])
     if processes:
         lines.append(f"  {'PID':>7}  {'CPU %':>6}  {'MEMORY':>9}  {'USER':<12}  NAME / WINDOW")

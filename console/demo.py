@@ -118,7 +118,9 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
                 keyring,
                 store,
                 name="Demo Teacher",
-                role=Role.TEACHER,
+                # IT for the demo's group: the grid's actions and the IT desk (fleet,
+                # records, processes) both work, and the audit view shows its own rows.
+                role=Role.IT,
                 groups=(DEMO_GROUP,),
                 now=now - 60,
                 hub_url=url,

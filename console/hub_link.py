@@ -17,6 +17,7 @@ from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
 from protocol.messages import DeviceAlert, DeviceChanged, DeviceState, Error, Result, Roster
 
+from .it_desk import ITDesk
 from .roster import ActionOutcome, DeviceView, LockAlert
 from .session import ConsoleSession, Picture
 
@@ -53,6 +54,8 @@ class HubConnection:
         self._watching: dict[str, tuple[int, float]] = {}
         self._live: set[str] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        #: The IT screens' requests (fleet, audit, records, one device's data).
+        self.it_desk = ITDesk(lambda: self.session)
 
     async def run(self, app: ClassroomApp) -> None:
         if self.credential is None:
@@ -86,6 +89,7 @@ class HubConnection:
         await stay_connected(one_session, on_lost=lost, cap=30.0)
 
     def _dispatch(self, app: ClassroomApp, event: object) -> None:
+        self.it_desk.offer(event)
         if isinstance(event, Picture):
             app.picture_received(event.device_id, event.image)
         elif isinstance(event, Roster):

@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -31,6 +31,8 @@ from protocol.messages import (
     Query,
     Result,
     Roster,
+    ScreenshotPart,
+    SetDeviceRecord,
     Submit,
     encode_message,
 )
@@ -54,7 +56,7 @@ class Picture:
     image: Image.Image
 
 
-HubEvent = Roster | DeviceChanged | DeviceAlert | Result | Answer | Error | Picture
+HubEvent = Roster | DeviceChanged | DeviceAlert | Result | ScreenshotPart | Answer | Error | Picture
 
 
 class ConsoleSession:
@@ -126,13 +128,30 @@ class ConsoleSession:
             raise ConnectionError("not connected to the hub")
         await self._ws.send(encode_message(Submit(command=command, queue=queue)).decode())
 
-    async def query(self, subject: Literal["roster", "classes", "audit"], limit: int = 1000) -> str:
+    async def query(
+        self,
+        subject: Literal["roster", "classes", "audit", "fleet", "history"],
+        limit: int = 1000,
+        *,
+        device_id: str | None = None,
+    ) -> str:
         """Ask the hub for a list; the Answer event carries the returned id."""
         if self._ws is None:
             raise ConnectionError("not connected to the hub")
-        query = Query(id=secrets.token_hex(16), subject=subject, limit=limit)
+        query = Query(id=secrets.token_hex(16), subject=subject, limit=limit, device_id=device_id)
         await self._ws.send(encode_message(query).decode())
         return query.id
+
+    async def set_record(self, device_id: str, **fields: Any) -> str:
+        """Change a device's asset_tag, student, state or loan_for on the hub.
+
+        An Answer (the device's new fleet row) or an Error carries the returned id.
+        """
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        request = SetDeviceRecord(id=secrets.token_hex(16), device_id=device_id, **fields)
+        await self._ws.send(encode_message(request).decode())
+        return request.id
 
     async def __aiter__(self) -> AsyncIterator[HubEvent]:
         ws = self._ws

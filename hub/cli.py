@@ -19,6 +19,7 @@ from protocol.limits import fit
 from protocol.tokens import is_loopback
 from protocol.types import check_group
 
+from . import fleet_cli
 from .admin import LOCAL_ADMIN, create_token, issue_staff
 from .keyring import Keyring, init_hub
 from .store import Store, StoreError
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = command(commands, "devices", "the fleet: name, group, user, host, last seen")
     devices.add_argument("--remove", metavar="DEVICE", help="remove a device (name or id) for good")
+    fleet_cli.add_commands(devices, command)
     audit = command(commands, "audit", "show the newest audit entries and check the chain")
     audit.add_argument("--limit", type=int, default=30)
     return parser
@@ -288,6 +290,8 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "class":
         return _classes(args, store, now)
+    if args.command == "devices" and (code := fleet_cli.run(args, store, now)) is not None:
+        return code
     if args.command == "devices" and args.remove:
         by_name = {d.name: d.device_id for d in store.devices()}
         device_id = by_name.get(args.remove, args.remove)

@@ -49,6 +49,7 @@ from protocol.messages import (
     Result,
     Roster,
     ScreenshotPart,
+    SetDeviceRecord,
     Status,
     Submit,
     encode_message,
@@ -56,6 +57,7 @@ from protocol.messages import (
 from protocol.tokens import secret_hash
 
 from .due_locks import DueLocks
+from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -123,6 +125,7 @@ class Hub:
             delivery_seconds=delivery_seconds,
             on_routed=self.due_locks.routed,
         )
+        self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
     def _changed(self) -> None:
         """Wake whoever waits for the hub's state to move (tests, status views)."""
@@ -400,6 +403,8 @@ class Hub:
             )
         elif isinstance(item, Result):
             detail = self.router.settle(device_id, item)
+            if item.facts:  # system information or diagnostics: the fleet table's facts
+                self.fleet.life.remember_facts(device_id, item.facts, self.now())
             self.store.append_audit(
                 link.device.name,
                 "result",
@@ -497,6 +502,8 @@ class Hub:
             await self.router.submit(console, item)
         elif isinstance(item, Query):
             console.post(self._answer(console.staff, item))
+        elif isinstance(item, SetDeviceRecord):
+            console.post(self.fleet.set_record(console.staff, item, self.now()))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -514,7 +521,7 @@ class Hub:
             async with asyncio.timeout(self.router.delivery_seconds):
                 await link.ws.send(encode_message(request).decode())
 
-    def _answer(self, staff: CertificateBody, query: Query) -> Answer:
+    def _answer(self, staff: CertificateBody, query: Query) -> Answer | Error:
         if query.subject == "roster":
             devices = self.visible_devices(staff)[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))
@@ -527,10 +534,13 @@ class Hub:
                     for c in classes[: query.limit]
                 ),
             )
-        if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
-            # Audit rows name devices and people of every group: school-wide staff only.
-            raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for school-wide IT")
-        rows = self.store.audit(limit=query.limit)
+        if query.subject in ("fleet", "history"):
+            return self.fleet.answer(staff, query)
+        # Audit rows name devices and people of every group: school-wide IT and admins see
+        # them all; anyone else sees only what they did themselves.
+        everything = staff.role in (Role.ADMIN, Role.IT) and ALL_GROUPS in staff.groups
+        actor = None if everything else staff_actor(staff)
+        rows = self.store.audit(limit=query.limit, actor=actor)
         return Answer(
             id=query.id,
             audit=tuple(

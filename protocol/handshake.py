@@ -65,6 +65,7 @@ from .messages import (
     Result,
     Roster,
     ScreenshotPart,
+    SetDeviceRecord,
     Status,
     Submit,
     Welcome,
@@ -109,7 +110,7 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     (Side.HUB, ClientRole.AGENT): frozenset(
         {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
     ),
-    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, KeyframeRequest}),
+    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, SetDeviceRecord, KeyframeRequest}),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset(
         {Deliver, LockDue, PolicyUpdate, KeyframeRequest, Error}

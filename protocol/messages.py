@@ -13,6 +13,7 @@ from .certificates import Certificate
 from .codec import WireStruct, decode_as, prepare_decoder
 from .commands import SignedCommand
 from .errors import GUIDANCE, ErrorCode, PeerError
+from .fleet import AssetTag, FleetEntry, LifeChange, LifeState, StudentName
 from .limits import (
     MAX_AGENT_VERSION,
     MAX_AUDIT_ACTOR,
@@ -303,8 +304,30 @@ class Query(Message, tag="query", frozen=True):
     """Console: ask the hub for a list."""
 
     id: RandomId
-    subject: Literal["roster", "classes", "audit"]
+    subject: Literal["roster", "classes", "audit", "fleet", "history"]
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    #: For "history": the device whose life cycle changes are asked for.
+    device_id: DeviceId | None = None
+
+
+class SetDeviceRecord(Message, tag="set_device", frozen=True):
+    """Console (IT or admin): change a device's asset tag, student or state; None keeps it.
+
+    Not a signed command: the record lives on the hub, which is its authority, and the
+    staff member's proven session is who the history and the audit log name.
+    """
+
+    id: RandomId
+    device_id: DeviceId
+    asset_tag: AssetTag | None = None
+    student: StudentName | None = None
+    state: LifeState | None = None
+    #: With state "on_loan": the device this one replaces while it is away.
+    loan_for: DeviceId | None = None
+
+    def check_rules(self) -> None:
+        if self.loan_for is not None and self.state is not LifeState.ON_LOAN:
+            raise ValueError("loan_for goes with the state on_loan")
 
 
 # --- Hub to console ------------------------------------------------------------
@@ -379,6 +402,8 @@ class Answer(Message, tag="answer", frozen=True):
     devices: tuple[DeviceState, ...] = ()
     classes: tuple[ClassInfo, ...] = ()
     audit: tuple[AuditEntry, ...] = ()
+    fleet: tuple[FleetEntry, ...] = ()
+    history: tuple[LifeChange, ...] = ()
 
 
 # --- Both ways ---------------------------------------------------------------
@@ -414,6 +439,7 @@ AnyMessage = (
     | Submit
     | KeyframeRequest
     | Query
+    | SetDeviceRecord
     | Roster
     | DeviceChanged
     | DeviceAlert
