@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import msgspec
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
@@ -50,6 +51,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .door import Door, DoorLimits, open_door
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -93,8 +95,11 @@ class Hub:
         housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
         handshake_seconds: float = HANDSHAKE_SECONDS,
         delivery_seconds: float = DELIVERY_SECONDS,
+        door_limits: DoorLimits | None = None,
     ) -> None:
         self.keyring = keyring
+        self.door_limits = door_limits or DoorLimits()
+        self.door: Door | None = None
         self.store = store
         self.clock = clock
         self.housekeeping_seconds = housekeeping_seconds
@@ -138,19 +143,18 @@ class Hub:
         )
         if not tls:
             self._channel = b""
-        async with serve(
+        limits = dataclasses.replace(self.door_limits, handshake_seconds=self.handshake_seconds)
+        async with open_door(
             self.handle,
             host,
             port,
             ssl=ssl,
+            limits=limits,
             max_size=PREAUTH_MAX_BYTES,
-            # Browsers send an Origin header; agents and consoles do not. Refusing any
-            # Origin stops cross-site websocket hijacking (MeshCentral's flaw).
-            origins=[None],
-            compression=None,
             # A peer hung up on for flooding may not read our close frame; don't wait long.
             close_timeout=2,
-        ) as server:
+        ) as (server, door):
+            self.door = door
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
                 yield server
@@ -192,6 +196,8 @@ class Hub:
         except (TimeoutError, ConnectionClosed):
             log.info("handshake abandoned by %s", ws.remote_address)
             return
+        if self.door is not None:  # proven: no longer a stranger the door must limit
+            self.door.signed_in(getattr(ws, "visit", None))
         # Until here a peer could send no more than a handshake needs; now its role's limit.
         ws.protocol.max_message_size = (
             MAX_FRAME_BYTES if claim.role is ClientRole.AGENT else MAX_MESSAGE_BYTES
