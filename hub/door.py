@@ -402,7 +402,9 @@ async def open_door(
         finally:
             if door is not None:
                 door.left(connection.visit)
-            server.handler_tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            if task is not None:
+                server.handler_tasks.discard(task)
 
     async def create() -> Door:
         nonlocal door
@@ -412,7 +414,8 @@ async def open_door(
         await door.start_serving()
         return door
 
-    server = Server(create, run_connection, logger=log)
+    # The Door stands in for the asyncio.Server that websockets' Server wraps (duck typing).
+    server = Server(create, run_connection, logger=log)  # type: ignore[arg-type]
     async with server:
         assert door is not None
         yield server, door
