@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
 
 from websockets.exceptions import ConnectionClosed
 
@@ -43,6 +44,8 @@ log = logging.getLogger("homeroom.hub")
 DELIVERY_SECONDS = 5.0
 #: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
 MAX_PENDING = 50_000
+#: An expired queued command whose sender is not signed in waits this long to be reported.
+KEEP_EXPIRY_REPORTS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class PendingCommand:
     expires_at: int
     #: For a screenshot: the bytes each device has sent so far (bounded, and audited).
     screenshot_bytes: dict[str, int] | None = None
+    #: Devices for which it waits in the store: their result also clears it there.
+    queued: set[str] = field(default_factory=set)
 
 
 def routed(disposition: Disposition) -> bool:
@@ -116,9 +121,11 @@ class Router:
         clock: Callable[[], float],
         changed: Callable[[], None],
         delivery_seconds: float = DELIVERY_SECONDS,
+        consoles: Collection[ConsoleLink] = (),
     ) -> None:
         self.store = store
         self.agents = agents
+        self.consoles = consoles
         self.org_key = org_key
         self.clock = clock
         self.changed = changed
@@ -128,6 +135,10 @@ class Router:
         self.watchers: dict[str, dict[ConsoleLink, float]] = {}
         # One person may hold at most this many live commands (see ReplayCache).
         self.replay = ReplayCache(per_issuer=2_000)
+        # What was routed before a restart stays refused as a replay after it.
+        for nonce, expires_at, issuer in store.live_nonces(self.now() - CLOCK_SKEW - 1):
+            with suppress(PeerError):
+                self.replay.remember(nonce, expires_at, now=self.now(), issuer=issuer)
 
     def now(self) -> int:
         return int(self.clock())
@@ -156,6 +167,7 @@ class Router:
             self.replay.remember(
                 body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
             )
+            self.store.remember_nonce(body.nonce, body.expires_at, body.issuer.body.serial)
         # Audited before anything is sent: a full disk stops the action, never the record.
         self.store.append_audit(
             _actor(console.staff),
@@ -166,6 +178,7 @@ class Router:
             now,
         )
         pending = PendingCommand(console, going, body.expires_at)
+        pending.queued = {t for t, d in plan.items() if isinstance(d, Queued)}
         if isinstance(body.action, TakeScreenshot):
             pending.screenshot_bytes = {}
         self._remember_pending(pending, body.id)
@@ -235,7 +248,12 @@ class Router:
         """Keep a command for an offline device until it connects or the command expires."""
         body = command.body
         try:
-            self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
+            self.store.queue_command(
+                target, body.id, deliver.encode(), body.expires_at, sender=body.issuer.body.serial
+            )
+            pending = self.pending.get(body.id)
+            if pending is not None:
+                pending.queued.add(target)
         except StoreError as error:
             log.error("could not queue for %s: %s", target[:16], error)
             _tell_refused(console, body.id, target, ErrorCode.HUB_STORAGE)
@@ -260,8 +278,19 @@ class Router:
         made up, none twice (each is an audit row). Anything else is the peer's error.
         """
         pending = self.pending.get(result.command_id)
-        if result.device_id != device_id or pending is None or device_id not in pending.awaiting:
+        awaited = pending is not None and device_id in pending.awaiting
+        queued = None
+        if result.device_id == device_id and (pending is None or device_id in pending.queued):
+            # Queued: it leaves the store now that its result came (also after a restart,
+            # when nothing in memory remembers it, and its sender is found by serial).
+            queued = self.store.settle_queued(device_id, result.command_id)
+        if result.device_id != device_id or not (awaited or queued):
             raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
+        if pending is None or not awaited:
+            assert queued is not None
+            for console in self._signed_in(queued.sender):
+                console.post(result)
+            return result.detail
         pending.awaiting.discard(device_id)
         if not pending.awaiting:
             del self.pending[result.command_id]
@@ -288,6 +317,53 @@ class Router:
             raise PeerError(ErrorCode.TOO_LARGE, f"screenshot over {MAX_SCREENSHOT_BYTES} bytes")
         sizes[device_id] = sent
         pending.console.post(part)
+
+    def _signed_in(self, serial: str) -> list[ConsoleLink]:
+        """The consoles signed in with this certificate (a person may have two open)."""
+        return [c for c in self.consoles if serial and c.staff.serial == serial]
+
+    def report_expired(self) -> int:
+        """Tell senders which of their queued commands expired, then forget those; how many.
+
+        A sender who is not signed in is told at their next sign-in (up to a week later).
+        Each report is audited first: if that fails, the command stays for the next round.
+        """
+        now = self.now()
+        reported = 0
+        for queued in self.store.expired_queued(now, late_results=CLOCK_SKEW):
+            consoles = self._signed_in(queued.sender)
+            if not consoles and now < queued.expires_at + KEEP_EXPIRY_REPORTS:
+                continue
+            detail = (
+                "delivered, but no result came back before it expired"
+                if queued.delivered_at is not None
+                else "expired before the device came online"
+            )
+            self.store.append_audit(
+                "hub",
+                "expired",
+                [queued.device_id],
+                ErrorCode.COMMAND_EXPIRED.value,
+                f"command {queued.command_id}: {detail}",
+                now,
+            )
+            self.store.settle_queued(queued.device_id, queued.command_id)
+            pending = self.pending.get(queued.command_id)
+            if pending is not None:
+                pending.awaiting.discard(queued.device_id)
+            for console in consoles:
+                console.post(
+                    Result(
+                        command_id=queued.command_id,
+                        device_id=queued.device_id,
+                        ok=False,
+                        code=ErrorCode.COMMAND_EXPIRED,
+                        detail=detail,
+                    )
+                )
+            reported += 1
+        self.store.forget_nonces(now - CLOCK_SKEW - 1)
+        return reported
 
     def console_left(self, console: ConsoleLink) -> None:
         """Forget a console's leases and the results it was waiting for."""

@@ -119,6 +119,7 @@ class Hub:
             clock=clock,
             changed=self._changed,
             delivery_seconds=delivery_seconds,
+            consoles=self.consoles,
         )
 
     def _changed(self) -> None:
@@ -350,8 +351,8 @@ class Hub:
             log.info("device %r online", device.name)
             await self._announce(device)
             self.store.mark_seen(device_id, self.now())
-            for payload in self.store.take_queued(device_id, self.now()):
-                await ws.send(payload.decode())
+            for queued in self.store.deliver_queued(device_id, self.now()):
+                await ws.send(queued.payload.decode())
             await self._read(
                 ws,
                 endpoint,
@@ -465,6 +466,7 @@ class Hub:
         try:
             devices = tuple(self.device_state(d) for d in self.visible_devices(staff))
             console.post(Roster(devices=devices))
+            self._report_expired()  # what expired while they were away
             await self._read(
                 ws, endpoint, lambda item: self._from_console(console, item), reply=reply
             )
@@ -559,6 +561,13 @@ class Hub:
                 log.warning("ending the session of removed device %r", link.device.name)
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
+        self._report_expired()
+
+    def _report_expired(self) -> None:
+        try:
+            self.router.report_expired()
+        except StoreError as failure:
+            log.error("could not report expired commands (will retry): %s", failure)
 
 
 async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
