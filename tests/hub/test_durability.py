@@ -1,0 +1,171 @@
+"""What the hub keeps across a kill -9: enrollments, classes, staff, audit, queued commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from agent.desktop import HeadlessDesktop
+from agent.enrollment import enroll
+from agent.runtime import Agent
+from agent.screen import SyntheticScreen
+from agent.state import AgentState
+from console.session import ConsoleSession
+from hub.keyring import Keyring
+from hub.store import Store
+from protocol.actions import LockScreen, SendMessage
+from protocol.credentials import StaffCredential
+from protocol.messages import DeviceChanged, Result
+
+from ..classroom import Inbox
+from ..support import scaled
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def homeroom_hub(*args: str) -> str:
+    """Run a one-shot `homeroom-hub` command; its output."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hub", *args],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def serving(data: Path) -> asyncio.subprocess.Process:
+    """`homeroom-hub serve` as its own process, once it says it is listening."""
+    hub = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub",
+        "serve",
+        "--data",
+        str(data),
+        "--host",
+        "127.0.0.1",
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    assert hub.stderr is not None
+    async with asyncio.timeout(scaled(30)):
+        while b"hub listening" not in (line := await hub.stderr.readline()):
+            assert line, "the hub stopped before listening"
+    return hub
+
+
+@asynccontextmanager
+async def running_agent(
+    state: AgentState, folder: Path, desktop: HeadlessDesktop, inbox: Inbox
+) -> AsyncIterator[Agent]:
+    """Ada's agent, from when the teacher's console sees her online."""
+    inbox.events = [e for e in inbox.events if not isinstance(e, DeviceChanged)]  # old news
+    agent = Agent(state, screen=SyntheticScreen("Ada", 1), desktop=desktop, folder=folder)
+    task = asyncio.create_task(agent.run())
+    try:
+        await inbox.take(
+            DeviceChanged, lambda e: e.device.device_id == state.device_id and e.device.online
+        )
+        yield agent
+    finally:
+        connection = agent._ws
+        task.cancel()
+        if connection is not None:  # the laptop goes to sleep: its connection just stops
+            connection.transport.abort()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def signed_in(credential: StaffCredential) -> tuple[ConsoleSession, Inbox]:
+    session = ConsoleSession(credential)
+    await session.connect()
+    return session, Inbox(session)
+
+
+async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "hub"
+    port = free_port()
+    await homeroom_hub(
+        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
+    )
+    hub = await serving(data)
+    try:
+        staff_file = tmp_path / "smith.credential"
+        await homeroom_hub(
+            "staff", "add", "Ms Smith", "--role", "teacher", "--group", "7B",
+            "--data", str(data), "--out", str(staff_file),
+        )  # fmt: skip
+        credential = StaffCredential.decode(staff_file.read_bytes())
+        token = await homeroom_hub("token", "create", "--data", str(data), "--group", "7B")
+        state = await enroll(token.strip(), "Ada's laptop", tmp_path / "ada")
+        await homeroom_hub("class", "create", "7B Maths", "--group", "7B", "--data", str(data))
+        await homeroom_hub("class", "add", "7B Maths", "Ada's laptop", "--data", str(data))
+
+        # Mid-lesson: Ada is online and gets locked; then her laptop goes to sleep and the
+        # teacher leaves her a message to be delivered when it is back.
+        console, inbox = await signed_in(credential)
+        async with running_agent(state, tmp_path / "ada", HeadlessDesktop(), inbox):
+            lock = await console.submit(LockScreen(message="Eyes on me"), [state.device_id])
+            assert (await inbox.take(Result, lambda r: r.command_id == lock.body.id)).ok
+        await inbox.take(
+            DeviceChanged, lambda e: e.device.device_id == state.device_id and not e.device.online
+        )
+        note = await console.submit(
+            SendMessage(text="See me after class"), [state.device_id], queue=True, ttl=600
+        )
+        store = Store.open(Keyring.load(data).store_path)
+        async with asyncio.timeout(scaled(10)):
+            while not store.queued(state.device_id):
+                await asyncio.sleep(0.05)  # another process writes it; nothing to wait on
+        await console.close()
+
+        hub.send_signal(signal.SIGKILL)  # no chance to flush or say goodbye
+        assert await hub.wait() == -signal.SIGKILL
+        hub = await serving(data)
+
+        assert [d.name for d in store.devices()] == ["Ada's laptop"]
+        assert [(c.name, c.device_ids) for c in store.classes()] == [
+            ("7B Maths", (state.device_id,))
+        ]
+        assert "Ms Smith" in [s.name for s in store.staff()]
+        actions = [row.action for row in store.audit(limit=100)]
+        assert {"staff_add", "enroll", "lock", "message"} <= set(actions), actions
+        assert store.verify_audit() is None
+
+        # Ada's laptop comes back: the message arrives once, and its result reaches the teacher.
+        console, inbox = await signed_in(credential)
+        desktop = HeadlessDesktop()
+        async with running_agent(state, tmp_path / "ada", desktop, inbox):
+            result = await inbox.take(Result, lambda r: r.command_id == note.body.id)
+            assert result.ok
+            assert [m.text for m in desktop.messages] == ["See me after class"]
+        assert store.queued() == []
+        # And again later: nothing is delivered twice.
+        desktop = HeadlessDesktop()
+        async with running_agent(state, tmp_path / "ada", desktop, inbox):
+            hello = await console.submit(SendMessage(text="Welcome back"), [state.device_id])
+            assert (await inbox.take(Result, lambda r: r.command_id == hello.body.id)).ok
+            assert [m.text for m in desktop.messages] == ["Welcome back"]
+        await console.close()
+        store.close()
+    finally:
+        if hub.returncode is None:
+            hub.send_signal(signal.SIGTERM)
+            await hub.wait()
+    assert os.path.exists(data)
