@@ -416,6 +416,25 @@ async def open_door(
 
     # The Door stands in for the asyncio.Server that websockets' Server wraps (duck typing).
     server = Server(create, run_connection, logger=log)  # type: ignore[arg-type]
-    async with server:
-        assert door is not None
+    await server
+    assert door is not None
+    try:
         yield server, door
+    finally:
+        await close_gracefully(server, close_timeout)
+
+
+async def close_gracefully(server: Server, close_timeout: float) -> None:
+    """Close every connection with "going away" (1001); cut off whoever is not reading.
+
+    websockets waits for each closing handshake; a peer that stopped reading (its
+    buffers full) would hold shutdown up until its keepalive fails, so it is aborted.
+    """
+    server.close()
+    try:
+        async with asyncio.timeout(2 * close_timeout + 1):
+            await server.wait_closed()
+    except TimeoutError:
+        for connection in list(server.all_connections):
+            connection.transport.abort()
+        await server.wait_closed()

@@ -146,3 +146,32 @@ async def test_a_hub_that_never_answers_does_not_hold_the_client(room: Classroom
                 ),
                 open_timeout=scaled(0.5),
             )
+
+
+async def test_a_console_that_stops_reading_does_not_delay_a_lock_to_another_device(
+    room: Classroom,
+) -> None:
+    from protocol.actions import LockScreen, Watch
+
+    watched = await room.start_agent("Ada's laptop")
+    other = await room.start_agent("Ben's laptop")
+    stalled = await room.console(room.staff("Mr Stall"))
+    honest = await room.console()
+    watch = await stalled.submit(
+        Watch(width=160, fps=10, lease_seconds=60), [watched.state.device_id]
+    )
+    await stalled.take(Result, lambda r: r.command_id == watch.body.id)
+    link = next(c for c in room.hub.consoles if c.staff.name == "Mr Stall")
+    await room.until(lambda: link.frames or room.hub.frames_relayed > 0)
+    assert stalled.session._ws is not None
+    stalled.session._ws.transport.pause_reading()  # the console stops reading, keeps the socket
+    # Its screen is huge, say: big frames fill every buffer between the hub and the console.
+    while link.ws.transport.get_write_buffer_size() == 0:
+        link.offer_frame(room.hub.stream_of(watched.state.device_id), os.urandom(1 << 20))
+        await asyncio.sleep(0)  # let its pump write, until the kernel will take no more
+    relayed = link.frames_dropped
+    await room.until(lambda: link.frames_dropped > relayed)  # real frames replace each other
+    command = await honest.submit(LockScreen(message="Eyes on me"), [other.state.device_id])
+    result = await honest.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok and other.desktop.locked
+    assert link in room.hub.consoles and link.ws.transport.get_write_buffer_size() > 0
