@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -577,9 +578,26 @@ async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
     try:
         async with hub.serve(host, port, tls=tls) as server:
             log.info("hub listening on %s", _addresses(server))
-            await asyncio.Future()
+            await until_told_to_stop()
+            log.info("stopping: closing connections (going away), then the store")
     finally:
         store.close()
+
+
+async def until_told_to_stop() -> None:
+    """Return on SIGTERM or SIGINT (a service stop, Ctrl-C), so shutdown can be graceful."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        # Not on Windows: there Ctrl-C cancels the hub instead, and the same cleanup runs.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal_number, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal_number)
 
 
 def _addresses(server: Server) -> str:

@@ -66,7 +66,17 @@ async def serving(data: Path) -> asyncio.subprocess.Process:
     async with asyncio.timeout(scaled(30)):
         while b"hub listening" not in (line := await hub.stderr.readline()):
             assert line, "the hub stopped before listening"
+    # Keep reading its log, so a full pipe never blocks the hub.
+    _drains.add(asyncio.create_task(_drain(hub.stderr)))
     return hub
+
+
+_drains: set[asyncio.Task[None]] = set()
+
+
+async def _drain(log: asyncio.StreamReader) -> None:
+    while await log.readline():
+        pass
 
 
 @asynccontextmanager
@@ -169,3 +179,29 @@ async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
             hub.send_signal(signal.SIGTERM)
             await hub.wait()
     assert os.path.exists(data)
+
+
+async def test_sigterm_closes_connections_as_going_away_and_the_hub_restarts(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "hub"
+    port = free_port()
+    await homeroom_hub(
+        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
+    )
+    admin = StaffCredential.decode((data / "staff" / "Administrator.credential").read_bytes())
+    hub = await serving(data)
+    try:
+        console, _ = await signed_in(admin)
+        assert console._ws is not None
+        hub.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(console._ws.wait_closed(), scaled(10))
+        assert console._ws.close_code == 1001  # going away: reconnect later
+        assert await asyncio.wait_for(hub.wait(), scaled(10)) == 0
+        hub = await serving(data)  # and it starts again on the same port
+        console, _ = await signed_in(admin)
+        await console.close()
+    finally:
+        if hub.returncode is None:
+            hub.send_signal(signal.SIGTERM)
+            await hub.wait()

@@ -75,7 +75,7 @@ async def test_a_full_disk_refuses_staff_actions_with_a_clear_error(tmp_path: Pa
             error = await console.take(Error)
             assert error.code is ErrorCode.HUB_STORAGE
             assert error.message == GUIDANCE[ErrorCode.HUB_STORAGE]  # "…free space, then try again"
-            assert desktop.messages == ()  # nothing was done...
+            assert not desktop.messages  # nothing was done...
             assert len(room.store.audit(limit=10_000)) == audited  # ...and nothing half-recorded
 
             # IT frees space: the same hub carries on, and the action is audited again.
