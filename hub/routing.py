@@ -254,6 +254,7 @@ class Router:
             pending = self.pending.get(body.id)
             if pending is not None:
                 pending.queued.add(target)
+            self.changed()
         except StoreError as error:
             log.error("could not queue for %s: %s", target[:16], error)
             _tell_refused(console, body.id, target, ErrorCode.HUB_STORAGE)

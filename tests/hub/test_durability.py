@@ -22,7 +22,8 @@ from hub.keyring import Keyring
 from hub.store import Store
 from protocol.actions import LockScreen, SendMessage
 from protocol.credentials import StaffCredential
-from protocol.messages import DeviceChanged, Result
+from protocol.errors import ErrorCode
+from protocol.messages import DeviceChanged, Error, Result
 
 from ..classroom import Inbox
 from ..support import scaled
@@ -165,6 +166,8 @@ async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
             result = await inbox.take(Result, lambda r: r.command_id == note.body.id)
             assert result.ok
             assert [m.text for m in desktop.messages] == ["See me after class"]
+            await console.send_signed(lock)  # a copy of the earlier lock: still remembered
+            assert (await inbox.take(Error)).code is ErrorCode.REPLAYED
         assert store.queued() == []
         # And again later: nothing is delivered twice.
         desktop = HeadlessDesktop()
