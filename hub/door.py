@@ -40,12 +40,14 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from protocol.errors import ErrorCode
 from protocol.ratelimit import TokenBucket
 
 log = logging.getLogger("homeroom.hub")
 
 #: Errors of accept() that mean "out of descriptors or memory", not "this one socket failed".
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_CROWD = ErrorCode.TOO_MANY_CONNECTIONS.value
 #: How many sockets one wake-up of the accept loop takes, so a flood cannot starve frames.
 _ACCEPTS_PER_WAKE = 64
 
@@ -247,16 +249,16 @@ class Door:
         refusal = None
         if limits.per_address:
             if not self._bucket(address).allow(self._loop.time()):
-                refusal = "too_many_connections (arriving too fast)"
+                refusal = f"{_CROWD} (arriving too fast)"
             elif self.waiting_by_address[address] >= limits.waiting_per_address:
-                refusal = "too_many_connections (too many waiting)"
+                refusal = f"{_CROWD} (too many waiting)"
         if refusal is not None:
             self.tally.note(refusal, address)
             _reset(conn)
             return
         if len(self.waiting) >= limits.waiting_total:
             oldest = next(iter(self.waiting))
-            self._let_go(oldest, "too_many_connections (longest waiting let go)")
+            self._let_go(oldest, f"{_CROWD} (longest waiting let go)")
         conn.setblocking(False)
         visit = Visit(address, conn)
         self.waiting[visit] = None
@@ -325,7 +327,7 @@ class Door:
             del self.waiting_by_address[visit.address]
 
     def _too_late(self, visit: Visit) -> None:
-        self._let_go(visit, "handshake_timeout")
+        self._let_go(visit, ErrorCode.HANDSHAKE_TIMEOUT.value)
 
     def _let_go(self, visit: Visit, reason: str | None) -> None:
         """Drop a connection that has not signed in, wherever it is in its handshakes."""

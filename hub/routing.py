@@ -44,6 +44,8 @@ log = logging.getLogger("homeroom.hub")
 DELIVERY_SECONDS = 5.0
 #: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
 MAX_PENDING = 50_000
+#: Screens one console may watch at once (a class grid is 30 or so; IT's fleet view more).
+MAX_WATCHES = 200
 #: An expired queued command whose sender is not signed in waits this long to be reported.
 KEEP_EXPIRY_REPORTS = 7 * 24 * 3600
 
@@ -133,6 +135,7 @@ class Router:
         self.pending: dict[str, PendingCommand] = {}
         #: Per device, the consoles watching it and until when (clock time).
         self.watchers: dict[str, dict[ConsoleLink, float]] = {}
+        self.max_watches = MAX_WATCHES
         # One person may hold at most this many live commands (see ReplayCache).
         self.replay = ReplayCache(per_issuer=2_000)
         # What was routed before a restart stays refused as a replay after it.
@@ -160,6 +163,8 @@ class Router:
             revoked=self.store.revoked_serials(),
         )
         plan = self.plan(body, queue=submit.queue)
+        if isinstance(body.action, Watch):
+            plan = self._within_watch_limit(console, plan)
         going = {target for target, disposition in plan.items() if routed(disposition)}
         if going:
             # A command that reaches no device costs no room in the replay cache, so
@@ -202,6 +207,26 @@ class Router:
     def plan(self, body: CommandBody, *, queue: bool) -> dict[str, Disposition]:
         """What will happen to each target, decided before anything is sent or audited."""
         return {target: self._plan_one(body, target, queue=queue) for target in body.targets}
+
+    def _within_watch_limit(
+        self, console: ConsoleLink, plan: dict[str, Disposition]
+    ) -> dict[str, Disposition]:
+        """Refuse the watches past `max_watches` for this console (renewals always pass)."""
+        now = self.clock()
+        watching = {
+            device
+            for device, leases in self.watchers.items()
+            if leases.get(console, now - 1) >= now
+        }
+        room = self.max_watches - len(watching)
+        limited: dict[str, Disposition] = {}
+        for target, disposition in plan.items():
+            if routed(disposition) and target not in watching:
+                if room <= 0:
+                    disposition = Refused(ErrorCode.TOO_MANY_WATCHES)
+                room -= 1
+            limited[target] = disposition
+        return limited
 
     def _plan_one(self, body: CommandBody, target: str, *, queue: bool) -> Disposition:
         device = self.store.device(target)

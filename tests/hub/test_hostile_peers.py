@@ -175,3 +175,21 @@ async def test_a_console_that_stops_reading_does_not_delay_a_lock_to_another_dev
     result = await honest.take(Result, lambda r: r.command_id == command.body.id)
     assert result.ok and other.desktop.locked
     assert link in room.hub.consoles and link.ws.transport.get_write_buffer_size() > 0
+
+
+async def test_a_console_may_watch_only_so_many_screens(room: Classroom) -> None:
+    from protocol.actions import Watch
+
+    devices = [(await room.start_agent(name)).state.device_id for name in ("Ada", "Ben", "Cy")]
+    room.hub.router.max_watches = 2
+    console = await room.console()
+    watch = await console.submit(Watch(width=160, fps=1, lease_seconds=30), devices)
+    answers: dict[str, Result] = {}
+    for _ in devices:
+        result = await console.take(Result, lambda r: r.command_id == watch.body.id)
+        answers[result.device_id] = result
+    assert [answers[d].ok for d in devices] == [True, True, False]
+    assert answers[devices[2]].code is ErrorCode.TOO_MANY_WATCHES
+    renewal = await console.submit(Watch(width=160, fps=1, lease_seconds=30), devices[:2])
+    for _ in devices[:2]:  # renewing what it already watches is always allowed
+        assert (await console.take(Result, lambda r: r.command_id == renewal.body.id)).ok
