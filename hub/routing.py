@@ -36,6 +36,7 @@ from protocol.messages import (
 )
 
 from .links import AgentLink, ConsoleLink
+from .offload import StoreThread
 from .store import Store, StoreError
 
 log = logging.getLogger("homeroom.hub")
@@ -124,8 +125,11 @@ class Router:
         changed: Callable[[], None],
         delivery_seconds: float = DELIVERY_SECONDS,
         consoles: Collection[ConsoleLink] = (),
+        store_thread: StoreThread | None = None,
     ) -> None:
         self.store = store
+        # Store calls run there, never on the event loop (offload.py).
+        self.run = (store_thread or StoreThread()).run
         self.agents = agents
         self.consoles = consoles
         self.org_key = org_key
@@ -160,9 +164,9 @@ class Router:
             org_key=self.org_key,
             now=now,
             replay=None,  # remembered below, once we know it goes somewhere
-            revoked=self.store.revoked_serials(),
+            revoked=await self.run(self.store.revoked_serials),
         )
-        plan = self.plan(body, queue=submit.queue)
+        plan = await self.run(self.plan, body, queue=submit.queue)
         if isinstance(body.action, Watch):
             plan = self._within_watch_limit(console, plan)
         going = {target for target, disposition in plan.items() if routed(disposition)}
@@ -172,9 +176,12 @@ class Router:
             self.replay.remember(
                 body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
             )
-            self.store.remember_nonce(body.nonce, body.expires_at, body.issuer.body.serial)
+            await self.run(
+                self.store.remember_nonce, body.nonce, body.expires_at, body.issuer.body.serial
+            )
         # Audited before anything is sent: a full disk stops the action, never the record.
-        self.store.append_audit(
+        await self.run(
+            self.store.append_audit,
             _actor(console.staff),
             body.action.name,
             list(body.targets),
@@ -273,8 +280,13 @@ class Router:
         """Keep a command for an offline device until it connects or the command expires."""
         body = command.body
         try:
-            self.store.queue_command(
-                target, body.id, deliver.encode(), body.expires_at, sender=body.issuer.body.serial
+            await self.run(
+                self.store.queue_command,
+                target,
+                body.id,
+                deliver.encode(),
+                body.expires_at,
+                sender=body.issuer.body.serial,
             )
             pending = self.pending.get(body.id)
             if pending is not None:
@@ -297,7 +309,7 @@ class Router:
 
     # --- Results back ----------------------------------------------------------------
 
-    def settle(self, device_id: str, result: Result) -> str:
+    async def settle(self, device_id: str, result: Result) -> str:
         """Pass a device's result to the console that sent the command, once; its audit detail.
 
         One result per device per command it was sent: none for other devices, none
@@ -309,7 +321,7 @@ class Router:
         if result.device_id == device_id and (pending is None or device_id in pending.queued):
             # Queued: it leaves the store now that its result came (also after a restart,
             # when nothing in memory remembers it, and its sender is found by serial).
-            queued = self.store.settle_queued(device_id, result.command_id)
+            queued = await self.run(self.store.settle_queued, device_id, result.command_id)
         if result.device_id != device_id or not (awaited or queued):
             raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
         if pending is None or not awaited:
@@ -348,7 +360,7 @@ class Router:
         """The consoles signed in with this certificate (a person may have two open)."""
         return [c for c in self.consoles if serial and c.staff.serial == serial]
 
-    def report_expired(self) -> int:
+    async def report_expired(self) -> int:
         """Tell senders which of their queued commands expired, then forget those; how many.
 
         A sender who is not signed in is told at their next sign-in (up to a week later).
@@ -356,7 +368,7 @@ class Router:
         """
         now = self.now()
         reported = 0
-        for queued in self.store.expired_queued(now, late_results=CLOCK_SKEW):
+        for queued in await self.run(self.store.expired_queued, now, late_results=CLOCK_SKEW):
             consoles = self._signed_in(queued.sender)
             if not consoles and now < queued.expires_at + KEEP_EXPIRY_REPORTS:
                 continue
@@ -365,7 +377,8 @@ class Router:
                 if queued.delivered_at is not None
                 else "expired before the device came online"
             )
-            self.store.append_audit(
+            await self.run(
+                self.store.append_audit,
                 "hub",
                 "expired",
                 [queued.device_id],
@@ -373,7 +386,7 @@ class Router:
                 f"command {queued.command_id}: {detail}",
                 now,
             )
-            self.store.settle_queued(queued.device_id, queued.command_id)
+            await self.run(self.store.settle_queued, queued.device_id, queued.command_id)
             pending = self.pending.get(queued.command_id)
             if pending is not None:
                 pending.awaiting.discard(queued.device_id)
@@ -388,7 +401,7 @@ class Router:
                     )
                 )
             reported += 1
-        self.store.forget_nonces(now - CLOCK_SKEW - 1)
+        await self.run(self.store.forget_nonces, now - CLOCK_SKEW - 1)
         return reported
 
     def console_left(self, console: ConsoleLink) -> None:

@@ -55,6 +55,7 @@ from protocol.tokens import secret_hash
 from .door import Door, DoorLimits, open_door
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
+from .offload import StoreThread
 from .routing import DELIVERY_SECONDS, Router
 from .store import (
     DeviceExists,
@@ -99,6 +100,9 @@ class Hub:
         door_limits: DoorLimits | None = None,
     ) -> None:
         self.keyring = keyring
+        self.store_thread = StoreThread()
+        # Every store call goes through here, off the event loop (offload.py).
+        self.run = self.store_thread.run
         self.door_limits = door_limits or DoorLimits()
         self.door: Door | None = None
         self.store = store
@@ -121,6 +125,7 @@ class Hub:
             changed=self._changed,
             delivery_seconds=delivery_seconds,
             consoles=self.consoles,
+            store_thread=self.store_thread,
         )
 
     def _changed(self) -> None:
@@ -162,6 +167,8 @@ class Hub:
                 yield server
             finally:
                 housekeeping.cancel()
+        # Every connection is closed: finish what was asked of the store, then stop its thread.
+        await asyncio.to_thread(self.store_thread.close)
 
     def now(self) -> int:
         return int(self.clock())
@@ -169,7 +176,7 @@ class Hub:
     async def handle(self, ws: ServerConnection) -> None:
         """One connection: the handshake, then the session for the peer's role."""
         try:
-            revoked = self.store.revoked_serials()
+            revoked = await self.run(self.store.revoked_serials)
         except StoreError as failure:
             log.error("store unavailable at sign-in: %s", failure)
             await ws.close(1011, "hub storage unavailable")
@@ -188,7 +195,7 @@ class Hub:
                 await ws.send(encode_message(challenge).decode())  # type: ignore[arg-type]
                 claim = endpoint.step(await ws.recv())
                 assert isinstance(claim, Claim)
-                admit = self._admit(claim, endpoint)
+                admit = await self._admit(claim, endpoint)
         except PeerError as error:
             await self._refuse(ws, endpoint, error)
             return
@@ -206,7 +213,7 @@ class Hub:
         )
         await admit(ws)
 
-    def _admit(self, claim: Claim, endpoint: HubHandshake):  # type: ignore[no-untyped-def]
+    async def _admit(self, claim: Claim, endpoint: HubHandshake):  # type: ignore[no-untyped-def]
         """Look the proven identity up in the store; returns the session to run."""
         if claim.role is ClientRole.ENROLL:
             return lambda ws: self._enroll(ws, claim, endpoint)
@@ -218,7 +225,7 @@ class Hub:
                 # see a whole group's names and screens: refuse rather than overshare.
                 raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
             return lambda ws: self._serve_console(ws, staff, endpoint)
-        device = self.store.device(claim.device_id)
+        device = await self.run(self.store.device, claim.device_id)
         if device is None:
             raise PeerError(ErrorCode.UNKNOWN_DEVICE, f"device {claim.device_id[:16]}")
         return lambda ws: self._serve_agent(ws, device, endpoint)
@@ -282,9 +289,11 @@ class Hub:
         assert claim.token_id and claim.token_secret and claim.device_name
         now = self.now()
         try:
-            group = self.store.redeem_token(claim.token_id, secret_hash(claim.token_secret), now)
-            device = self.store.add_device(
-                claim.device_id, claim.key.raw, claim.device_name, group, now
+            group = await self.run(
+                self.store.redeem_token, claim.token_id, secret_hash(claim.token_secret), now
+            )
+            device = await self.run(
+                self.store.add_device, claim.device_id, claim.key.raw, claim.device_name, group, now
             )
         except TokenRefused as refused:
             await self._refuse(ws, endpoint, PeerError(ErrorCode(refused.reason)))
@@ -298,8 +307,14 @@ class Hub:
             await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
             return
         try:
-            self.store.append_audit(
-                f"token {claim.token_id[:8]}", "enroll", [device.device_id], "ok", device.name, now
+            await self.run(
+                self.store.append_audit,
+                f"token {claim.token_id[:8]}",
+                "enroll",
+                [device.device_id],
+                "ok",
+                device.name,
+                now,
             )
         except StoreError as failure:  # enrolled, but say so in the log for IT
             log.error("enrolment of %r not audited: %s", device.name, failure)
@@ -351,8 +366,8 @@ class Hub:
             await ws.send(encode_message(welcome).decode())
             log.info("device %r online", device.name)
             await self._announce(device)
-            self.store.mark_seen(device_id, self.now())
-            for queued in self.store.deliver_queued(device_id, self.now()):
+            await self.run(self.store.mark_seen, device_id, self.now())
+            for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
             await self._read(
                 ws,
@@ -362,6 +377,8 @@ class Hub:
             )
         except ConnectionClosed:
             pass
+        except UnknownDevice:  # removed while it was signing in
+            await ws.close(1008, "device removed by IT")
         except StoreError as failure:  # only before the session loop, which handles its own
             log.error("store unavailable while %r connected: %s", device.name, failure)
             await ws.close(1011, "hub storage unavailable")
@@ -383,11 +400,12 @@ class Hub:
             live = self.presence[device_id]
             seen = (live.locked, live.watched_by, live.user)
             live.locked, live.watched_by, live.user = item.locked, item.watched_by, item.user
-            self.store.mark_seen(device_id, self.now(), user=item.user or None)
+            await self.run(self.store.mark_seen, device_id, self.now(), user=item.user or None)
             if seen != (item.locked, item.watched_by, item.user):
                 await self._announce(link.device)
         elif isinstance(item, Inventory):
-            self.store.mark_seen(
+            await self.run(
+                self.store.mark_seen,
                 device_id,
                 self.now(),
                 hostname=item.hostname,
@@ -395,8 +413,9 @@ class Hub:
                 inventory_json=msgspec.json.encode(item).decode(),
             )
         elif isinstance(item, Result):
-            detail = self.router.settle(device_id, item)
-            self.store.append_audit(
+            detail = await self.router.settle(device_id, item)
+            await self.run(
+                self.store.append_audit,
                 link.device.name,
                 "result",
                 [device_id],
@@ -411,7 +430,8 @@ class Hub:
         elif isinstance(item, Activity):
             await self._update_presence(link, activity=item)
         elif isinstance(item, Event):
-            self.store.append_audit(
+            await self.run(
+                self.store.append_audit,
                 link.device.name,
                 f"event:{item.kind}",
                 [device_id],
@@ -448,8 +468,8 @@ class Hub:
 
     # --- Consoles -----------------------------------------------------------------
 
-    def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
-        return [d for d in self.store.devices() if staff.covers_group(d.group)]
+    async def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
+        return [d for d in await self.run(self.store.devices) if staff.covers_group(d.group)]
 
     async def _serve_console(
         self, ws: ServerConnection, staff: CertificateBody, endpoint: HubHandshake
@@ -465,9 +485,9 @@ class Hub:
             console.post(message)
 
         try:
-            devices = tuple(self.device_state(d) for d in self.visible_devices(staff))
+            devices = tuple(self.device_state(d) for d in await self.visible_devices(staff))
             console.post(Roster(devices=devices))
-            self._report_expired()  # what expired while they were away
+            await self._report_expired()  # what expired while they were away
             await self._read(
                 ws, endpoint, lambda item: self._from_console(console, item), reply=reply
             )
@@ -483,7 +503,7 @@ class Hub:
         if isinstance(item, Submit):
             await self.router.submit(console, item)
         elif isinstance(item, Query):
-            console.post(self._answer(console.staff, item))
+            console.post(await self._answer(console.staff, item))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -501,12 +521,12 @@ class Hub:
             async with asyncio.timeout(self.router.delivery_seconds):
                 await link.ws.send(encode_message(request).decode())
 
-    def _answer(self, staff: CertificateBody, query: Query) -> Answer:
+    async def _answer(self, staff: CertificateBody, query: Query) -> Answer:
         if query.subject == "roster":
-            devices = self.visible_devices(staff)[: query.limit]
+            devices = (await self.visible_devices(staff))[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))
         if query.subject == "classes":
-            classes = [c for c in self.store.classes() if staff.covers_group(c.group)]
+            classes = [c for c in await self.run(self.store.classes) if staff.covers_group(c.group)]
             return Answer(
                 id=query.id,
                 classes=tuple(
@@ -517,7 +537,7 @@ class Hub:
         if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
             # Audit rows name devices and people of every group: school-wide staff only.
             raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for school-wide IT")
-        rows = self.store.audit(limit=query.limit)
+        rows = await self.run(self.store.audit, limit=query.limit)
         return Answer(
             id=query.id,
             audit=tuple(
@@ -545,8 +565,9 @@ class Hub:
         `serve()` runs this every `housekeeping_seconds`; tests call it directly.
         """
         try:
-            revoked = self.store.revoked_serials()
-            removed = [i for i in self.agents if self.store.device(i) is None]
+            connected = list(self.agents)
+            revoked = await self.run(self.store.revoked_serials)
+            removed = await self.run(lambda: [i for i in connected if self.store.device(i) is None])
         except StoreError as failure:
             log.error("housekeeping could not read the store: %s", failure)
             return
@@ -562,11 +583,11 @@ class Hub:
                 log.warning("ending the session of removed device %r", link.device.name)
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
-        self._report_expired()
+        await self._report_expired()
 
-    def _report_expired(self) -> None:
+    async def _report_expired(self) -> None:
         try:
-            self.router.report_expired()
+            await self.router.report_expired()
         except StoreError as failure:
             log.error("could not report expired commands (will retry): %s", failure)
 
