@@ -44,6 +44,10 @@ from protocol.errors import ErrorCode
 from protocol.ratelimit import TokenBucket
 
 log = logging.getLogger("homeroom.hub")
+#: websockets logs every connection opened and closed at INFO: thousands of lines at
+#: 8 a.m., one per socket in a flood. Only its warnings and errors reach the hub's log.
+wire_log = logging.getLogger("homeroom.hub.wire")
+wire_log.setLevel(logging.WARNING)
 
 #: Errors of accept() that mean "out of descriptors or memory", not "this one socket failed".
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -86,7 +90,8 @@ def address_of(peer: object) -> str:
 
 
 class Tally:
-    """Refusals counted per reason, logged as one summary line per period."""
+    """Refusals counted per reason: the first of each reason in a period is logged with its
+    detail, the rest as one summary line at the end of the period."""
 
     def __init__(self, summary_seconds: float) -> None:
         self.summary_seconds = summary_seconds
@@ -95,26 +100,33 @@ class Tally:
         self._addresses: Counter[str] = Counter()
         self._flush: asyncio.TimerHandle | None = None
 
-    def note(self, reason: str, address: str) -> None:
+    def note(self, reason: str, address: str, detail: str = "") -> None:
         self.total[reason] += 1
+        if not self._recent[reason]:
+            log.warning(
+                "refused %s: %s%s (more refusals are summed up every %g s)",
+                address,
+                reason,
+                f" {detail}" if detail else "",
+                self.summary_seconds,
+            )
         self._recent[reason] += 1
         self._addresses[address] += 1
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(self.summary_seconds, self.flush)
 
     def flush(self) -> None:
-        """Log what was refused since the last summary, if anything."""
+        """Log what was refused since the last summary, if more than the first of each."""
         self._flush = None
-        if not self._recent:
-            return
-        reasons = ", ".join(f"{reason} {n}" for reason, n in self._recent.most_common())
-        busiest = ", ".join(f"{address} ({n})" for address, n in self._addresses.most_common(3))
-        log.warning(
-            "connections refused in the last %g s: %s; most from %s",
-            self.summary_seconds,
-            reasons,
-            busiest,
-        )
+        if sum(self._recent.values()) > len(self._recent):
+            reasons = ", ".join(f"{reason} {n}" for reason, n in self._recent.most_common())
+            busiest = ", ".join(f"{a} ({n})" for a, n in self._addresses.most_common(3))
+            log.warning(
+                "connections refused in the last %g s: %s; most from %s",
+                self.summary_seconds,
+                reasons,
+                busiest,
+            )
         self._recent.clear()
         self._addresses.clear()
 
@@ -376,6 +388,7 @@ async def open_door(
             # Origin stops cross-site websocket hijacking (MeshCentral's flaw).
             origins=[None],
             max_size=max_size,
+            logger=wire_log,
         )
         return HubConnection(protocol, server, close_timeout=close_timeout)
 

@@ -52,7 +52,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
-from .door import Door, DoorLimits, open_door
+from .door import Door, DoorLimits, address_of, open_door
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
@@ -150,7 +150,12 @@ class Hub:
         )
         if not tls:
             self._channel = b""
-        limits = dataclasses.replace(self.door_limits, handshake_seconds=self.handshake_seconds)
+        limits = dataclasses.replace(
+            self.door_limits,
+            handshake_seconds=self.handshake_seconds,
+            # Without TLS here, a TLS proxy in front is what connects: one address for all.
+            per_address=self.door_limits.per_address and tls,
+        )
         async with open_door(
             self.handle,
             host,
@@ -203,7 +208,10 @@ class Hub:
             await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
             return
         except (TimeoutError, ConnectionClosed):
-            log.info("handshake abandoned by %s", ws.remote_address)
+            if self.door is not None:
+                self.door.tally.note(
+                    ErrorCode.HANDSHAKE_TIMEOUT.value, address_of(ws.remote_address), "abandoned"
+                )
             return
         if self.door is not None:  # proven: no longer a stranger the door must limit
             self.door.signed_in(getattr(ws, "visit", None))
@@ -233,7 +241,10 @@ class Hub:
     async def _refuse(self, ws: ServerConnection, endpoint: HubHandshake, error: PeerError) -> None:
         self.refusals[error.code] += 1
         self._changed()
-        log.warning("refused %s: %s %s", ws.remote_address, error.code.value, error.detail)
+        if self.door is not None:  # the first in full, then one summary line, whoever floods
+            self.door.tally.note(error.code.value, address_of(ws.remote_address), error.detail)
+        else:
+            log.warning("refused %s: %s %s", ws.remote_address, error.code.value, error.detail)
         try:
             await ws.send(encode_message(endpoint.refuse(error)).decode())
             await ws.close(1008, error.code.value)

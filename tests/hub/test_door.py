@@ -119,6 +119,7 @@ async def test_a_silent_client_is_dropped_at_the_handshake_timeout(
 async def test_a_flood_from_one_address_is_limited_while_others_connect(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, "homeroom.hub")
     limits = DoorLimits(waiting_per_address=16, arrivals_per_second=5, arrival_burst=40)
     async with classroom(tmp_path, door_limits=limits) as room:
         door = door_of(room)
@@ -129,11 +130,11 @@ async def test_a_flood_from_one_address_is_limited_while_others_connect(
         neighbour = await dial(room, "127.0.0.3")
         await settled(lambda: door.waiting_by_address["127.0.0.3"] == 1)
         await lock_arrives(room, "Ada's laptop")
-        with caplog.at_level(logging.WARNING, logger="homeroom.hub"):
-            door.tally.flush()
-        summaries = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-        assert len(summaries) == 1 and "127.0.0.2" in summaries[0]  # one line, not 284
-        assert "too_many_connections" in summaries[0]
+        door.tally.flush()
+        lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        # The first of each kind, then one summary: a few lines, not 284.
+        assert 2 <= len(lines) <= 3, lines
+        assert "too_many_connections" in lines[-1] and "127.0.0.2 (" in lines[-1]
         for sock in [*flood, neighbour]:
             sock.close()
 
