@@ -52,6 +52,8 @@ wire_log.setLevel(logging.WARNING)
 #: Errors of accept() that mean "out of descriptors or memory", not "this one socket failed".
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _CROWD = ErrorCode.TOO_MANY_CONNECTIONS.value
+#: Silent strangers let go when the descriptors run out, to make room for real devices.
+_SHED_WHEN_EXHAUSTED = 32
 #: How many sockets one wake-up of the accept loop takes, so a flood cannot starve frames.
 _ACCEPTS_PER_WAKE = 64
 
@@ -243,10 +245,15 @@ class Door:
 
     def _pause(self, error: OSError) -> None:
         """Out of descriptors: stop accepting for a moment, and free the oldest stranger's."""
-        self.tally.note(f"out_of_descriptors ({errno.errorcode.get(error.errno or 0, '?')})", "-")
-        oldest = next(iter(self.waiting), None)
-        if oldest is not None and oldest.connection is None:
-            self._let_go(oldest, "shed")
+        self.tally.note(
+            "out_of_descriptors",
+            "-",
+            f"({errno.errorcode.get(error.errno or 0, '?')}): pausing accepts, letting the "
+            "longest-silent strangers go; raise LimitNOFILE if this happens without an attack",
+        )
+        silent = [visit for visit in self.waiting if visit.sock is not None]
+        for visit in silent[:_SHED_WHEN_EXHAUSTED]:
+            self._let_go(visit, None)
         if self._reading:
             self._watch(False)
             self._resume = self._loop.call_later(self.limits.exhausted_pause_seconds, self._unpause)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import ssl
 from collections.abc import Callable
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from console.session import ConsoleSession
 from hub.door import Door, DoorLimits, address_of
 from protocol.actions import LockScreen
+from protocol.credentials import StaffCredential
 from protocol.messages import Result
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
+from .processes import free_port, homeroom_hub, serving
 
 
 async def settled(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -156,3 +160,41 @@ async def test_2000_stalled_tls_handshakes_do_not_stop_a_device_or_a_lock(tmp_pa
         await lock_arrives(room, "Ada's laptop")
         for sock in stalled:
             sock.close()
+
+
+async def test_running_out_of_descriptors_pauses_accepting_and_is_logged_once(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "hub"
+    port = free_port()
+    await homeroom_hub(
+        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
+    )
+    log: list[str] = []
+    hub = await serving(data, open_files=64, log=log)
+    flood: list[socket.socket] = []
+    try:
+        loop = asyncio.get_running_loop()
+        for _ in range(300):  # far more than the hub may open
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind(("127.0.0.2", 0))
+            with contextlib.suppress(ConnectionResetError):
+                await loop.sock_connect(sock, ("127.0.0.1", port))
+            flood.append(sock)
+        await settled(lambda: any("out_of_descriptors" in line for line in log))
+        for sock in flood:
+            sock.close()
+        # Still serving: the administrator signs in once the flood is gone.
+        admin = StaffCredential.decode((data / "staff" / "Administrator.credential").read_bytes())
+        session = ConsoleSession(admin)
+        await session.connect()
+        await session.close()
+    finally:
+        for sock in flood:
+            sock.close()
+        hub.send_signal(signal.SIGTERM)
+        await hub.wait()
+    exhausted = [line for line in log if "out_of_descriptors" in line]
+    assert 1 <= len(exhausted) <= 2, exhausted  # the first, then one summary; not one per socket
+    assert not any("out of system resource" in line for line in log)

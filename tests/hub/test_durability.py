@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,57 +24,7 @@ from protocol.messages import DeviceChanged, Error, Result
 
 from ..classroom import Inbox
 from ..support import scaled
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def homeroom_hub(*args: str) -> str:
-    """Run a one-shot `homeroom-hub` command; its output."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "hub", *args],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-async def serving(data: Path) -> asyncio.subprocess.Process:
-    """`homeroom-hub serve` as its own process, once it says it is listening."""
-    hub = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub",
-        "serve",
-        "--data",
-        str(data),
-        "--host",
-        "127.0.0.1",
-        stderr=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    assert hub.stderr is not None
-    async with asyncio.timeout(scaled(30)):
-        while b"hub listening" not in (line := await hub.stderr.readline()):
-            assert line, "the hub stopped before listening"
-    # Keep reading its log, so a full pipe never blocks the hub.
-    _drains.add(asyncio.create_task(_drain(hub.stderr)))
-    return hub
-
-
-_drains: set[asyncio.Task[None]] = set()
-
-
-async def _drain(log: asyncio.StreamReader) -> None:
-    while await log.readline():
-        pass
+from .processes import free_port, homeroom_hub, serving
 
 
 @asynccontextmanager
