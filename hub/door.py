@@ -32,7 +32,7 @@ import logging
 import socket
 import ssl as ssl_module
 import struct
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -67,12 +67,17 @@ class DoorLimits:
     #: Connections not yet signed in from one address (a whole school may share one).
     waiting_per_address: int = 256
     #: Connections not yet signed in, in all; past this the longest-waiting is let go.
-    waiting_total: int = 1024
+    waiting_total: int = 512
     #: New connections a second from one address, on average and in a burst.
     arrivals_per_second: float = 100.0
     arrival_burst: float = 400.0
     #: Off behind a TLS proxy, where every peer has the proxy's address.
     per_address: bool = True
+    #: TLS handshakes under way at once: each holds asyncio's 256 KiB buffer. Past this,
+    #: a peer stuck in its handshake longer than `tls_patience` is let go for a newcomer
+    #: (a real handshake takes milliseconds); otherwise the newcomer waits its turn.
+    tls_slots: int = 128
+    tls_patience: float = 1.0
     #: Pause after the system refuses to give the hub another descriptor.
     exhausted_pause_seconds: float = 1.0
     #: At most one log line about refused connections this often.
@@ -148,6 +153,8 @@ class Visit:
     handoff: asyncio.Task[None] | None = None
     connection: ServerConnection | None = None
     over: bool = False
+    #: When its TLS handshake began (loop time), while it holds a TLS slot.
+    tls_since: float = 0.0
 
 
 class HubConnection(ServerConnection):
@@ -178,6 +185,8 @@ class Door:
         self.tally = Tally(limits.summary_seconds)
         self.waiting: dict[Visit, None] = {}  # insertion order: the longest-waiting first
         self.waiting_by_address: Counter[str] = Counter()
+        self.in_tls: dict[Visit, None] = {}  # in TLS handshake, the longest first
+        self.ready: deque[Visit] = deque()  # spoke first, waiting for a TLS slot
         self._arrivals: dict[str, TokenBucket] = {}
         self._loop = asyncio.get_running_loop()
         self._serving = False  # until close(): websockets refuses upgrades (503) once False
@@ -304,7 +313,47 @@ class Door:
         sock = visit.sock
         assert sock is not None
         self._loop.remove_reader(sock.fileno())
-        visit.handoff = self._loop.create_task(self._hand_over(visit, sock))
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            self._loop.add_reader(sock.fileno(), self._knocked, visit)
+            return
+        except OSError:
+            first = b""
+        if not first:  # gone before saying anything: nothing to hand to TLS
+            self._let_go(visit, None)
+            return
+        # A TLS handshake record, or an HTTP GET without TLS: anything else is not a peer.
+        if first != (b"\x16" if self.ssl is not None else b"G"):
+            self._let_go(visit, ErrorCode.MALFORMED.value)
+            return
+        self.ready.append(visit)
+        self._start_handshakes()
+
+    def _start_handshakes(self) -> None:
+        """Hand ready visits to TLS while slots are free (or held too long by others)."""
+        now = self._loop.time()
+        while self.ready:
+            if len(self.in_tls) >= self.limits.tls_slots:
+                stuck = next(iter(self.in_tls))
+                if now - stuck.tls_since < self.limits.tls_patience:
+                    return  # a slot frees soon; the deadline bounds the wait
+                self._let_go(stuck, f"{_CROWD} (stuck in TLS, let go for a newcomer)")
+            visit = self.ready.popleft()
+            if visit.over or visit.sock is None:
+                continue
+            if _hung_up(visit.sock):  # gave up while waiting its turn: no TLS for nobody
+                self._let_go(visit, None)
+                continue
+            visit.tls_since = now
+            self.in_tls[visit] = None
+            visit.handoff = self._loop.create_task(self._hand_over(visit, visit.sock))
+
+    def tls_done(self, visit: Visit | None) -> None:
+        """Its TLS handshake is over: the slot goes to the next visit ready for one."""
+        if visit is not None and visit in self.in_tls:
+            del self.in_tls[visit]
+            self._loop.call_soon(self._start_handshakes)
 
     async def _hand_over(self, visit: Visit, sock: socket.socket) -> None:
         """TLS and websockets take the socket; the connection's handler runs from here."""
@@ -338,6 +387,7 @@ class Door:
         if visit is None or visit.over:
             return
         visit.over = True
+        self.tls_done(visit)
         if visit.deadline is not None:
             visit.deadline.cancel()
         self.waiting.pop(visit, None)
@@ -363,6 +413,19 @@ class Door:
         elif visit.handoff is not None:
             visit.handoff.cancel()  # asyncio closes the socket of a cancelled TLS handshake
         self.left(visit)
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the peer closed its side (Linux: TCP state is no longer ESTABLISHED)."""
+    if not hasattr(socket, "TCP_INFO"):
+        return False
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != _ESTABLISHED
+    except OSError:
+        return True
+
+
+_ESTABLISHED = 1  # tcpi_state, from the kernel's tcp_states.h
 
 
 def _reset(sock: socket.socket) -> None:
@@ -401,6 +464,8 @@ async def open_door(
 
     async def run_connection(connection: ServerConnection) -> None:
         assert isinstance(connection, HubConnection)
+        if door is not None:  # called once TLS is done (connection_made)
+            door.tls_done(connection.visit)
         try:
             try:
                 # The door's deadline bounds this too; websockets wants a timeout of its own.
