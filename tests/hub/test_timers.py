@@ -41,7 +41,8 @@ async def test_a_silent_client_is_dropped_at_the_handshake_deadline(
 ) -> None:
     caplog.set_level(logging.INFO, "homeroom.hub")
     async with (
-        classroom(tmp_path, handshake_seconds=0.05) as room,
+        # From accept to sign-in (TLS and the upgrade included): long enough to open.
+        classroom(tmp_path, handshake_seconds=scaled(0.5)) as room,
         connect(room.url, ssl=client_context()) as ws,
     ):
         await closed(ws, seconds=WELL_BEFORE_THE_DEFAULT)  # it never said a word
