@@ -495,7 +495,14 @@ async def open_door(
 
     async def create() -> Door:
         nonlocal door
-        sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        ipv6 = ":" in host
+        sock = socket.create_server(
+            (host, port),
+            family=socket.AF_INET6 if ipv6 else socket.AF_INET,
+            backlog=1024,
+            # "::" serves IPv4 too, as a server on every address is expected to.
+            dualstack_ipv6=ipv6 and host == "::" and socket.has_dualstack_ipv6(),
+        )
         sock.setblocking(False)
         door = Door(sock, limits, ssl=ssl, make_connection=make_connection)
         await door.start_serving()
