@@ -69,8 +69,8 @@ class DoorLimits:
     #: Connections not yet signed in, in all; past this the longest-waiting is let go.
     waiting_total: int = 512
     #: New connections a second from one address, on average and in a burst.
-    arrivals_per_second: float = 100.0
-    arrival_burst: float = 400.0
+    arrivals_per_second: float = 300.0
+    arrival_burst: float = 1000.0
     #: Off behind a TLS proxy, where every peer has the proxy's address.
     per_address: bool = True
     #: TLS handshakes under way at once: each holds asyncio's 256 KiB buffer. Past this,
