@@ -148,6 +148,7 @@ class Door:
         self._reading = False  # whether the listening socket is watched (not while paused)
         self._resume: asyncio.TimerHandle | None = None
         self._closed = asyncio.Event()
+        self._closing: set[asyncio.Task[None]] = set()  # websockets told why, closing
 
     # --- what websockets' Server expects of an asyncio.Server ---------------------
 
@@ -364,7 +365,14 @@ class Door:
             _reset(visit.sock)
             visit.sock = None
         elif visit.connection is not None:
-            visit.connection.transport.abort()
+            connection = visit.connection
+            if reason is not None and connection.protocol.state is State.OPEN:
+                # A websocket can be told why: the code word (e.g. handshake_timeout).
+                closing = self._loop.create_task(connection.close(1008, reason.split()[0]))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            else:
+                connection.transport.abort()
         elif visit.handoff is not None:
             visit.handoff.cancel()  # asyncio closes the socket of a cancelled TLS handshake
         self.left(visit)

@@ -45,7 +45,8 @@ async def test_a_silent_client_is_dropped_at_the_handshake_deadline(
         classroom(tmp_path, handshake_seconds=scaled(0.5)) as room,
         connect(room.url, ssl=client_context()) as ws,
     ):
-        await closed(ws, seconds=WELL_BEFORE_THE_DEFAULT)  # it never said a word
+        code = await closed(ws, seconds=WELL_BEFORE_THE_DEFAULT)  # it never said a word
+        assert (code, ws.close_reason) == (1008, "handshake_timeout")
     assert any("handshake_timeout" in r.getMessage() for r in caplog.records)
     assert not room.hub.agents and not room.hub.consoles
 
