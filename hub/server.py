@@ -207,11 +207,13 @@ class Hub:
         except StoreError as failure:
             await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
             return
-        except (TimeoutError, ConnectionClosed):
+        except TimeoutError:
             if self.door is not None:
                 self.door.tally.note(
                     ErrorCode.HANDSHAKE_TIMEOUT.value, address_of(ws.remote_address), "abandoned"
                 )
+            return
+        except ConnectionClosed:  # the peer left, or the door let it go (and counted it)
             return
         if self.door is not None:  # proven: no longer a stranger the door must limit
             self.door.signed_in(getattr(ws, "visit", None))
