@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
 
 from websockets.exceptions import ConnectionClosed
 
@@ -35,6 +36,7 @@ from protocol.messages import (
 )
 
 from .links import AgentLink, ConsoleLink
+from .offload import StoreThread
 from .store import Store, StoreError
 
 log = logging.getLogger("homeroom.hub")
@@ -43,6 +45,10 @@ log = logging.getLogger("homeroom.hub")
 DELIVERY_SECONDS = 5.0
 #: Commands awaiting results; beyond this, the oldest are forgotten (results then go nowhere).
 MAX_PENDING = 50_000
+#: Screens one console may watch at once (a class grid is 30 or so; IT's fleet view more).
+MAX_WATCHES = 200
+#: An expired queued command whose sender is not signed in waits this long to be reported.
+KEEP_EXPIRY_REPORTS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,8 @@ class PendingCommand:
     expires_at: int
     #: For a screenshot: the bytes each device has sent so far (bounded, and audited).
     screenshot_bytes: dict[str, int] | None = None
+    #: Devices for which it waits in the store: their result also clears it there.
+    queued: set[str] = field(default_factory=set)
 
 
 def routed(disposition: Disposition) -> bool:
@@ -117,11 +125,16 @@ class Router:
         changed: Callable[[], None],
         delivery_seconds: float = DELIVERY_SECONDS,
         on_routed: Callable[[SignedCommand, set[str]], None] | None = None,
+        consoles: Collection[ConsoleLink] = (),
+        store_thread: StoreThread | None = None,
     ) -> None:
         self.store = store
         #: Told of each command and the devices it goes to, once audited (hub/due_locks.py).
         self.on_routed = on_routed
+        # Store calls run there, never on the event loop (offload.py).
+        self.run = (store_thread or StoreThread()).run
         self.agents = agents
+        self.consoles = consoles
         self.org_key = org_key
         self.clock = clock
         self.changed = changed
@@ -129,8 +142,13 @@ class Router:
         self.pending: dict[str, PendingCommand] = {}
         #: Per device, the consoles watching it and until when (clock time).
         self.watchers: dict[str, dict[ConsoleLink, float]] = {}
+        self.max_watches = MAX_WATCHES
         # One person may hold at most this many live commands (see ReplayCache).
         self.replay = ReplayCache(per_issuer=2_000)
+        # What was routed before a restart stays refused as a replay after it.
+        for nonce, expires_at, issuer in store.live_nonces(self.now() - CLOCK_SKEW - 1):
+            with suppress(PeerError):
+                self.replay.remember(nonce, expires_at, now=self.now(), issuer=issuer)
 
     def now(self) -> int:
         return int(self.clock())
@@ -149,9 +167,11 @@ class Router:
             org_key=self.org_key,
             now=now,
             replay=None,  # remembered below, once we know it goes somewhere
-            revoked=self.store.revoked_serials(),
+            revoked=await self.run(self.store.revoked_serials),
         )
-        plan = self.plan(body, queue=submit.queue)
+        plan = await self.run(self.plan, body, queue=submit.queue)
+        if isinstance(body.action, Watch):
+            plan = self._within_watch_limit(console, plan)
         going = {target for target, disposition in plan.items() if routed(disposition)}
         if going:
             # A command that reaches no device costs no room in the replay cache, so
@@ -159,8 +179,12 @@ class Router:
             self.replay.remember(
                 body.nonce, body.expires_at, now=now, issuer=body.issuer.body.serial
             )
+            await self.run(
+                self.store.remember_nonce, body.nonce, body.expires_at, body.issuer.body.serial
+            )
         # Audited before anything is sent: a full disk stops the action, never the record.
-        self.store.append_audit(
+        await self.run(
+            self.store.append_audit,
             _actor(console.staff),
             body.action.name,
             list(body.targets),
@@ -169,8 +193,9 @@ class Router:
             now,
         )
         if self.on_routed is not None:
-            self.on_routed(command, going)
+            await self.run(self.on_routed, command, going)
         pending = PendingCommand(console, going, body.expires_at)
+        pending.queued = {t for t, d in plan.items() if isinstance(d, Queued)}
         if isinstance(body.action, TakeScreenshot):
             pending.screenshot_bytes = {}
         self._remember_pending(pending, body.id)
@@ -194,6 +219,26 @@ class Router:
     def plan(self, body: CommandBody, *, queue: bool) -> dict[str, Disposition]:
         """What will happen to each target, decided before anything is sent or audited."""
         return {target: self._plan_one(body, target, queue=queue) for target in body.targets}
+
+    def _within_watch_limit(
+        self, console: ConsoleLink, plan: dict[str, Disposition]
+    ) -> dict[str, Disposition]:
+        """Refuse the watches past `max_watches` for this console (renewals always pass)."""
+        now = self.clock()
+        watching = {
+            device
+            for device, leases in self.watchers.items()
+            if leases.get(console, now - 1) >= now
+        }
+        room = self.max_watches - len(watching)
+        limited: dict[str, Disposition] = {}
+        for target, disposition in plan.items():
+            if routed(disposition) and target not in watching:
+                if room <= 0:
+                    disposition = Refused(ErrorCode.TOO_MANY_WATCHES)
+                room -= 1
+            limited[target] = disposition
+        return limited
 
     def _plan_one(self, body: CommandBody, target: str, *, queue: bool) -> Disposition:
         device = self.store.device(target)
@@ -240,7 +285,18 @@ class Router:
         """Keep a command for an offline device until it connects or the command expires."""
         body = command.body
         try:
-            self.store.queue_command(target, body.id, deliver.encode(), body.expires_at)
+            await self.run(
+                self.store.queue_command,
+                target,
+                body.id,
+                deliver.encode(),
+                body.expires_at,
+                sender=body.issuer.body.serial,
+            )
+            pending = self.pending.get(body.id)
+            if pending is not None:
+                pending.queued.add(target)
+            self.changed()
         except StoreError as error:
             log.error("could not queue for %s: %s", target[:16], error)
             _tell_refused(console, body.id, target, ErrorCode.HUB_STORAGE)
@@ -258,15 +314,26 @@ class Router:
 
     # --- Results back ----------------------------------------------------------------
 
-    def settle(self, device_id: str, result: Result) -> str:
+    async def settle(self, device_id: str, result: Result) -> str:
         """Pass a device's result to the console that sent the command, once; its audit detail.
 
         One result per device per command it was sent: none for other devices, none
         made up, none twice (each is an audit row). Anything else is the peer's error.
         """
         pending = self.pending.get(result.command_id)
-        if result.device_id != device_id or pending is None or device_id not in pending.awaiting:
+        awaited = pending is not None and device_id in pending.awaiting
+        queued = None
+        if result.device_id == device_id and (pending is None or device_id in pending.queued):
+            # Queued: it leaves the store now that its result came (also after a restart,
+            # when nothing in memory remembers it, and its sender is found by serial).
+            queued = await self.run(self.store.settle_queued, device_id, result.command_id)
+        if result.device_id != device_id or not (awaited or queued):
             raise PeerError(ErrorCode.OUT_OF_STATE, "no such command awaits this device")
+        if pending is None or not awaited:
+            assert queued is not None
+            for console in self._signed_in(queued.sender):
+                console.post(result)
+            return result.detail
         pending.awaiting.discard(device_id)
         if not pending.awaiting:
             del self.pending[result.command_id]
@@ -293,6 +360,54 @@ class Router:
             raise PeerError(ErrorCode.TOO_LARGE, f"screenshot over {MAX_SCREENSHOT_BYTES} bytes")
         sizes[device_id] = sent
         pending.console.post(part)
+
+    def _signed_in(self, serial: str) -> list[ConsoleLink]:
+        """The consoles signed in with this certificate (a person may have two open)."""
+        return [c for c in self.consoles if serial and c.staff.serial == serial]
+
+    async def report_expired(self) -> int:
+        """Tell senders which of their queued commands expired, then forget those; how many.
+
+        A sender who is not signed in is told at their next sign-in (up to a week later).
+        Each report is audited first: if that fails, the command stays for the next round.
+        """
+        now = self.now()
+        reported = 0
+        for queued in await self.run(self.store.expired_queued, now, late_results=CLOCK_SKEW):
+            consoles = self._signed_in(queued.sender)
+            if not consoles and now < queued.expires_at + KEEP_EXPIRY_REPORTS:
+                continue
+            detail = (
+                "delivered, but no result came back before it expired"
+                if queued.delivered_at is not None
+                else "expired before the device came online"
+            )
+            await self.run(
+                self.store.append_audit,
+                "hub",
+                "expired",
+                [queued.device_id],
+                ErrorCode.COMMAND_EXPIRED.value,
+                f"command {queued.command_id}: {detail}",
+                now,
+            )
+            await self.run(self.store.settle_queued, queued.device_id, queued.command_id)
+            pending = self.pending.get(queued.command_id)
+            if pending is not None:
+                pending.awaiting.discard(queued.device_id)
+            for console in consoles:
+                console.post(
+                    Result(
+                        command_id=queued.command_id,
+                        device_id=queued.device_id,
+                        ok=False,
+                        code=ErrorCode.COMMAND_EXPIRED,
+                        detail=detail,
+                    )
+                )
+            reported += 1
+        await self.run(self.store.forget_nonces, now - CLOCK_SKEW - 1)
+        return reported
 
     def console_left(self, console: ConsoleLink) -> None:
         """Forget a console's leases and the results it was waiting for."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 import msgspec
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
@@ -58,8 +60,10 @@ from protocol.tokens import secret_hash
 
 from .due_locks import DueLocks
 from .fleet import FleetDesk, staff_actor
+from .door import Door, DoorLimits, address_of, open_door
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
+from .offload import StoreThread
 from .routing import DELIVERY_SECONDS, Router
 from .store import (
     DeviceExists,
@@ -101,8 +105,14 @@ class Hub:
         housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
         handshake_seconds: float = HANDSHAKE_SECONDS,
         delivery_seconds: float = DELIVERY_SECONDS,
+        door_limits: DoorLimits | None = None,
     ) -> None:
         self.keyring = keyring
+        self.store_thread = StoreThread()
+        # Every store call goes through here, off the event loop (offload.py).
+        self.run = self.store_thread.run
+        self.door_limits = door_limits or DoorLimits()
+        self.door: Door | None = None
         self.store = store
         self.clock = clock
         self.housekeeping_seconds = housekeeping_seconds
@@ -124,6 +134,8 @@ class Hub:
             changed=self._changed,
             delivery_seconds=delivery_seconds,
             on_routed=self.due_locks.routed,
+            consoles=self.consoles,
+            store_thread=self.store_thread,
         )
         self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
@@ -149,24 +161,30 @@ class Hub:
         )
         if not tls:
             self._channel = b""
-        async with serve(
+        limits = dataclasses.replace(
+            self.door_limits,
+            handshake_seconds=self.handshake_seconds,
+            # Without TLS here, a TLS proxy in front is what connects: one address for all.
+            per_address=self.door_limits.per_address and tls,
+        )
+        async with open_door(
             self.handle,
             host,
             port,
             ssl=ssl,
+            limits=limits,
             max_size=PREAUTH_MAX_BYTES,
-            # Browsers send an Origin header; agents and consoles do not. Refusing any
-            # Origin stops cross-site websocket hijacking (MeshCentral's flaw).
-            origins=[None],
-            compression=None,
             # A peer hung up on for flooding may not read our close frame; don't wait long.
             close_timeout=2,
-        ) as server:
+        ) as (server, door):
+            self.door = door
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
                 yield server
             finally:
                 housekeeping.cancel()
+        # Every connection is closed: finish what was asked of the store, then stop its thread.
+        await asyncio.to_thread(self.store_thread.close)
 
     def now(self) -> int:
         return int(self.clock())
@@ -174,7 +192,7 @@ class Hub:
     async def handle(self, ws: ServerConnection) -> None:
         """One connection: the handshake, then the session for the peer's role."""
         try:
-            revoked = self.store.revoked_serials()
+            revoked = await self.run(self.store.revoked_serials)
         except StoreError as failure:
             log.error("store unavailable at sign-in: %s", failure)
             await ws.close(1011, "hub storage unavailable")
@@ -193,23 +211,30 @@ class Hub:
                 await ws.send(encode_message(challenge).decode())  # type: ignore[arg-type]
                 claim = endpoint.step(await ws.recv())
                 assert isinstance(claim, Claim)
-                admit = self._admit(claim, endpoint)
+                admit = await self._admit(claim, endpoint)
         except PeerError as error:
             await self._refuse(ws, endpoint, error)
             return
         except StoreError as failure:
             await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
             return
-        except (TimeoutError, ConnectionClosed):
-            log.info("handshake abandoned by %s", ws.remote_address)
+        except TimeoutError:
+            if self.door is not None:
+                self.door.tally.note(
+                    ErrorCode.HANDSHAKE_TIMEOUT.value, address_of(ws.remote_address), "abandoned"
+                )
             return
+        except ConnectionClosed:  # the peer left, or the door let it go (and counted it)
+            return
+        if self.door is not None:  # proven: no longer a stranger the door must limit
+            self.door.signed_in(getattr(ws, "visit", None))
         # Until here a peer could send no more than a handshake needs; now its role's limit.
         ws.protocol.max_message_size = (
             MAX_FRAME_BYTES if claim.role is ClientRole.AGENT else MAX_MESSAGE_BYTES
         )
         await admit(ws)
 
-    def _admit(self, claim: Claim, endpoint: HubHandshake):  # type: ignore[no-untyped-def]
+    async def _admit(self, claim: Claim, endpoint: HubHandshake):  # type: ignore[no-untyped-def]
         """Look the proven identity up in the store; returns the session to run."""
         if claim.role is ClientRole.ENROLL:
             return lambda ws: self._enroll(ws, claim, endpoint)
@@ -221,7 +246,7 @@ class Hub:
                 # see a whole group's names and screens: refuse rather than overshare.
                 raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
             return lambda ws: self._serve_console(ws, staff, endpoint)
-        device = self.store.device(claim.device_id)
+        device = await self.run(self.store.device, claim.device_id)
         if device is None:
             raise PeerError(ErrorCode.UNKNOWN_DEVICE, f"device {claim.device_id[:16]}")
         return lambda ws: self._serve_agent(ws, device, endpoint)
@@ -229,7 +254,10 @@ class Hub:
     async def _refuse(self, ws: ServerConnection, endpoint: HubHandshake, error: PeerError) -> None:
         self.refusals[error.code] += 1
         self._changed()
-        log.warning("refused %s: %s %s", ws.remote_address, error.code.value, error.detail)
+        if self.door is not None:  # the first in full, then one summary line, whoever floods
+            self.door.tally.note(error.code.value, address_of(ws.remote_address), error.detail)
+        else:
+            log.warning("refused %s: %s %s", ws.remote_address, error.code.value, error.detail)
         try:
             await ws.send(encode_message(endpoint.refuse(error)).decode())
             await ws.close(1008, error.code.value)
@@ -285,9 +313,11 @@ class Hub:
         assert claim.token_id and claim.token_secret and claim.device_name
         now = self.now()
         try:
-            group = self.store.redeem_token(claim.token_id, secret_hash(claim.token_secret), now)
-            device = self.store.add_device(
-                claim.device_id, claim.key.raw, claim.device_name, group, now
+            group = await self.run(
+                self.store.redeem_token, claim.token_id, secret_hash(claim.token_secret), now
+            )
+            device = await self.run(
+                self.store.add_device, claim.device_id, claim.key.raw, claim.device_name, group, now
             )
         except TokenRefused as refused:
             await self._refuse(ws, endpoint, PeerError(ErrorCode(refused.reason)))
@@ -301,8 +331,14 @@ class Hub:
             await self._refuse(ws, endpoint, PeerError(ErrorCode.HUB_STORAGE, str(failure)))
             return
         try:
-            self.store.append_audit(
-                f"token {claim.token_id[:8]}", "enroll", [device.device_id], "ok", device.name, now
+            await self.run(
+                self.store.append_audit,
+                f"token {claim.token_id[:8]}",
+                "enroll",
+                [device.device_id],
+                "ok",
+                device.name,
+                now,
             )
         except StoreError as failure:  # enrolled, but say so in the log for IT
             log.error("enrolment of %r not audited: %s", device.name, failure)
@@ -354,11 +390,11 @@ class Hub:
             await ws.send(encode_message(welcome).decode())
             log.info("device %r online", device.name)
             await self._announce(device)
-            self.store.mark_seen(device_id, self.now())
-            for payload in self.store.take_queued(device_id, self.now()):
-                await ws.send(payload.decode())
+            await self.run(self.store.mark_seen, device_id, self.now())
+            for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
+                await ws.send(queued.payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
-            due = self.due_locks.due(device_id)
+            due = await self.run(self.due_locks.due, device_id)
             if due is not None:
                 await ws.send(encode_message(LockDue(command=due)).decode())
             await self._read(
@@ -369,6 +405,8 @@ class Hub:
             )
         except ConnectionClosed:
             pass
+        except UnknownDevice:  # removed while it was signing in
+            await ws.close(1008, "device removed by IT")
         except StoreError as failure:  # only before the session loop, which handles its own
             log.error("store unavailable while %r connected: %s", device.name, failure)
             await ws.close(1011, "hub storage unavailable")
@@ -390,11 +428,12 @@ class Hub:
             live = self.presence[device_id]
             seen = (live.locked, live.watched_by, live.user)
             live.locked, live.watched_by, live.user = item.locked, item.watched_by, item.user
-            self.store.mark_seen(device_id, self.now(), user=item.user or None)
+            await self.run(self.store.mark_seen, device_id, self.now(), user=item.user or None)
             if seen != (item.locked, item.watched_by, item.user):
                 await self._announce(link.device)
         elif isinstance(item, Inventory):
-            self.store.mark_seen(
+            await self.run(
+                self.store.mark_seen,
                 device_id,
                 self.now(),
                 hostname=item.hostname,
@@ -402,10 +441,11 @@ class Hub:
                 inventory_json=msgspec.json.encode(item).decode(),
             )
         elif isinstance(item, Result):
-            detail = self.router.settle(device_id, item)
+            detail = await self.router.settle(device_id, item)
             if item.facts:  # system information or diagnostics: the fleet table's facts
-                self.fleet.life.remember_facts(device_id, item.facts, self.now())
-            self.store.append_audit(
+                await self.run(self.fleet.life.remember_facts, device_id, item.facts, self.now())
+            await self.run(
+                self.store.append_audit,
                 link.device.name,
                 "result",
                 [device_id],
@@ -420,7 +460,8 @@ class Hub:
         elif isinstance(item, Activity):
             await self._update_presence(link, activity=item)
         elif isinstance(item, Event):
-            self.store.append_audit(
+            await self.run(
+                self.store.append_audit,
                 link.device.name,
                 f"event:{item.kind}",
                 [device_id],
@@ -467,8 +508,8 @@ class Hub:
 
     # --- Consoles -----------------------------------------------------------------
 
-    def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
-        return [d for d in self.store.devices() if staff.covers_group(d.group)]
+    async def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
+        return [d for d in await self.run(self.store.devices) if staff.covers_group(d.group)]
 
     async def _serve_console(
         self, ws: ServerConnection, staff: CertificateBody, endpoint: HubHandshake
@@ -484,8 +525,9 @@ class Hub:
             console.post(message)
 
         try:
-            devices = tuple(self.device_state(d) for d in self.visible_devices(staff))
+            devices = tuple(self.device_state(d) for d in await self.visible_devices(staff))
             console.post(Roster(devices=devices))
+            await self._report_expired()  # what expired while they were away
             await self._read(
                 ws, endpoint, lambda item: self._from_console(console, item), reply=reply
             )
@@ -501,9 +543,9 @@ class Hub:
         if isinstance(item, Submit):
             await self.router.submit(console, item)
         elif isinstance(item, Query):
-            console.post(self._answer(console.staff, item))
+            console.post(await self._answer(console.staff, item))
         elif isinstance(item, SetDeviceRecord):
-            console.post(self.fleet.set_record(console.staff, item, self.now()))
+            console.post(await self.run(self.fleet.set_record, console.staff, item, self.now()))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -521,12 +563,12 @@ class Hub:
             async with asyncio.timeout(self.router.delivery_seconds):
                 await link.ws.send(encode_message(request).decode())
 
-    def _answer(self, staff: CertificateBody, query: Query) -> Answer | Error:
+    async def _answer(self, staff: CertificateBody, query: Query) -> Answer | Error:
         if query.subject == "roster":
-            devices = self.visible_devices(staff)[: query.limit]
+            devices = (await self.visible_devices(staff))[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))
         if query.subject == "classes":
-            classes = [c for c in self.store.classes() if staff.covers_group(c.group)]
+            classes = [c for c in await self.run(self.store.classes) if staff.covers_group(c.group)]
             return Answer(
                 id=query.id,
                 classes=tuple(
@@ -535,12 +577,12 @@ class Hub:
                 ),
             )
         if query.subject in ("fleet", "history"):
-            return self.fleet.answer(staff, query)
+            return await self.run(self.fleet.answer, staff, query)
         # Audit rows name devices and people of every group: school-wide IT and admins see
         # them all; anyone else sees only what they did themselves.
         everything = staff.role in (Role.ADMIN, Role.IT) and ALL_GROUPS in staff.groups
         actor = None if everything else staff_actor(staff)
-        rows = self.store.audit(limit=query.limit, actor=actor)
+        rows = await self.run(self.store.audit, limit=query.limit, actor=actor)
         return Answer(
             id=query.id,
             audit=tuple(
@@ -568,8 +610,9 @@ class Hub:
         `serve()` runs this every `housekeeping_seconds`; tests call it directly.
         """
         try:
-            revoked = self.store.revoked_serials()
-            removed = [i for i in self.agents if self.store.device(i) is None]
+            connected = list(self.agents)
+            revoked = await self.run(self.store.revoked_serials)
+            removed = await self.run(lambda: [i for i in connected if self.store.device(i) is None])
         except StoreError as failure:
             log.error("housekeeping could not read the store: %s", failure)
             return
@@ -585,6 +628,13 @@ class Hub:
                 log.warning("ending the session of removed device %r", link.device.name)
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
+        await self._report_expired()
+
+    async def _report_expired(self) -> None:
+        try:
+            await self.router.report_expired()
+        except StoreError as failure:
+            log.error("could not report expired commands (will retry): %s", failure)
 
 
 async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
@@ -594,9 +644,26 @@ async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
     try:
         async with hub.serve(host, port, tls=tls) as server:
             log.info("hub listening on %s", _addresses(server))
-            await asyncio.Future()
+            await until_told_to_stop()
+            log.info("stopping: closing connections (going away), then the store")
     finally:
         store.close()
+
+
+async def until_told_to_stop() -> None:
+    """Return on SIGTERM or SIGINT (a service stop, Ctrl-C), so shutdown can be graceful."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        # Not on Windows: there Ctrl-C cancels the hub instead, and the same cleanup runs.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal_number, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal_number)
 
 
 def _addresses(server: Server) -> str:

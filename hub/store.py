@@ -22,6 +22,7 @@ __all__ = [
     "ClassRecord",
     "DeviceExists",
     "DeviceRecord",
+    "QueuedCommand",
     "StaffExists",
     "StaffRecord",
     "Store",
@@ -231,6 +232,26 @@ _STAFF_COLUMNS: Final = "serial, name, role, groups_json, expires_at, issued_at,
 _AUDIT_COLUMNS: Final = "seq, at, actor, action, targets_json, result, detail, prev_hash, hash"
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedCommand:
+    """A command kept for a device that was offline; `delivered_at` once it was sent."""
+
+    device_id: str
+    command_id: str
+    payload: bytes
+    expires_at: int
+    sender: str
+    delivered_at: int | None
+
+
+_QUEUED_COLUMNS: Final = "device_id, command_id, payload, expires_at, sender, delivered_at"
+
+
+def _queued(row: tuple[Any, ...]) -> QueuedCommand:
+    device_id, command_id, payload, expires_at, sender, delivered_at = row
+    return QueuedCommand(device_id, command_id, bytes(payload), expires_at, sender, delivered_at)
+
+
 def _device(row: tuple[Any, ...]) -> DeviceRecord:
     return DeviceRecord(*row)
 
@@ -359,6 +380,22 @@ def _create_version_1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _add_delivery_and_replay(db: sqlite3.Connection) -> None:
+    """Version 2: queued commands stay until their result (or expiry); nonces survive restarts."""
+    # Who sent it (their certificate serial), to tell them of its result or its expiry
+    # even after a restart; when it left the hub, so it leaves at most once.
+    db.execute("ALTER TABLE queued_commands ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE queued_commands ADD COLUMN delivered_at INTEGER")
+    db.execute(
+        """CREATE TABLE replay_nonces (
+            nonce BLOB PRIMARY KEY,
+            expires_at INTEGER NOT NULL,
+            issuer TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX replay_nonces_expiry ON replay_nonces (expires_at)")
+
+
 # Each device's newest lock or unlock, so a lock is re-asserted whatever the device's own
 # files say (hub/due_locks.py). A lock's signed envelope is kept once however many devices
 # it names; an unlock is only remembered as newer, so it needs no envelope.
@@ -384,7 +421,11 @@ def _create_lock_states(db: sqlite3.Connection) -> None:
 # _STEPS[i] migrates from version i to i + 1; the current version is len(_STEPS).
 # A step that rebuilds a table must turn foreign keys off around it (outside the
 # transaction) as SQLite's ALTER TABLE guide describes; none does yet.
-_STEPS: list[Callable[[sqlite3.Connection], None]] = [_create_version_1, _create_lock_states]
+_STEPS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_version_1,
+    _add_delivery_and_replay,
+    _create_lock_states,
+]
 
 
 def _schema_version(db: sqlite3.Connection) -> int:
@@ -923,36 +964,82 @@ class Store:
     # -- queued commands ---------------------------------------------------
 
     def queue_command(
-        self, device_id: str, command_id: str, payload: bytes, expires_at: int
+        self, device_id: str, command_id: str, payload: bytes, expires_at: int, *, sender: str = ""
     ) -> bool:
-        """Keep a command for an offline device until it connects or `expires_at` passes.
+        """Keep a command for an offline device until its result comes or `expires_at` passes.
 
+        `sender` names who sent it (a certificate serial), to tell them how it ended.
         Returns False (and keeps the first payload) if this command id is already
         queued for the device, so a retried send does not deliver twice.
         """
         with self._transaction(write=True) as db:
             self._require_active_device(db, device_id)
             inserted = db.execute(
-                "INSERT OR IGNORE INTO queued_commands (device_id, command_id, payload, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (device_id, command_id, payload, expires_at),
+                "INSERT OR IGNORE INTO queued_commands"
+                " (device_id, command_id, payload, expires_at, sender) VALUES (?, ?, ?, ?, ?)",
+                (device_id, command_id, payload, expires_at, sender),
             ).rowcount
         return inserted == 1
 
-    def take_queued(self, device_id: str, now: int) -> list[bytes]:
-        """Remove and return a device's unexpired queued commands, oldest first.
+    def deliver_queued(self, device_id: str, now: int) -> list[QueuedCommand]:
+        """Claim a device's unexpired commands not yet delivered, oldest first, to send now.
 
-        Expired ones are dropped in the same transaction. Delivery is at most
-        once: the commands are gone from the store even if sending them fails.
+        Each is marked delivered in the same transaction, before it is sent: a command
+        leaves the hub at most once, even if the hub dies while sending. It stays in the
+        store, delivered, until its result comes (`settle_queued`) or it expires.
         """
         with self._transaction(write=True) as db:
             rows = db.execute(
-                "SELECT payload FROM queued_commands WHERE device_id = ? AND expires_at > ?"
-                " ORDER BY seq",
+                f"SELECT {_QUEUED_COLUMNS} FROM queued_commands WHERE device_id = ?"
+                " AND delivered_at IS NULL AND expires_at > ? ORDER BY seq",
                 (device_id, now),
             ).fetchall()
-            db.execute("DELETE FROM queued_commands WHERE device_id = ?", (device_id,))
-        return [bytes(row[0]) for row in rows]
+            db.execute(
+                "UPDATE queued_commands SET delivered_at = ?"
+                " WHERE device_id = ? AND delivered_at IS NULL AND expires_at > ?",
+                (now, device_id, now),
+            )
+        return [_queued(row) for row in rows]
+
+    def settle_queued(self, device_id: str, command_id: str) -> QueuedCommand | None:
+        """Remove a queued command whose result came; None if it was not queued (or is gone)."""
+        with self._transaction(write=True) as db:
+            row = db.execute(
+                f"SELECT {_QUEUED_COLUMNS} FROM queued_commands"
+                " WHERE device_id = ? AND command_id = ?",
+                (device_id, command_id),
+            ).fetchone()
+            if row is not None:
+                db.execute(
+                    "DELETE FROM queued_commands WHERE device_id = ? AND command_id = ?",
+                    (device_id, command_id),
+                )
+        return None if row is None else _queued(row)
+
+    def queued(self, device_id: str | None = None) -> list[QueuedCommand]:
+        """Every queued command (of one device, if given), delivered or not, oldest first."""
+        query = f"SELECT {_QUEUED_COLUMNS} FROM queued_commands"
+        params: tuple[str, ...] = ()
+        if device_id is not None:
+            query += " WHERE device_id = ?"
+            params = (device_id,)
+        with self._transaction(write=False) as db:
+            rows = db.execute(query + " ORDER BY seq", params).fetchall()
+        return [_queued(row) for row in rows]
+
+    def expired_queued(self, now: int, *, late_results: int = 0) -> list[QueuedCommand]:
+        """Queued commands past their expiry, to report to their senders; oldest first.
+
+        One already delivered is given `late_results` seconds more, since its result may
+        still be on its way (clocks differ).
+        """
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT {_QUEUED_COLUMNS} FROM queued_commands WHERE expires_at"
+                " + CASE WHEN delivered_at IS NULL THEN 0 ELSE ? END <= ? ORDER BY seq",
+                (late_results, now),
+            ).fetchall()
+        return [_queued(row) for row in rows]
 
     def purge_expired(self, now: int) -> int:
         """Drop every queued command that expired by `now`; return how many."""
@@ -1006,6 +1093,29 @@ class Store:
                 (device_id,),
             ).fetchone()
         return None if row is None else bytes(row[0])
+    # -- the hub's replay cache ----------------------------------------------
+
+    def remember_nonce(self, nonce: bytes, expires_at: int, issuer: str) -> None:
+        """Record a routed command's nonce, so a restarted hub still refuses a replay of it."""
+        with self._transaction(write=True) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO replay_nonces (nonce, expires_at, issuer) VALUES (?, ?, ?)",
+                (nonce, expires_at, issuer),
+            )
+
+    def forget_nonces(self, until: int) -> None:
+        """Drop the nonces of commands that expired by `until` (they are refused anyway)."""
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM replay_nonces WHERE expires_at <= ?", (until,))
+
+    def live_nonces(self, since: int) -> list[tuple[bytes, int, str]]:
+        """(nonce, expires_at, issuer) of commands that expire after `since`."""
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT nonce, expires_at, issuer FROM replay_nonces WHERE expires_at > ?",
+                (since,),
+            ).fetchall()
+        return [(bytes(n), int(e), str(i)) for n, e, i in rows]
 
     # -- audit log ---------------------------------------------------------
 

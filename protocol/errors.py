@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     ACTION_FAILED = "action_failed"
     # The hub itself.
     BUSY = "busy"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    TOO_MANY_WATCHES = "too_many_watches"
     HUB_STORAGE = "hub_storage"
     INTERNAL = "internal"
 
@@ -91,6 +94,17 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.DEVICE_OFFLINE: "The device is offline. Try again when it is connected.",
     ErrorCode.ACTION_FAILED: "The device could not carry out the action.",
     ErrorCode.BUSY: "The hub is busy; try again shortly.",
+    ErrorCode.TOO_MANY_CONNECTIONS: (
+        "Too many connections from this address are waiting to sign in. "
+        "Devices retry by themselves; if this lasts, ask IT to check the network."
+    ),
+    ErrorCode.HANDSHAKE_TIMEOUT: (
+        "Signing in took too long, so the hub hung up. Check the network, then try again."
+    ),
+    ErrorCode.TOO_MANY_WATCHES: (
+        "You are already watching as many screens as one console may. "
+        "Stop watching some, then try again."
+    ),
     ErrorCode.HUB_STORAGE: (
         "The hub cannot write to its disk (full?), so nothing was done. "
         "Ask IT to free space, then try again."

@@ -158,6 +158,7 @@ async def classroom(
     housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
     handshake_seconds: float = HANDSHAKE_SECONDS,
     delivery_seconds: float = DELIVERY_SECONDS,
+    **hub_options: Any,
 ) -> AsyncIterator[Classroom]:
     """A hub serving on a free loopback port; shorten its timers rather than wait for them."""
     keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
@@ -168,6 +169,7 @@ async def classroom(
         housekeeping_seconds=housekeeping_seconds,
         handshake_seconds=handshake_seconds,
         delivery_seconds=delivery_seconds,
+        **hub_options,
     )
     async with hub.serve("127.0.0.1", 0, tls=tls) as server:
         port = server.sockets[0].getsockname()[1]

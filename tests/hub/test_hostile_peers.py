@@ -146,3 +146,50 @@ async def test_a_hub_that_never_answers_does_not_hold_the_client(room: Classroom
                 ),
                 open_timeout=scaled(0.5),
             )
+
+
+async def test_a_console_that_stops_reading_does_not_delay_a_lock_to_another_device(
+    room: Classroom,
+) -> None:
+    from protocol.actions import LockScreen, Watch
+
+    watched = await room.start_agent("Ada's laptop")
+    other = await room.start_agent("Ben's laptop")
+    stalled = await room.console(room.staff("Mr Stall"))
+    honest = await room.console()
+    watch = await stalled.submit(
+        Watch(width=160, fps=10, lease_seconds=60), [watched.state.device_id]
+    )
+    await stalled.take(Result, lambda r: r.command_id == watch.body.id)
+    link = next(c for c in room.hub.consoles if c.staff.name == "Mr Stall")
+    await room.until(lambda: room.hub.frames_relayed > 0)
+    assert stalled.session._ws is not None
+    stalled.session._ws.transport.pause_reading()  # the console stops reading, keeps the socket
+    # Its screen is huge, say: big frames fill every buffer between the hub and the console.
+    while link.ws.transport.get_write_buffer_size() == 0:
+        link.offer_frame(room.hub.stream_of(watched.state.device_id), os.urandom(1 << 20))
+        await asyncio.sleep(0)  # let its pump write, until the kernel will take no more
+    relayed = link.frames_dropped
+    await room.until(lambda: link.frames_dropped > relayed)  # real frames replace each other
+    command = await honest.submit(LockScreen(message="Eyes on me"), [other.state.device_id])
+    result = await honest.take(Result, lambda r: r.command_id == command.body.id)
+    assert result.ok and other.desktop.locked
+    assert link in room.hub.consoles and link.ws.transport.get_write_buffer_size() > 0
+
+
+async def test_a_console_may_watch_only_so_many_screens(room: Classroom) -> None:
+    from protocol.actions import Watch
+
+    devices = [(await room.start_agent(name)).state.device_id for name in ("Ada", "Ben", "Cy")]
+    room.hub.router.max_watches = 2
+    console = await room.console()
+    watch = await console.submit(Watch(width=160, fps=1, lease_seconds=30), devices)
+    answers: dict[str, Result] = {}
+    for _ in devices:
+        result = await console.take(Result, lambda r: r.command_id == watch.body.id)
+        answers[result.device_id] = result
+    assert [answers[d].ok for d in devices] == [True, True, False]
+    assert answers[devices[2]].code is ErrorCode.TOO_MANY_WATCHES
+    renewal = await console.submit(Watch(width=160, fps=1, lease_seconds=30), devices[:2])
+    for _ in devices[:2]:  # renewing what it already watches is always allowed
+        assert (await console.take(Result, lambda r: r.command_id == renewal.body.id)).ok

@@ -100,7 +100,7 @@ def test_reopening_keeps_everything(db_path: Path) -> None:
         assert store.class_members("7B Maths") == ["dev-a"]
         assert store.audit()[0].action == "lock_screen"
         assert store.verify_audit() is None
-        assert store.take_queued("dev-a", NOW) == [b"lock"]
+        assert [q.payload for q in store.deliver_queued("dev-a", NOW)] == [b"lock"]
 
 
 def test_memory_store_works_for_quick_tests() -> None:
@@ -478,20 +478,55 @@ def test_class_errors_name_what_is_unknown(store: Store) -> None:
 # -- queued commands --------------------------------------------------------
 
 
-def test_queued_commands_come_out_once_in_order_without_expired_ones(store: Store) -> None:
+def test_queued_commands_leave_once_in_order_without_expired_ones(store: Store) -> None:
     enroll(store, "dev-a", "A")
     enroll(store, "dev-b", "B")
-    assert store.queue_command("dev-a", "c1", b"first", NOW + 100)
+    assert store.queue_command("dev-a", "c1", b"first", NOW + 100, sender="s1")
     assert store.queue_command("dev-a", "c2", b"stale", NOW + 10)
     assert store.queue_command("dev-a", "c3", b"third", NOW + 100)
     assert store.queue_command("dev-b", "c1", b"other device", NOW + 100)
     assert not store.queue_command("dev-a", "c1", b"retried", NOW + 100)
-    assert store.take_queued("dev-a", NOW + 10) == [b"first", b"third"]
-    assert store.take_queued("dev-a", NOW + 10) == []
-    assert store.take_queued("dev-b", NOW) == [b"other device"]
-    assert store.take_queued("nobody", NOW) == []
+    assert [q.payload for q in store.deliver_queued("dev-a", NOW + 10)] == [b"first", b"third"]
+    assert store.deliver_queued("dev-a", NOW + 10) == []  # at most once
+    assert [q.payload for q in store.deliver_queued("dev-b", NOW)] == [b"other device"]
+    assert store.deliver_queued("nobody", NOW) == []
     with pytest.raises(UnknownDevice):
         store.queue_command("nobody", "c1", b"x", NOW + 100)
+
+
+def test_a_delivered_command_stays_until_its_result(store: Store) -> None:
+    enroll(store, "dev-a", "A")
+    store.queue_command("dev-a", "c1", b"lock", NOW + 100, sender="s1")
+    store.deliver_queued("dev-a", NOW)
+    [kept] = store.queued("dev-a")
+    assert kept.delivered_at == NOW and kept.sender == "s1"
+    settled = store.settle_queued("dev-a", "c1")
+    assert settled is not None and settled.sender == "s1"
+    assert store.queued() == [] and store.settle_queued("dev-a", "c1") is None
+
+
+def test_expired_commands_are_found_with_time_for_late_results(store: Store) -> None:
+    enroll(store, "dev-a", "A")
+    store.queue_command("dev-a", "sent", b"x", NOW + 10)
+    store.deliver_queued("dev-a", NOW)
+    store.queue_command("dev-a", "never-sent", b"y", NOW + 10)
+    assert [q.command_id for q in store.expired_queued(NOW + 9, late_results=30)] == []
+    assert [q.command_id for q in store.expired_queued(NOW + 10, late_results=30)] == ["never-sent"]
+    assert [q.command_id for q in store.expired_queued(NOW + 40, late_results=30)] == [
+        "sent",
+        "never-sent",
+    ]
+
+
+def test_replay_nonces_survive_reopening(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        store.remember_nonce(b"n1", NOW + 10, "s1")
+        store.remember_nonce(b"n2", NOW + 100, "s1")
+        store.remember_nonce(b"n2", NOW + 100, "s1")  # twice is harmless
+    with Store.open(db_path) as store:
+        assert store.live_nonces(NOW + 10) == [(b"n2", NOW + 100, "s1")]
+        store.forget_nonces(NOW + 10)
+        assert store.live_nonces(0) == [(b"n2", NOW + 100, "s1")]
 
 
 def test_purge_expired_drops_only_expired_commands(store: Store) -> None:
@@ -501,7 +536,7 @@ def test_purge_expired_drops_only_expired_commands(store: Store) -> None:
     store.queue_command("dev-a", "c3", b"fresh", NOW + 11)
     assert store.purge_expired(NOW + 10) == 2
     assert store.purge_expired(NOW + 10) == 0
-    assert store.take_queued("dev-a", NOW) == [b"fresh"]
+    assert [q.payload for q in store.deliver_queued("dev-a", NOW)] == [b"fresh"]
 
 
 # -- audit log --------------------------------------------------------------
@@ -658,7 +693,7 @@ def test_disk_full_is_store_unavailable_and_saves_nothing_half(store: Store) -> 
     assert store.get_setting("kept") == "before"
     assert store.audit_head() == head and store.verify_audit() is None
     assert [d.device_id for d in store.devices()] == ["dev-a"]
-    assert store.take_queued("dev-a", NOW) == []
+    assert store.deliver_queued("dev-a", NOW) == []
     # Once space is freed the same connection carries on and the chain continues.
     store._db.execute("PRAGMA max_page_count = 1073741823")
     record = store.append_audit("Ms Rivera", "screenshot", ["dev-a"], "ok", big, NOW + 9)
