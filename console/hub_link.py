@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ConnectionClosed
 
 from link.reconnect import SessionLost, stay_connected
-from protocol.actions import AnyAction, LockScreen, SendMessage, UnlockScreen, Unwatch, Watch
+from protocol.actions import (
+    AnyAction,
+    CloseApp,
+    LaunchApp,
+    LockScreen,
+    OpenUrl,
+    SendMessage,
+    TakeScreenshot,
+    UnlockScreen,
+    Unwatch,
+    Watch,
+)
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
@@ -30,7 +41,13 @@ log = logging.getLogger("homeroom.console")
 WATCH_LEASE_SECONDS = 60
 
 
+#: What a device that is offline gets later instead of never: the hub keeps these commands
+#: until the device connects or the command expires (see console.roster.QUEUED_CODE).
+QUEUED_ACTIONS = frozenset({"lock", "unlock", "message", "open_url"})
+
+
 def device_view(device: DeviceState) -> DeviceView:
+    activity = device.activity
     return DeviceView(
         device_id=device.device_id,
         name=device.name,
@@ -40,6 +57,9 @@ def device_view(device: DeviceState) -> DeviceView:
         watched=bool(device.watched_by),
         user=device.user,
         last_seen=float(device.last_seen),
+        app=activity.app if activity else "",
+        title=activity.title if activity else "",
+        idle_seconds=activity.idle_seconds if activity else 0,
     )
 
 
@@ -120,7 +140,7 @@ class HubConnection:
         session = self.session
         if session is None:
             raise ConnectionError("not connected to the hub yet")
-        await session.submit(action, list(device_ids))
+        await session.submit(action, list(device_ids), queue=action.name in QUEUED_ACTIONS)
 
     async def lock(self, device_ids: Sequence[str], message: str) -> None:
         await self._submit(LockScreen(message=fit(message, MAX_SHORT_TEXT)), device_ids)
@@ -130,6 +150,18 @@ class HubConnection:
 
     async def send_message(self, device_ids: Sequence[str], text: str) -> None:
         await self._submit(SendMessage(text=fit(text, MAX_MESSAGE_TEXT)), device_ids)
+
+    async def open_url(self, device_ids: Sequence[str], url: str) -> None:
+        await self._submit(OpenUrl(url=url), device_ids)
+
+    async def launch_app(self, device_ids: Sequence[str], app: str) -> None:
+        await self._submit(LaunchApp(app=app), device_ids)
+
+    async def close_app(self, device_ids: Sequence[str], app: str) -> None:
+        await self._submit(CloseApp(app=app), device_ids)
+
+    async def screenshot(self, device_ids: Sequence[str]) -> None:
+        await self._submit(TakeScreenshot(), device_ids)
 
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
         for device_id in device_ids:

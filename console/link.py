@@ -32,6 +32,22 @@ class HubLink(Protocol):
         """Show `text` to the students at `device_ids`."""
         ...
 
+    async def open_url(self, device_ids: Sequence[str], url: str) -> None:
+        """Open `url` (http or https) in the browser of `device_ids`."""
+        ...
+
+    async def launch_app(self, device_ids: Sequence[str], app: str) -> None:
+        """Start the program named `app` on the group's allow-list on `device_ids`."""
+        ...
+
+    async def close_app(self, device_ids: Sequence[str], app: str) -> None:
+        """Close the program named `app` on `device_ids`."""
+        ...
+
+    async def screenshot(self, device_ids: Sequence[str]) -> None:
+        """Take a full screenshot of `device_ids` (the result reports its size)."""
+        ...
+
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
         """Ask for thumbnails of `device_ids`, `width` pixels wide, `fps` per second."""
         ...
