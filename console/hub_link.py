@@ -28,6 +28,7 @@ from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
 from protocol.messages import DeviceChanged, DeviceState, Error, Result, Roster
 
+from .link import QUEUED_ACTIONS
 from .roster import ActionOutcome, DeviceView
 from .session import ConsoleSession, Picture
 
@@ -39,11 +40,6 @@ log = logging.getLogger("homeroom.console")
 #: A watch lasts this long on the device unless renewed, so a console that vanishes
 #: stops the capture by itself; it is renewed at half that.
 WATCH_LEASE_SECONDS = 60
-
-
-#: What a device that is offline gets later instead of never: the hub keeps these commands
-#: until the device connects or the command expires (see console.roster.QUEUED_CODE).
-QUEUED_ACTIONS = frozenset({"lock", "unlock", "message", "open_url"})
 
 
 def device_view(device: DeviceState) -> DeviceView:

@@ -9,6 +9,11 @@ if TYPE_CHECKING:
     from console.app import ClassroomApp
 
 
+QUEUED_ACTIONS = frozenset({"lock", "unlock", "message", "open_url"})
+"""Actions the hub keeps for a device that is offline, until it connects or they expire;
+the others are refused for it at once (console.roster.OFFLINE_CODE)."""
+
+
 class HubLink(Protocol):
     """Carries the teacher's commands to the hub and the hub's events to the app.
 

@@ -50,12 +50,13 @@ class StudentTile(Widget):
     """Under the class grid's keyboard cursor."""
 
     class Clicked(Message):
-        """The tile was clicked; `chain` is 2 for a double click."""
+        """The tile was clicked; `chain` is 2 for a double click; `extend` with ctrl or shift."""
 
-        def __init__(self, tile: StudentTile, chain: int) -> None:
+        def __init__(self, tile: StudentTile, chain: int, extend: bool = False) -> None:
             super().__init__()
             self.tile = tile
             self.chain = chain
+            self.extend = extend
 
         @property
         def control(self) -> StudentTile:
@@ -222,7 +223,7 @@ class StudentTile(Widget):
             painter.look_again()
 
     def on_click(self, event: Click) -> None:
-        self.post_message(self.Clicked(self, event.chain))
+        self.post_message(self.Clicked(self, event.chain, extend=event.ctrl or event.shift))
 
     def _show_device(self) -> None:
         device = self._device
