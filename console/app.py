@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -113,12 +112,20 @@ class ClassroomApp(App[None]):
         Binding("o", "open_url", "Open URL", tooltip="Open a web page on the selected devices"),
         Binding("r", "launch_app", "Run app", tooltip="Start an allowed application"),
         Binding("x", "close_app", "Close app", tooltip="Close an application"),
-        Binding("p", "screenshot", "Screenshot", tooltip="Take a full screenshot"),
+        Binding("p", "take_screenshot", "Screenshot", tooltip="Take a full screenshot"),
         Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
         Binding("q", "quit", "Quit"),
     ]
 
-    _ACTIONS = ("lock", "unlock", "message", "open_url", "launch_app", "close_app", "screenshot")
+    _ACTIONS = (
+        "lock",
+        "unlock",
+        "message",
+        "open_url",
+        "launch_app",
+        "close_app",
+        "take_screenshot",
+    )
 
     def __init__(self, link: HubLink, *, pictures: PictureMode = PictureMode.HALFBLOCK) -> None:
         super().__init__()
@@ -262,7 +269,10 @@ class ClassroomApp(App[None]):
             self.painter.look_again()
 
         screen = CloserLook(
-            tile.device, mode=self.pictures, painter=self.painter, history=self.history(tile.device_id)
+            tile.device,
+            mode=self.pictures,
+            painter=self.painter,
+            history=self.history(tile.device_id),
         )
         self.push_screen(screen, callback=back)
         if tile.outcome is not None:
@@ -358,9 +368,7 @@ class ClassroomApp(App[None]):
                 placeholder="Its name on the class's list of allowed applications",
                 max_length=APP_NAME_MAX_LENGTH,
             )
-            launch = partial(
-                self._confirmed, targets, "launch_app", "Start", self._link.launch_app
-            )
+            launch = partial(self._confirmed, targets, "launch_app", "Start", self._link.launch_app)
             self.push_screen(dialog, callback=launch)
 
     def action_close_app(self) -> None:
@@ -378,7 +386,7 @@ class ClassroomApp(App[None]):
             close = partial(self._confirmed, targets, "close_app", "Close", self._link.close_app)
             self.push_screen(dialog, callback=close)
 
-    def action_screenshot(self) -> None:
+    def action_take_screenshot(self) -> None:
         targets = self._targets()
         if targets:
             self._act("screenshot", targets, self._link.screenshot)
@@ -398,18 +406,27 @@ class ClassroomApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         grid = self.class_grid
-        commands = [
+        commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Lock screens", "Lock the selected students' screens (l)", self.action_lock),
             ("Unlock screens", "Unlock the selected students' screens (u)", self.action_unlock),
             ("Send a message", "Show a message on the selected screens (m)", self.action_message),
             ("Open a web page", "Open a URL on the selected devices (o)", self.action_open_url),
             ("Start an application", "Launch an allowed app (r)", self.action_launch_app),
-            ("Close an application", "Close an app on the selected devices (x)",
-             self.action_close_app),
-            ("Take a screenshot", "A full screenshot of the selected devices (p)",
-             self.action_screenshot),
-            ("Select all or none", "Select every device, or clear the selection (ctrl+a)",
-             self.action_select_all),
+            (
+                "Close an application",
+                "Close an app on the selected devices (x)",
+                self.action_close_app,
+            ),
+            (
+                "Take a screenshot",
+                "A full screenshot of the selected devices (p)",
+                self.action_take_screenshot,
+            ),
+            (
+                "Select all or none",
+                "Select every device, or clear the selection (ctrl+a)",
+                self.action_select_all,
+            ),
             ("Bigger tiles", "Fewer, larger tiles (+)", partial(grid.action_zoom, 1)),
             ("Smaller tiles", "More, smaller tiles (-)", partial(grid.action_zoom, -1)),
         ]

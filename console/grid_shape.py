@@ -19,6 +19,8 @@ MIN_TILE_WIDE = 20
 """Narrowest tile: a name, the status marks and a picture you can still read a little."""
 MIN_TILE_HIGH = 7
 """Shortest tile: its lines and three rows of picture."""
+SCROLLING_TILE_WIDE = 28
+"""Tile width when the class cannot all fit: a picture a teacher can still read."""
 SCREEN_ASPECT = 1.6
 """Width over height of a typical student screen (16:10), for sizing tiles that scroll."""
 CELL_ASPECT = 2.0
@@ -96,11 +98,10 @@ def grid_shape(count: int, width: int, height: int, zoom: int = 0) -> GridShape:
     width, height, count = max(1, width), max(1, height), max(1, count)
     most_columns = max(1, (width + GUTTER) // (MIN_TILE_WIDE + GUTTER))
     fitting = fitting_columns(count, width, height)
-    if fitting:
-        natural = fitting
-    else:
-        # Too many to fit: tiles of a readable size, scrolling.
-        natural = max(1, min(most_columns, (width + GUTTER) // (28 + GUTTER)))
+    # Too many to fit: tiles of a readable size, scrolling.
+    natural = fitting or max(
+        1, min(most_columns, (width + GUTTER) // (SCROLLING_TILE_WIDE + GUTTER))
+    )
     columns = max(1, min(most_columns, count, natural - zoom))
     rows = math.ceil(count / columns)
     wide = _tile_width(width, columns)

@@ -34,7 +34,9 @@ class Canvas(Protocol):
         """The function drawing a picture for it (runs on the painter's thread)."""
         ...
 
-    def drawn(self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception) -> None:
+    def drawn(
+        self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception
+    ) -> None:
         """Show what was drawn, or that the picture could not be (on the event loop)."""
         ...
 

@@ -232,8 +232,14 @@ def _draw(image: Image.Image) -> HalfBlockPicture:
     pixels = image.tobytes()
     row_bytes = width * 3
     rows = [
-        list(zip(pixels[y : y + row_bytes : 3], pixels[y + 1 : y + row_bytes : 3],
-                 pixels[y + 2 : y + row_bytes : 3], strict=True))
+        list(
+            zip(
+                pixels[y : y + row_bytes : 3],
+                pixels[y + 1 : y + row_bytes : 3],
+                pixels[y + 2 : y + row_bytes : 3],
+                strict=True,
+            )
+        )
         for y in range(0, len(pixels), row_bytes)
     ]
     lines: list[list[Segment]] = []
@@ -306,8 +312,12 @@ def fit_picture_cells(
 
 
 def scale_for_cells(
-    data: PictureData, cells_wide: int, cells_high: int, mode: PictureMode,
-    *, max_pixels: int = MAX_PICTURE_PIXELS,
+    data: PictureData,
+    cells_wide: int,
+    cells_high: int,
+    mode: PictureMode,
+    *,
+    max_pixels: int = MAX_PICTURE_PIXELS,
 ) -> tuple[Image.Image, tuple[int, int]]:
     """A picture decoded and scaled to show in real pixels, with the cells it takes.
 

@@ -128,7 +128,7 @@ class ClassGrid(ScrollableContainer):
         self._cursor: str | None = None
         self._shape = GridShape(1, (1,), 1)
         self._zoom = 0
-        self.sort_order = SortOrder.NAME
+        self.order_by = SortOrder.NAME
         self.filter = Filter.ALL
         self.filter_application = ""
 
@@ -212,7 +212,7 @@ class ClassGrid(ScrollableContainer):
             self.mount(tile)
             self._sort()
         else:
-            key = _sort_key(self.sort_order)
+            key = _sort_key(self.order_by)
             moved = key(tile.device) != key(device) or self._passes(tile.device) != self._passes(
                 device
             )
@@ -251,7 +251,7 @@ class ClassGrid(ScrollableContainer):
 
     def set_sort(self, order: SortOrder) -> None:
         """Order the tiles by name, by application, or by what needs attention first."""
-        self.sort_order = order
+        self.order_by = order
         self._sort()
 
     def set_filter(self, kind: Filter, application: str = "") -> None:
@@ -264,8 +264,8 @@ class ClassGrid(ScrollableContainer):
 
     def action_next_sort(self) -> None:
         orders = list(SortOrder)
-        self.set_sort(orders[(orders.index(self.sort_order) + 1) % len(orders)])
-        self.notify(f"Sorted by {self.sort_order.value}.", timeout=2)
+        self.set_sort(orders[(orders.index(self.order_by) + 1) % len(orders)])
+        self.notify(f"Sorted by {self.order_by.value}.", timeout=2)
 
     def action_next_filter(self) -> None:
         """All, online, locked, idle, the application under the cursor, then all again."""
@@ -427,7 +427,7 @@ class ClassGrid(ScrollableContainer):
                 self.post_message(self.SelectionChanged(self))
 
     def _sort(self) -> None:
-        key = _sort_key(self.sort_order)
+        key = _sort_key(self.order_by)
         shown = [device_id for device_id, tile in self._tiles.items() if self._passes(tile.device)]
         order = sorted(shown, key=lambda device_id: key(self._tiles[device_id].device))
         if order != self._order:

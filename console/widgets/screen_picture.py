@@ -37,6 +37,7 @@ class ScreenPicture(Widget):
         self.mode = mode
         self._content: RenderableType = ""
         self._pixels: Widget | None = None
+        self._pixel_cells = (0, 0)
         if mode is PictureMode.KITTY:
             from textual_image.widget import TGPImage
 
@@ -79,7 +80,8 @@ class ScreenPicture(Widget):
             raise RuntimeError("real pixels need Kitty or Sixel mode")
         self._content = ""
         width, height = cells
-        if (pixels.styles.width, pixels.styles.height) != (width, height):
+        if self._pixel_cells != cells:
+            self._pixel_cells = cells
             pixels.styles.width, pixels.styles.height = width, height
         pixels.image = image  # type: ignore[attr-defined]
         pixels.display = True

@@ -186,7 +186,9 @@ class StudentTile(Widget):
         # Looked up at each call, so a test can stand in for the renderer.
         return lambda data, wide, high: render_picture(data, wide, high)
 
-    def drawn(self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception) -> None:
+    def drawn(
+        self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception
+    ) -> None:
         if not self.is_mounted:
             return
         if isinstance(drawing, Exception):

@@ -64,7 +64,9 @@ async def test_tiles_appear_for_pushed_devices_and_are_watched() -> None:
         # As wide as a tile's picture can show (half-blocks: a pixel per cell), no wider.
         cells_wide, cells_high = console.grid.shape.picture_cells
         assert watch.width == console.app.grid_thumbnail_width
-        assert watch.width == max(64, -(-min(cells_wide, round(cells_high * 2 * 16 / 9)) // 16) * 16)
+        assert watch.width == max(
+            64, -(-min(cells_wide, round(cells_high * 2 * 16 / 9)) // 16) * 16
+        )
         assert watch.width < GRID_THUMBNAIL_WIDTH and watch.fps == GRID_THUMBNAIL_FPS == 1.0
 
 

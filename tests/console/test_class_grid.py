@@ -59,8 +59,10 @@ async def test_plus_and_minus_make_tiles_bigger_and_smaller() -> None:
         await press("plus", "plus")
         await console.wait_until(lambda: grid.columns == 1, "one tile across")
         await console.wait_until(
-            lambda: console.link.calls_to("watch")[-1].width == console.app.grid_thumbnail_width
-            and console.app.grid_thumbnail_width > console.link.calls_to("watch")[0].width,
+            lambda: (
+                console.link.calls_to("watch")[-1].width == console.app.grid_thumbnail_width
+                and console.app.grid_thumbnail_width > console.link.calls_to("watch")[0].width
+            ),
             "a sharper picture is asked for",
         )
 

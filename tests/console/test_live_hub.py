@@ -11,8 +11,8 @@ from PIL import Image
 
 from agent.desktop import LOCK_BACKGROUND
 from console.app import ClassroomApp
-from console.dialogs.confirm_dialog import ConfirmDialog
 from console.demo import demo_classroom
+from console.dialogs.confirm_dialog import ConfirmDialog
 from console.hub_link import HubConnection
 from console.picture import PictureData
 from console.widgets.student_tile import StudentTile
