@@ -303,7 +303,9 @@ class ClassroomApp(App[None]):
             text = f"Nothing selected: actions apply to {self._describe(grid.selected_ids)}"
         else:
             text = ""
-        self.query_one("#selection-status", Static).update(Content(printable(text)))
+        # While the app shuts down the status bar may be gone already.
+        for status in self.query("#selection-status").results(Static):
+            status.update(Content(printable(text)))
         self.refresh_bindings()
 
     # Actions.

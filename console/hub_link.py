@@ -40,6 +40,8 @@ log = logging.getLogger("homeroom.console")
 #: A watch lasts this long on the device unless renewed, so a console that vanishes
 #: stops the capture by itself; it is renewed at half that.
 WATCH_LEASE_SECONDS = 60
+#: Watch commands whose results are still awaited, at most (the oldest are forgotten).
+MAX_QUIET_COMMANDS = 1024
 
 
 def device_view(device: DeviceState) -> DeviceView:
@@ -69,6 +71,8 @@ class HubConnection:
         self._watching: dict[str, tuple[int, float]] = {}
         self._live: set[str] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        # Watches renewed in the background: their results are not the teacher's business.
+        self._quiet: dict[str, bool] = {}
 
     async def run(self, app: ClassroomApp) -> None:
         if self.credential is None:
@@ -119,6 +123,8 @@ class HubConnection:
         if isinstance(event, (Roster, DeviceChanged)) and self.session is not None:
             self._live = {d.device_id for d in self.session.devices.values() if d.online}
         elif isinstance(event, Result):
+            if event.ok and event.command_id in self._quiet:
+                return  # a watch that worked (one result per device): the pictures say so
             app.outcome_received(
                 ActionOutcome(
                     device_id=event.device_id,
@@ -136,7 +142,13 @@ class HubConnection:
         session = self.session
         if session is None:
             raise ConnectionError("not connected to the hub yet")
-        await session.submit(action, list(device_ids), queue=action.name in QUEUED_ACTIONS)
+        command = await session.submit(
+            action, list(device_ids), queue=action.name in QUEUED_ACTIONS
+        )
+        if isinstance(action, (Watch, Unwatch)):
+            self._quiet[command.body.id] = True
+            while len(self._quiet) > MAX_QUIET_COMMANDS:
+                del self._quiet[next(iter(self._quiet))]  # results that never came
 
     async def lock(self, device_ids: Sequence[str], message: str) -> None:
         await self._submit(LockScreen(message=fit(message, MAX_SHORT_TEXT)), device_ids)
