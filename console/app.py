@@ -127,8 +127,17 @@ class ClassroomApp(App[None]):
         "take_screenshot",
     )
 
-    def __init__(self, link: HubLink, *, pictures: PictureMode = PictureMode.HALFBLOCK) -> None:
+    def __init__(
+        self,
+        link: HubLink,
+        *,
+        pictures: PictureMode = PictureMode.HALFBLOCK,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`pictures` is how screens are drawn (not AUTO: detect it first); `clock` dates
+        the recent events of the detail view."""
         super().__init__()
+        self._clock = clock
         if pictures is PictureMode.AUTO:
             raise ValueError("detect the picture mode before the app starts (detect_picture_mode)")
         self._link = link
@@ -512,7 +521,7 @@ class ClassroomApp(App[None]):
             self._happened(device.device_id, "screen locked" if device.locked else "unlocked")
 
     def _happened(self, device_id: str, text: str) -> None:
-        happening = Happening(time.time(), text)
+        happening = Happening(self._clock(), text)
         history = self._history.setdefault(device_id, collections.deque(maxlen=HISTORY_LENGTH))
         history.append(happening)
         if (closer := self.closer_look) and closer.device_id == device_id:
