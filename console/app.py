@@ -6,6 +6,7 @@ import asyncio
 import collections
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
@@ -66,6 +67,8 @@ WATCH_SETTLE_SECONDS = 0.3
 """How long the grid's layout must stay put before the devices are asked for new sizes."""
 TERMINAL_CHECK_SECONDS = 1.0
 """How often the console checks that its terminal is still there."""
+EXIT_GRACE_SECONDS = 3.0
+"""How long a console whose terminal went away may take to close cleanly."""
 
 #: Each action as the end of "Could not …", when the hub cannot be reached.
 _TO_DO = {
@@ -151,6 +154,7 @@ class ClassroomApp(App[None]):
         self._history: dict[str, collections.deque[Happening]] = {}
         self._last_action: dict[str, str] = {}
         self._watch_timer: Timer | None = None
+        self._leaving = False
 
     # Events from the link. They only queue messages, so the link never waits on the UI.
 
@@ -561,9 +565,16 @@ class ClassroomApp(App[None]):
             self._terminal_gone()
 
     def _terminal_gone(self) -> None:
+        if self._leaving:
+            return
+        self._leaving = True
         self.log.warning("the terminal went away: exiting")
-        # Restoring a terminal that is gone can block: if a clean exit hangs, leave anyway.
-        asyncio.get_running_loop().call_later(3.0, os._exit, 1)
+        # Shutting Textual down can block for good once its terminal is gone (seen: its
+        # writer thread's queue, after SIGHUP and SIGCONT from a killed tmux session). A
+        # daemon thread, not the event loop, makes sure we leave anyway.
+        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(1,))
+        deadline.daemon = True
+        deadline.start()
         self.exit(return_code=1)
 
     def _send(self, what: str, send: _Send) -> None:

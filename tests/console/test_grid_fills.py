@@ -30,7 +30,9 @@ async def test_tiles_cover_at_least_85_percent_between_header_and_footer(
         covered = sum(
             tile.region.intersection(between).area for tile in console.grid.tiles if tile.display
         )
-        print(f"{students} students at {size[0]}x{size[1]}: tiles cover {covered / between.area:.1%}")
+        print(
+            f"{students} students at {size[0]}x{size[1]}: tiles cover {covered / between.area:.1%}"
+        )
         assert covered / between.area >= 0.85, f"tiles cover {covered / between.area:.0%}"
 
 

@@ -26,7 +26,13 @@ CLASS = [
     device("d5", "Eli", online=False),
     device("d6", "Fay", app="geogebra", title="Triangles"),
 ]
-PICTURES = {"d1": (RED, BLUE), "d2": (GREEN, GREY), "d3": (GREY, GREY), "d4": (BLUE, RED), "d6": (GREEN, RED)}
+PICTURES = {
+    "d1": (RED, BLUE),
+    "d2": (GREEN, GREY),
+    "d3": (GREY, GREY),
+    "d4": (BLUE, RED),
+    "d6": (GREEN, RED),
+}
 
 
 def classroom(before: Callable[[Pilot[Any], ClassroomApp, RecordingLink], Any] | None = None):  # type: ignore[no-untyped-def]
@@ -42,7 +48,9 @@ def classroom(before: Callable[[Pilot[Any], ClassroomApp, RecordingLink], Any] |
         for device_id, (top, bottom) in PICTURES.items():
             app.picture_received(device_id, banded_picture((320, 200), top=top, bottom=bottom))
         app.outcome_received(ActionOutcome("d3", True, "ok", "", "lock"))
-        app.outcome_received(ActionOutcome("d6", False, "not_allowed", "not on the list", "launch app"))
+        app.outcome_received(
+            ActionOutcome("d6", False, "not_allowed", "not on the list", "launch app")
+        )
         await wait_until(
             pilot,
             lambda: all(
