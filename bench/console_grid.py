@@ -145,12 +145,17 @@ def child(changing: int, seconds: float, result: Path) -> None:
         app.run_worker(measure(), name="measure")
 
     app.call_later(on_mount)
-    app.run()
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("app.run()", globals(), locals(), os.environ["BENCH_PROFILE"])
+    else:
+        app.run()
 
 
 def run_scenario(changing: int, seconds: float, console_from: Path | None) -> dict[str, Any]:
     """The console in its own tmux terminal, measuring itself; its figures."""
-    socket = f"homeroom-bench-{os.getpid()}"
+    socket = f"homeroom-bench-{os.getpid()}-{changing}"  # a server of its own per run
     with tempfile.TemporaryDirectory(prefix="homeroom-bench-") as folder:
         result = Path(folder) / "figures.json"
         command = (
