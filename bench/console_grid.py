@@ -120,7 +120,7 @@ def child(changing: int, seconds: float, result: Path) -> None:
         from console.picture import PictureMode
 
         options["pictures"] = PictureMode.HALFBLOCK
-    app = ClassroomApp(feed, **options)  # type: ignore[arg-type]
+    app = ClassroomApp(feed, **options)
     me = psutil.Process()
 
     async def measure() -> None:
@@ -167,7 +167,18 @@ def run_scenario(changing: int, seconds: float, console_from: Path | None) -> di
         width, height = TERMINAL
         tmux = ["tmux", "-L", socket]
         subprocess.run(
-            [*tmux, "new-session", "-d", "-s", "bench", "-x", str(width), "-y", str(height), command],
+            [
+                *tmux,
+                "new-session",
+                "-d",
+                "-s",
+                "bench",
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                command,
+            ],
             check=True,
         )
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +76,7 @@ class LiveClass:
 @asynccontextmanager
 async def live_class(
     folder: Path,
-    students: dict[str, Platform | None],
+    students: Mapping[str, Platform | None],
     *,
     size: tuple[int, int] = (160, 48),
     pictures: PictureMode = PictureMode.HALFBLOCK,

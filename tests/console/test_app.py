@@ -59,7 +59,14 @@ async def test_tiles_appear_for_pushed_devices_and_are_watched() -> None:
 
         assert [console.tile(view.device_id).device for view in CLASS] == CLASS
         assert not console.app.query_one("#empty-class").display
-        [watch] = await console.calls_to("watch")
+        # One watch once the layout settles (more only if it settles slower than the
+        # console waits, on a loaded machine); the last asks for the tiles' final size.
+        await console.wait_until(
+            lambda: (calls := console.link.calls_to("watch"))
+            and calls[-1].width == console.app.grid_thumbnail_width,
+            "a watch for the tiles' size",
+        )
+        watch = console.link.calls_to("watch")[-1]
         assert watch.device_ids == ("d1", "d2", "d3")
         # As wide as a tile's picture can show (half-blocks: a pixel per cell), no wider.
         cells_wide, cells_high = console.grid.shape.picture_cells
