@@ -10,6 +10,7 @@ output. The hub link's TLS and message parsing are not in it.
 
 Usage: python -m bench.console_grid [SECONDS]                (default 30 s per scenario)
        python -m bench.console_grid --console-from DIR ...   (measure another console/)
+       BENCH_PROFILE=FILE in the environment writes a cProfile of the console to FILE.
 """
 
 from __future__ import annotations
