@@ -79,6 +79,7 @@ bench: $(READY) system
 	$(BIN)/python -m bench.classroom 100 10
 	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 	$(BIN)/python -m bench.desktop_latency 20 60 $$(command -v veyon-server >/dev/null && echo --veyon)
+	$(BIN)/python -m bench.console_grid 30
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
+import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
+from console.dialogs.confirm_dialog import ConfirmDialog
 from console.dialogs.message_dialog import MessageDialog
 from console.it_desk import ITDesk
-from console.link import HubLink
+from console.link import QUEUED_ACTIONS, HubLink
 from console.messages import (
     AlertReceived,
     DeviceChanged,
@@ -26,25 +33,80 @@ from console.messages import (
     PictureReceived,
     RosterChanged,
 )
-from console.picture import PictureData
-from console.roster import ActionOutcome, DeviceView, LockAlert, printable
+from console.painter import PicturePainter
+from console.picture import PictureData, PictureMode, cell_pixels
+from console.roster import (
+    OFFLINE_CODE,
+    QUEUED_CODE,
+    SENT_CODE,
+    ActionOutcome,
+    DeviceView,
+    LockAlert,
+    printable,
+)
 from console.screens.audit import AuditScreen
-from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
+from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook, Happening
 from console.screens.fleet import FleetScreen
-from console.widgets.class_grid import ClassGrid
+from console.widgets.class_grid import ClassGrid, Filter, SortOrder
 
 GRID_THUMBNAIL_WIDTH = 320
-"""Pixels wide the grid asks devices to capture: plenty for a tile, cheap for the device."""
+"""Pixels wide the grid asks for before it knows its tiles' size."""
 GRID_THUMBNAIL_FPS = 1.0
 """Thumbnails per second the grid asks for."""
+MIN_THUMBNAIL_WIDTH = 64
+MAX_THUMBNAIL_WIDTH = 1920
+"""The widths a grid tile may ask for (the protocol's Watch allows 64 to 3840)."""
+THUMBNAIL_WIDTH_STEP = 16
+"""Widths are rounded up to this, so a resize by a cell or two asks nothing new."""
+SCREEN_ASPECT = 16 / 9
+"""The widest screen shape a tile is sized for: a picture never needs more width than this."""
 LOCK_NOTE_MAX_LENGTH = 500
 """Longest note on a locked screen (`LockScreen.message` in protocol/actions.py)."""
 MESSAGE_MAX_LENGTH = 2000
 """Longest message to students (`SendMessage.text` in protocol/actions.py)."""
 ALERT_NOTICE_SECONDS = 30.0
 """A device's alerts of one kind pop up at most this often; its tile shows the latest always."""
+URL_MAX_LENGTH = 2048
+APP_NAME_MAX_LENGTH = 64
+HISTORY_LENGTH = 50
+"""Recent events kept per student for the detail view."""
+WATCH_SETTLE_SECONDS = 0.3
+"""How long the grid's layout must stay put before the devices are asked for new sizes."""
+TERMINAL_CHECK_SECONDS = 1.0
+"""How often the console checks that its terminal is still there."""
+EXIT_GRACE_SECONDS = 3.0
+"""How long a console whose terminal went away may take to close cleanly."""
+
+#: Each action as the end of "Could not …", when the hub cannot be reached.
+_TO_DO = {
+    "lock": "lock screens",
+    "unlock": "unlock screens",
+    "message": "send the message",
+    "open_url": "open the web page",
+    "launch_app": "start the application",
+    "close_app": "close the application",
+    "screenshot": "take a screenshot",
+}
 
 _Send = Callable[[], Awaitable[None]]
+_SendTo = Callable[[Sequence[str]], Awaitable[None]]
+
+
+def thumbnail_width(picture_cells: tuple[int, int], mode: PictureMode) -> int:
+    """Pixels wide to ask devices for: all the pixels a tile's picture can show, no more."""
+    cells_wide, cells_high = picture_cells
+    cell_w, cell_h = cell_pixels(mode)
+    wide = min(cells_wide * cell_w, round(cells_high * cell_h * SCREEN_ASPECT))
+    wide = -(-wide // THUMBNAIL_WIDTH_STEP) * THUMBNAIL_WIDTH_STEP
+    return max(MIN_THUMBNAIL_WIDTH, min(MAX_THUMBNAIL_WIDTH, wide))
+
+
+def _check_url(text: str) -> str | None:
+    """Why `text` is not a web page address (a sentence), or None when it is one."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "Type a web address starting with https:// or http://, or press Escape."
+    return None
 
 
 class ClassroomApp(App[None]):
@@ -57,19 +119,51 @@ class ClassroomApp(App[None]):
         Binding("l", "lock", "Lock", tooltip="Lock the selected screens, with an optional note"),
         Binding("u", "unlock", "Unlock", tooltip="Unlock the selected screens"),
         Binding("m", "message", "Message", tooltip="Show a message on the selected screens"),
+        Binding("o", "open_url", "Open URL", tooltip="Open a web page on the selected devices"),
+        Binding("r", "launch_app", "Run app", tooltip="Start an allowed application"),
+        Binding("x", "close_app", "Close app", tooltip="Close an application"),
+        Binding("p", "take_screenshot", "Screenshot", tooltip="Take a full screenshot"),
         Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
         Binding("i", "fleet", "Fleet", tooltip="IT desk: every device, its record and facts"),
         Binding("v", "audit", "Audit", tooltip="Who did what to which devices, and when"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, link: HubLink) -> None:
+    _ACTIONS = (
+        "lock",
+        "unlock",
+        "message",
+        "open_url",
+        "launch_app",
+        "close_app",
+        "take_screenshot",
+    )
+
+    def __init__(
+        self,
+        link: HubLink,
+        *,
+        pictures: PictureMode = PictureMode.HALFBLOCK,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`pictures` is how screens are drawn (not AUTO: detect it first); `clock` dates
+        the recent events of the detail view."""
         super().__init__()
+        self._clock = clock
+        if pictures is PictureMode.AUTO:
+            raise ValueError("detect the picture mode before the app starts (detect_picture_mode)")
         self._link = link
+        self.pictures = pictures
         # One queue, one sender: commands reach the link in the order the teacher gave them.
         self._commands: asyncio.Queue[tuple[str, _Send]] = asyncio.Queue()
         self._hub_ok = False
-        self._grid = ClassGrid()
+        self.painter = PicturePainter()
+        self._grid = ClassGrid(mode=pictures, painter=self.painter)
+        self._grid_width = GRID_THUMBNAIL_WIDTH
+        self._history: dict[str, collections.deque[Happening]] = {}
+        self._last_action: dict[str, str] = {}
+        self._watch_timer: Timer | None = None
+        self._leaving = False
         # When each (device, alert kind) last popped up: a device that floods the hub with
         # alerts must not bury the teacher's screen in notifications.
         self._alert_noticed: dict[tuple[str, str], float] = {}
@@ -108,6 +202,11 @@ class ClassroomApp(App[None]):
         return self._grid
 
     @property
+    def grid_thumbnail_width(self) -> int:
+        """Pixels wide the grid asks devices for, following the tiles' size."""
+        return self._grid_width
+
+    @property
     def closer_look(self) -> CloserLook | None:
         """The closer look on show, if any."""
         # Not `self.screen`: while the app shuts down the stack is empty and that raises, yet
@@ -115,6 +214,10 @@ class ClassroomApp(App[None]):
         stack = self.screen_stack
         screen = stack[-1] if stack else None
         return screen if isinstance(screen, CloserLook) else None
+
+    def history(self, device_id: str) -> tuple[Happening, ...]:
+        """Recent events on one device, oldest first."""
+        return tuple(self._history.get(device_id, ()))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,14 +232,20 @@ class ClassroomApp(App[None]):
 
     def on_mount(self) -> None:
         self.class_grid.focus()
+        self.run_worker(self.painter.run(), name="painter", group="pictures")
         self.run_worker(self._run_link(), name="hub link", group="hub")
         self.run_worker(self._send_commands(), name="commands", group="hub")
+        if not self.is_headless:
+            self._end_with_the_terminal()
 
     def on_roster_changed(self, message: RosterChanged) -> None:
         grid = self.class_grid
-        before = grid.device_ids
+        before = grid.all_device_ids
+        for device in message.devices:
+            self._remember(device)
         grid.show_roster(message.devices)
-        after = set(grid.device_ids)
+        after = set(grid.all_device_ids)
+        self._show_roster_size()  # before the grid lays out, so it does so once
         departed = [device_id for device_id in before if device_id not in after]
         if departed:
             # Nobody watching means no capture on the device.
@@ -148,6 +257,7 @@ class ClassroomApp(App[None]):
     def on_device_changed(self, message: DeviceChanged) -> None:
         grid = self.class_grid
         is_new = grid.tile(message.device.device_id) is None
+        self._remember(message.device)
         grid.update_device(message.device)
         if (closer := self.closer_look) and closer.device_id == message.device.device_id:
             closer.update_device(message.device)
@@ -157,16 +267,19 @@ class ClassroomApp(App[None]):
 
     def on_picture_received(self, message: PictureReceived) -> None:
         # A picture for a device no longer shown is simply late: drop it.
-        if (tile := self.class_grid.tile(message.device_id)) is not None:
-            tile.receive_picture(message.data)
         if (closer := self.closer_look) and closer.device_id == message.device_id:
             closer.tile.receive_picture(message.data)
+        if (tile := self.class_grid.tile(message.device_id)) is not None:
+            # Kept undrawn while covered or scrolled away: the painter draws what is seen.
+            tile.receive_picture(message.data)
 
     def on_outcome_received(self, message: OutcomeReceived) -> None:
-        if (tile := self.class_grid.tile(message.outcome.device_id)) is not None:
-            tile.show_outcome(message.outcome)
-        if (closer := self.closer_look) and closer.device_id == message.outcome.device_id:
-            closer.tile.show_outcome(message.outcome)
+        outcome = message.outcome
+        if not outcome.action and (action := self._last_action.get(outcome.device_id)):
+            outcome = ActionOutcome(
+                outcome.device_id, outcome.ok, outcome.code, outcome.detail, action
+            )
+        self._show_outcome(outcome)
 
     def on_alert_received(self, message: AlertReceived) -> None:
         """Mark the student's tile, and tell the teacher who and when, at once."""
@@ -199,12 +312,30 @@ class ClassroomApp(App[None]):
         device_ids = (message.device_id,)
         closer = partial(self._link.watch, device_ids, width=CLOSER_LOOK_WIDTH, fps=CLOSER_LOOK_FPS)
         self._send("take a closer look", closer)
-        back = partial(
-            self._link.watch, device_ids, width=GRID_THUMBNAIL_WIDTH, fps=GRID_THUMBNAIL_FPS
+
+        def back(_: None) -> None:
+            watch = partial(
+                self._link.watch, device_ids, width=self._grid_width, fps=GRID_THUMBNAIL_FPS
+            )
+            self._send("return to thumbnails", watch)
+            self.painter.look_again()
+
+        screen = CloserLook(
+            tile.device,
+            mode=self.pictures,
+            painter=self.painter,
+            history=self.history(tile.device_id),
         )
-        self.push_screen(
-            CloserLook(tile.device), callback=lambda _: self._send("return to thumbnails", back)
-        )
+        self.push_screen(screen, callback=back)
+        if tile.outcome is not None:
+            screen.tile.show_outcome(tile.outcome)
+
+    def on_class_grid_shape_changed(self, message: ClassGrid.ShapeChanged) -> None:
+        """Tiles changed size: ask for pictures just big enough for them."""
+        width = thumbnail_width(message.grid.shape.picture_cells, self.pictures)
+        if width != self._grid_width:
+            self._grid_width = width
+            self._watch_all()
 
     def on_hub_status_changed(self, message: HubStatusChanged) -> None:
         status = self.query_one("#hub-status", Static)
@@ -224,15 +355,17 @@ class ClassroomApp(App[None]):
             text = f"Nothing selected: actions apply to {self._describe(grid.selected_ids)}"
         else:
             text = ""
-        self.query_one("#selection-status", Static).update(Content(printable(text)))
+        # While the app shuts down the status bar may be gone already.
+        for status in self.query("#selection-status").results(Static):
+            status.update(Content(printable(text)))
         self.refresh_bindings()
 
     # Actions.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("lock", "unlock", "message") and self.closer_look is not None:
+        if action in self._ACTIONS and self.closer_look is not None:
             return True
-        if action in ("lock", "unlock", "message", "select_all"):
+        if action in (*self._ACTIONS, "select_all"):
             # None greys the key out in the footer: there is nobody to act on yet.
             return True if self.class_grid.device_ids else None
         return True
@@ -247,12 +380,13 @@ class ClassroomApp(App[None]):
                 required=False,
                 max_length=LOCK_NOTE_MAX_LENGTH,
             )
-            self.push_screen(dialog, callback=partial(self._lock, targets))
+            lock = partial(self._confirmed, targets, "lock", "Lock", self._link.lock)
+            self.push_screen(dialog, callback=lock)
 
     def action_unlock(self) -> None:
         targets = self._targets()
         if targets:
-            self._send("unlock screens", partial(self._link.unlock, targets))
+            self._act("unlock", targets, self._link.unlock)
             self.notify(f"Unlocking {self._describe(targets)}.", markup=False, timeout=3)
 
     def action_message(self) -> None:
@@ -265,6 +399,54 @@ class ClassroomApp(App[None]):
                 max_length=MESSAGE_MAX_LENGTH,
             )
             self.push_screen(dialog, callback=partial(self._send_message, targets))
+
+    def action_open_url(self) -> None:
+        targets = self._targets()
+        if targets:
+            dialog = MessageDialog(
+                f"Open a web page on {self._describe(targets)}",
+                action="Open",
+                placeholder="https://…",
+                max_length=URL_MAX_LENGTH,
+                check=_check_url,
+            )
+            open_url = partial(self._confirmed, targets, "open_url", "Open", self._link.open_url)
+            self.push_screen(dialog, callback=open_url)
+
+    def action_launch_app(self) -> None:
+        targets = self._targets()
+        if targets:
+            dialog = MessageDialog(
+                f"Start an application on {self._describe(targets)}",
+                action="Start",
+                placeholder="Its name on the class's list of allowed applications",
+                max_length=APP_NAME_MAX_LENGTH,
+            )
+            launch = partial(self._confirmed, targets, "launch_app", "Start", self._link.launch_app)
+            self.push_screen(dialog, callback=launch)
+
+    def action_close_app(self) -> None:
+        targets = self._targets()
+        if targets:
+            # The application in front on the first target is the likely one to close.
+            first = self.class_grid.tile(targets[0])
+            dialog = MessageDialog(
+                f"Close an application on {self._describe(targets)}",
+                action="Close",
+                placeholder="The program's name, e.g. firefox",
+                max_length=APP_NAME_MAX_LENGTH,
+                value=first.device.app if first is not None else "",
+            )
+            close = partial(self._confirmed, targets, "close_app", "Close", self._link.close_app)
+            self.push_screen(dialog, callback=close)
+
+    def action_take_screenshot(self) -> None:
+        targets = self._targets()
+        if targets:
+            self._act("screenshot", targets, self._link.screenshot)
+            self.notify(
+                f"Taking a screenshot of {self._describe(targets)}.", markup=False, timeout=3
+            )
 
     def _targets(self) -> tuple[str, ...]:
         """What an action applies to: the student looked at closely, else the selection."""
@@ -292,44 +474,164 @@ class ClassroomApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Fleet", "IT desk: every device, its record and facts (i)", self.action_fleet
-        )
-        yield SystemCommand("Audit trail", "Who did what to which devices (v)", self.action_audit)
-        yield SystemCommand(
-            "Lock screens", "Lock the selected students' screens (l)", self.action_lock
-        )
-        yield SystemCommand(
-            "Unlock screens", "Unlock the selected students' screens (u)", self.action_unlock
-        )
-        yield SystemCommand(
-            "Send a message", "Show a message on the selected screens (m)", self.action_message
-        )
-        yield SystemCommand(
-            "Select all or none",
-            "Select every device, or clear the selection (ctrl+a)",
-            self.action_select_all,
-        )
+        grid = self.class_grid
+        commands: list[tuple[str, str, Callable[[], object]]] = [
+            ("Fleet", "IT desk: every device, its record and facts (i)", self.action_fleet),
+            ("Audit trail", "Who did what to which devices (v)", self.action_audit),
+            ("Lock screens", "Lock the selected students' screens (l)", self.action_lock),
+            ("Unlock screens", "Unlock the selected students' screens (u)", self.action_unlock),
+            ("Send a message", "Show a message on the selected screens (m)", self.action_message),
+            ("Open a web page", "Open a URL on the selected devices (o)", self.action_open_url),
+            ("Start an application", "Launch an allowed app (r)", self.action_launch_app),
+            (
+                "Close an application",
+                "Close an app on the selected devices (x)",
+                self.action_close_app,
+            ),
+            (
+                "Take a screenshot",
+                "A full screenshot of the selected devices (p)",
+                self.action_take_screenshot,
+            ),
+            (
+                "Select all or none",
+                "Select every device, or clear the selection (ctrl+a)",
+                self.action_select_all,
+            ),
+            ("Bigger tiles", "Fewer, larger tiles (+)", partial(grid.action_zoom, 1)),
+            ("Smaller tiles", "More, smaller tiles (-)", partial(grid.action_zoom, -1)),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+        for order in SortOrder:
+            yield SystemCommand(
+                f"Sort by {order.value}", "Order the tiles (s)", partial(grid.set_sort, order)
+            )
+        for kind in (Filter.ALL, Filter.ONLINE, Filter.LOCKED, Filter.IDLE):
+            title = "Show everyone" if kind is Filter.ALL else f"Show {kind.value} devices"
+            yield SystemCommand(title, "Filter the tiles (f)", partial(grid.set_filter, kind))
+        for application in sorted({t.device.app for t in grid.all_tiles if t.device.app}):
+            yield SystemCommand(
+                f"Show who uses {printable(application)}",
+                "Filter the tiles by application",
+                partial(grid.set_filter, Filter.APPLICATION, application),
+            )
 
     # Internals.
 
-    def _lock(self, targets: tuple[str, ...], message: str | None) -> None:
-        if message is not None:
-            self._send("lock screens", partial(self._link.lock, targets, message))
-            self.notify(f"Locking {self._describe(targets)}.", markup=False, timeout=3)
+    def _confirmed(
+        self,
+        targets: tuple[str, ...],
+        action: str,
+        verb: str,
+        send: Callable[[Sequence[str], str], Awaitable[None]],
+        text: str | None,
+    ) -> None:
+        """After a dialog: act at once on one device; on several, ask the teacher first."""
+        if text is None:
+            return
+        go = partial(self._act, action, targets, partial(_with_text, send, text))
+        if len(targets) == 1:
+            go()
+            return
+        question = f"{verb}: {self._describe(targets)} at once?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                go()
+
+        self.push_screen(ConfirmDialog(question, action=verb), callback=answered)
 
     def _send_message(self, targets: tuple[str, ...], text: str | None) -> None:
         if text:
-            self._send("send the message", partial(self._link.send_message, targets, text))
+            self._act("message", targets, partial(_with_text, self._link.send_message, text))
             self.notify(f"Message sent to {self._describe(targets)}.", markup=False, timeout=3)
 
+    def _act(self, action: str, targets: tuple[str, ...], send: _SendTo) -> None:
+        """Send `action` to `targets`; each tile shows where it stands: sent to a device
+        online, queued for or refused to one offline."""
+        words = action.replace("_", " ")
+        grid = self.class_grid
+        for device_id in targets:
+            self._last_action[device_id] = words
+            tile = grid.tile(device_id)
+            if tile is None or tile.device.online:
+                code = SENT_CODE
+            else:
+                code = QUEUED_CODE if action in QUEUED_ACTIONS else OFFLINE_CODE
+            self._show_outcome(ActionOutcome(device_id, code != OFFLINE_CODE, code, "", words))
+        self._send(_TO_DO[action], partial(send, targets))
+
+    def _show_outcome(self, outcome: ActionOutcome) -> None:
+        if (tile := self.class_grid.tile(outcome.device_id)) is not None:
+            tile.show_outcome(outcome)
+        if (closer := self.closer_look) and closer.device_id == outcome.device_id:
+            closer.tile.show_outcome(outcome)
+        self._happened(outcome.device_id, outcome.describe())
+
+    def _remember(self, device: DeviceView) -> None:
+        """Keep what a student switched to, for the detail view's recent events."""
+        tile = self.class_grid.tile(device.device_id)
+        before = tile.device if tile is not None else None
+        if (before is None or before.doing != device.doing) and device.doing:
+            self._happened(device.device_id, f"using {device.doing}")
+        if before is not None and before.online != device.online:
+            self._happened(device.device_id, "came online" if device.online else "went offline")
+        if before is not None and before.locked != device.locked:
+            self._happened(device.device_id, "screen locked" if device.locked else "unlocked")
+
+    def _happened(self, device_id: str, text: str) -> None:
+        happening = Happening(self._clock(), text)
+        history = self._history.setdefault(device_id, collections.deque(maxlen=HISTORY_LENGTH))
+        history.append(happening)
+        if (closer := self.closer_look) and closer.device_id == device_id:
+            closer.add_happening(happening)
+
     def _watch_all(self) -> None:
-        device_ids = self.class_grid.device_ids
+        """Ask for every tile's pictures once the layout settles: a roster and the tile
+        sizes it brings (and a window dragged bigger) cost the devices one watch, not many."""
+        if self._watch_timer is not None:
+            self._watch_timer.reset()  # still settling: wait from now
+        else:
+            self._watch_timer = self.set_timer(WATCH_SETTLE_SECONDS, self._send_watch)
+
+    def _send_watch(self) -> None:
+        self._watch_timer = None
+        device_ids = self.class_grid.all_device_ids
         if device_ids:
             watch = partial(
-                self._link.watch, device_ids, width=GRID_THUMBNAIL_WIDTH, fps=GRID_THUMBNAIL_FPS
+                self._link.watch, device_ids, width=self._grid_width, fps=GRID_THUMBNAIL_FPS
             )
             self._send("ask for thumbnails", watch)
+
+    def _end_with_the_terminal(self) -> None:
+        """Exit when the terminal goes away (SIGHUP, or its tmux session killed) instead of
+        running on with nobody to see it: a console left behind must never spin."""
+        loop = asyncio.get_running_loop()
+        for hangup in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(hangup, self._terminal_gone)
+        self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal check")
+
+    def _check_terminal(self) -> None:
+        # SIGHUP may not reach us (another process group, ignored by a parent): a terminal
+        # that hung up can no longer be opened, so look for it too.
+        try:
+            os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        except OSError:
+            self._terminal_gone()
+
+    def _terminal_gone(self) -> None:
+        if self._leaving:
+            return
+        self._leaving = True
+        self.log.warning("the terminal went away: exiting")
+        # Shutting Textual down can block for good once its terminal is gone (seen: its
+        # writer thread's queue, after SIGHUP and SIGCONT from a killed tmux session). A
+        # daemon thread, not the event loop, makes sure we leave anyway.
+        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(1,))
+        deadline.daemon = True
+        deadline.start()
+        self.exit(return_code=1)
 
     def _send(self, what: str, send: _Send) -> None:
         """Queue a call to the link; `what` completes "Could not …" if it fails."""
@@ -373,3 +675,9 @@ class ClassroomApp(App[None]):
     def _show_roster_size(self) -> None:
         self.query_one("#empty-class").display = not self.class_grid.device_ids
         self.refresh_bindings()
+
+
+async def _with_text(
+    send: Callable[[Sequence[str], str], Awaitable[None]], text: str, device_ids: Sequence[str]
+) -> None:
+    await send(device_ids, text)

@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="try it: an embedded hub with N simulated students (default 12)",
     )
     parser.add_argument(
+        "--pictures",
+        choices=["auto", "kitty", "sixel", "halfblock"],
+        default="auto",
+        help="how to draw students' screens: the terminal's own graphics (Kitty, Sixel) or "
+        "coloured half-blocks; auto asks the terminal at start (default)",
+    )
+    parser.add_argument(
         "command",
         nargs="?",
         choices=["do"],
@@ -102,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--demo opens the class grid; leave it out with do")
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
     from .app import ClassroomApp
+    from .picture import PictureMode, detect_picture_mode
 
+    if args.demo is not None and not 1 <= args.demo <= 200:
+        parser.error("--demo takes between 1 and 200 students")
+    # Asked before the app starts: once Textual reads the keyboard, the answer would be lost.
+    pictures = detect_picture_mode(PictureMode(args.pictures))
     if args.demo is not None:
         from .demo import DemoLink
 
-        if not 1 <= args.demo <= 200:
-            parser.error("--demo takes between 1 and 200 students")
-        ClassroomApp(DemoLink(args.demo)).run()
+        ClassroomApp(DemoLink(args.demo), pictures=pictures).run()
         return 0
     from .hub_link import HubConnection
 
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             "To look around first, run: homeroom-console --demo"
         ),
     )
-    ClassroomApp(HubConnection(credential, url=args.hub)).run()
+    ClassroomApp(HubConnection(credential, url=args.hub), pictures=pictures).run()
     return 0
 
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from PIL import Image, ImageDraw
 
 from agent.desktop import LOCK_BACKGROUND, HeadlessDesktop
 from agent.enrollment import enroll
+from agent.platforms import ActivitySample, ActivityWatcher, Platform, current
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
 from hub.admin import create_token, issue_staff
@@ -91,6 +94,76 @@ class SimulatedStudentScreen:
         self._screen.close()
 
 
+#: What simulated students switch between: (application, window title).
+DEMO_ACTIVITIES = (
+    ("firefox", "Fractions worksheet — Mozilla Firefox"),
+    ("libreoffice", "Essay draft.odt — LibreOffice Writer"),
+    ("scratch", "Maze game — Scratch 3"),
+    ("geogebra", "Triangles — GeoGebra Classic"),
+    ("firefox", "Volcanoes - Wikipedia — Mozilla Firefox"),
+    ("gedit", "notes.txt — gedit"),
+    ("firefox", "Funny cats compilation — YouTube — Mozilla Firefox"),
+)
+
+
+class SimulatedActivity:
+    """A student switching windows now and then, and sometimes leaving the keyboard.
+
+    Runs on its own thread, as a real display server's watcher does.
+    """
+
+    def __init__(
+        self,
+        report: Callable[[ActivitySample], None],
+        seed: int,
+        *,
+        activities: tuple[tuple[str, str], ...] = DEMO_ACTIVITIES,
+        mean_seconds: float = 20.0,
+    ) -> None:
+        self._report = report
+        self._random = random.Random(seed)
+        self._activities = activities
+        self._mean = mean_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-activity", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pick = self._random.choice
+        self._report(ActivitySample(*pick(self._activities)))
+        while not self._stopped.wait(self._random.expovariate(1 / self._mean)):
+            if self._random.random() < 0.15:
+                app, title = pick(self._activities)
+                self._report(ActivitySample(app, title, idle_seconds=self._random.randint(90, 600)))
+            else:
+                self._report(ActivitySample(*pick(self._activities)))
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class DemoPlatform:
+    """This machine's platform, with the students' activity simulated."""
+
+    def __init__(self, seed: int, activities: tuple[tuple[str, str], ...]) -> None:
+        self._real = current()
+        self._seed = seed
+        self._activities = activities
+
+    def watch_activity(
+        self, report: Callable[[ActivitySample], None], idle_after: float
+    ) -> ActivityWatcher | None:
+        return SimulatedActivity(report, self._seed, activities=self._activities)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def demo_platform(seed: int, activities: tuple[tuple[str, str], ...] = DEMO_ACTIVITIES) -> Platform:
+    """A Platform for a simulated student (everything real but the activity)."""
+    return cast(Platform, DemoPlatform(seed, activities))
+
+
 @dataclass
 class DemoClassroom:
     url: str
@@ -140,6 +213,8 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
                     desktop=desktop,
                     folder=state_folder,
                     user=name.lower(),  # the signed-in student, as a real device reports
+                    platform=demo_platform(number),
+                    watch_activity=True,
                 )
                 room.agents.append(agent)
                 tasks.append(asyncio.create_task(agent.run()))

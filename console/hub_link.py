@@ -11,13 +11,25 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ConnectionClosed
 
 from link.reconnect import SessionLost, stay_connected
-from protocol.actions import AnyAction, LockScreen, SendMessage, UnlockScreen, Unwatch, Watch
+from protocol.actions import (
+    AnyAction,
+    CloseApp,
+    LaunchApp,
+    LockScreen,
+    OpenUrl,
+    SendMessage,
+    TakeScreenshot,
+    UnlockScreen,
+    Unwatch,
+    Watch,
+)
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
 from protocol.messages import DeviceAlert, DeviceChanged, DeviceState, Error, Result, Roster
 
 from .it_desk import ITDesk
+from .link import QUEUED_ACTIONS
 from .roster import ActionOutcome, DeviceView, LockAlert
 from .session import ConsoleSession, Picture
 
@@ -29,9 +41,12 @@ log = logging.getLogger("homeroom.console")
 #: A watch lasts this long on the device unless renewed, so a console that vanishes
 #: stops the capture by itself; it is renewed at half that.
 WATCH_LEASE_SECONDS = 60
+#: Watch commands whose results are still awaited, at most (the oldest are forgotten).
+MAX_QUIET_COMMANDS = 1024
 
 
 def device_view(device: DeviceState) -> DeviceView:
+    activity = device.activity
     return DeviceView(
         device_id=device.device_id,
         name=device.name,
@@ -41,6 +56,9 @@ def device_view(device: DeviceState) -> DeviceView:
         watched=bool(device.watched_by),
         user=device.user,
         last_seen=float(device.last_seen),
+        app=activity.app if activity else "",
+        title=activity.title if activity else "",
+        idle_seconds=activity.idle_seconds if activity else 0,
     )
 
 
@@ -56,6 +74,8 @@ class HubConnection:
         self._pending: set[asyncio.Task[None]] = set()
         #: The IT screens' requests (fleet, audit, records, one device's data).
         self.it_desk = ITDesk(lambda: self.session)
+        # Watches renewed in the background: their results are not the teacher's business.
+        self._quiet: dict[str, bool] = {}
 
     async def run(self, app: ClassroomApp) -> None:
         if self.credential is None:
@@ -107,6 +127,8 @@ class HubConnection:
         if isinstance(event, (Roster, DeviceChanged)) and self.session is not None:
             self._live = {d.device_id for d in self.session.devices.values() if d.online}
         elif isinstance(event, Result):
+            if event.ok and event.command_id in self._quiet:
+                return  # a watch that worked (one result per device): the pictures say so
             app.outcome_received(
                 ActionOutcome(
                     device_id=event.device_id,
@@ -128,7 +150,13 @@ class HubConnection:
         session = self.session
         if session is None:
             raise ConnectionError("not connected to the hub yet")
-        await session.submit(action, list(device_ids))
+        command = await session.submit(
+            action, list(device_ids), queue=action.name in QUEUED_ACTIONS
+        )
+        if isinstance(action, (Watch, Unwatch)):
+            self._quiet[command.body.id] = True
+            while len(self._quiet) > MAX_QUIET_COMMANDS:
+                del self._quiet[next(iter(self._quiet))]  # results that never came
 
     async def lock(self, device_ids: Sequence[str], message: str) -> None:
         await self._submit(LockScreen(message=fit(message, MAX_SHORT_TEXT)), device_ids)
@@ -138,6 +166,18 @@ class HubConnection:
 
     async def send_message(self, device_ids: Sequence[str], text: str) -> None:
         await self._submit(SendMessage(text=fit(text, MAX_MESSAGE_TEXT)), device_ids)
+
+    async def open_url(self, device_ids: Sequence[str], url: str) -> None:
+        await self._submit(OpenUrl(url=url), device_ids)
+
+    async def launch_app(self, device_ids: Sequence[str], app: str) -> None:
+        await self._submit(LaunchApp(app=app), device_ids)
+
+    async def close_app(self, device_ids: Sequence[str], app: str) -> None:
+        await self._submit(CloseApp(app=app), device_ids)
+
+    async def screenshot(self, device_ids: Sequence[str]) -> None:
+        await self._submit(TakeScreenshot(), device_ids)
 
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
         for device_id in device_ids:

@@ -9,6 +9,11 @@ if TYPE_CHECKING:
     from console.app import ClassroomApp
 
 
+QUEUED_ACTIONS = frozenset({"lock", "unlock", "message", "open_url"})
+"""Actions the hub keeps for a device that is offline, until it connects or they expire;
+the others are refused for it at once (console.roster.OFFLINE_CODE)."""
+
+
 class HubLink(Protocol):
     """Carries the teacher's commands to the hub and the hub's events to the app.
 
@@ -31,6 +36,22 @@ class HubLink(Protocol):
 
     async def send_message(self, device_ids: Sequence[str], text: str) -> None:
         """Show `text` to the students at `device_ids`."""
+        ...
+
+    async def open_url(self, device_ids: Sequence[str], url: str) -> None:
+        """Open `url` (http or https) in the browser of `device_ids`."""
+        ...
+
+    async def launch_app(self, device_ids: Sequence[str], app: str) -> None:
+        """Start the program named `app` on the group's allow-list on `device_ids`."""
+        ...
+
+    async def close_app(self, device_ids: Sequence[str], app: str) -> None:
+        """Close the program named `app` on `device_ids`."""
+        ...
+
+    async def screenshot(self, device_ids: Sequence[str]) -> None:
+        """Take a full screenshot of `device_ids` (the result reports its size)."""
         ...
 
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:

@@ -4,6 +4,7 @@ half-block characters, two pixels per cell."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 from io import BytesIO
 from itertools import groupby
 
@@ -196,34 +197,133 @@ def _decode(data: PictureData, cells_wide: int, cells_high: int, max_pixels: int
         raise PictureError(f"the picture could not be decoded: {error}") from error
 
 
+# Styles are shared by every picture: a screen changing each second repaints mostly the
+# same colours, and building a Rich Style per cell was most of the console's CPU.
+_STYLE_CACHE_LIMIT = 1 << 16
+_styles: dict[tuple[_RGB, _RGB | None], Style] = {}
+_colours: dict[_RGB, Color] = {}
+
+
+def _colour(rgb: _RGB) -> Color:
+    colour = _colours.get(rgb)
+    if colour is None:
+        if len(_colours) >= _STYLE_CACHE_LIMIT:
+            _colours.clear()
+        colour = _colours[rgb] = Color.from_rgb(*rgb)
+    return colour
+
+
+def cell_style(upper: _RGB, lower: _RGB | None) -> Style:
+    """The style of one half-block cell, from a cache shared by every picture."""
+    key = (upper, lower)
+    style = _styles.get(key)
+    if style is None:
+        if len(_styles) >= _STYLE_CACHE_LIMIT:
+            _styles.clear()  # a cheap bound: the next pictures refill what they use
+        style = _styles[key] = Style.from_color(
+            _colour(upper), None if lower is None else _colour(lower)
+        )
+    return style
+
+
 def _draw(image: Image.Image) -> HalfBlockPicture:
     """Turn an RGB image into half-block cells: upper pixel as foreground, lower as background."""
     width, height = image.size
     pixels = image.tobytes()
-    styles: dict[tuple[_RGB, _RGB | None], Style] = {}
-
-    def pixel(x: int, y: int) -> _RGB:
-        offset = (y * width + x) * 3
-        return (pixels[offset], pixels[offset + 1], pixels[offset + 2])
-
-    def style_of(cell: tuple[_RGB, _RGB | None]) -> Style:
-        style = styles.get(cell)
-        if style is None:
-            upper, lower = cell
-            style = styles[cell] = Style(
-                color=Color.from_rgb(*upper),
-                bgcolor=None if lower is None else Color.from_rgb(*lower),
+    row_bytes = width * 3
+    rows = [
+        list(
+            zip(
+                pixels[y : y + row_bytes : 3],
+                pixels[y + 1 : y + row_bytes : 3],
+                pixels[y + 2 : y + row_bytes : 3],
+                strict=True,
             )
-        return style
-
+        )
+        for y in range(0, len(pixels), row_bytes)
+    ]
     lines: list[list[Segment]] = []
     for y in range(0, height, 2):
+        upper_row = rows[y]
         # An odd last row has no lower pixel: that half shows the background.
-        cells = [(pixel(x, y), pixel(x, y + 1) if y + 1 < height else None) for x in range(width)]
+        lower_row: list[_RGB | None] = list(rows[y + 1]) if y + 1 < height else [None] * width
         lines.append(
             [
-                Segment(UPPER_HALF_BLOCK * len(list(run)), style_of(cell))
-                for cell, run in groupby(cells)
+                Segment(UPPER_HALF_BLOCK * len(list(run)), cell_style(*cell))
+                for cell, run in groupby(zip(upper_row, lower_row, strict=True))
             ]
         )
     return HalfBlockPicture(lines, width)
+
+
+class PictureMode(StrEnum):
+    """How pictures reach the terminal: its own graphics, or coloured half-block characters."""
+
+    AUTO = "auto"
+    KITTY = "kitty"
+    SIXEL = "sixel"
+    HALFBLOCK = "halfblock"
+
+    @property
+    def real_pixels(self) -> bool:
+        return self in (PictureMode.KITTY, PictureMode.SIXEL)
+
+
+def detect_picture_mode(wanted: PictureMode = PictureMode.AUTO) -> PictureMode:
+    """The mode to use: `wanted` unless AUTO, else what the terminal answers it can show.
+
+    Call before the app starts: textual-image asks the terminal when first imported (with a
+    short timeout), and cannot once Textual reads the keyboard.
+    """
+    if wanted is not PictureMode.AUTO:
+        return wanted
+    from textual_image.renderable import Image as best
+    from textual_image.renderable import SixelImage, TGPImage
+
+    if best is TGPImage:
+        return PictureMode.KITTY
+    if best is SixelImage:
+        return PictureMode.SIXEL
+    return PictureMode.HALFBLOCK
+
+
+def cell_pixels(mode: PictureMode) -> tuple[int, int]:
+    """Pixels in one terminal cell for `mode`: half-blocks hold 1x2, real pixels what the
+    terminal reports (textual-image asks it once, 10x20 when it will not say)."""
+    if not mode.real_pixels:
+        return (1, 2)
+    from textual_image._terminal import get_cell_size
+
+    size = get_cell_size()
+    return (size.width, size.height)
+
+
+def fit_picture_cells(
+    size: tuple[int, int], cells_wide: int, cells_high: int, mode: PictureMode
+) -> tuple[int, int]:
+    """Cells a picture of `size` pixels takes, its aspect kept, within the given cells."""
+    cell_w, cell_h = cell_pixels(mode)
+    width, height = size
+    scale = min(cells_wide * cell_w / width, cells_high * cell_h / height)
+    return (
+        max(1, min(cells_wide, round(width * scale / cell_w))),
+        max(1, min(cells_high, round(height * scale / cell_h))),
+    )
+
+
+def scale_for_cells(
+    data: PictureData,
+    cells_wide: int,
+    cells_high: int,
+    mode: PictureMode,
+    *,
+    max_pixels: int = MAX_PICTURE_PIXELS,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """A picture decoded and scaled to show in real pixels, with the cells it takes.
+
+    Call it off the event loop, like `render_picture`.
+    """
+    cell_w, cell_h = cell_pixels(mode)
+    image = _decode(data, cells_wide * cell_w, cells_high * cell_h // 2, max_pixels)
+    cells = fit_picture_cells(image.size, cells_wide, cells_high, mode)
+    return image, cells

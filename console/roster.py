@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,24 @@ class DeviceView:
     user: str = ""
     last_seen: float = 0.0
     """Unix time the hub last heard from the device; 0 when it never has."""
+    app: str = ""
+    """The application in front, as the device reports it (hostile text)."""
+    title: str = ""
+    """The title of the window in front (hostile text)."""
+    idle_seconds: int = 0
+    """How long the student has not touched keyboard or mouse, once the device calls it idle."""
+
+    @property
+    def idle(self) -> bool:
+        """The device reported the student idle (it reports only past its idle threshold)."""
+        return self.online and self.idle_seconds > 0
+
+    @property
+    def doing(self) -> str:
+        """What the student is doing, in one line: application and window title."""
+        if self.app and self.title and self.title != self.app:
+            return f"{self.app} — {self.title}"
+        return self.app or self.title
 
     @property
     def display_name(self) -> str:
@@ -73,6 +92,24 @@ def clock_time(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
+class OutcomeKind(StrEnum):
+    """Where one command stands on one device, as a teacher reads it."""
+
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+    QUEUED = "queued"
+    OFFLINE = "offline"
+
+
+SENT_CODE = "sent"
+"""Code of an outcome the console records itself when it hands a command to the hub."""
+QUEUED_CODE = "queued"
+"""Code of an outcome for an offline device the hub keeps the command for."""
+OFFLINE_CODE = "device_offline"
+"""The hub's code (protocol.errors.ErrorCode.DEVICE_OFFLINE) for a device it cannot reach."""
+
+
 @dataclass(frozen=True, slots=True)
 class ActionOutcome:
     """The result of one command on one device, e.g. a lock that succeeded or was refused."""
@@ -81,6 +118,28 @@ class ActionOutcome:
     ok: bool
     code: str
     detail: str
+    action: str = ""
+    """What was asked, in words ("lock", "open URL"), when the console knows."""
+
+    @property
+    def kind(self) -> OutcomeKind:
+        if self.code == SENT_CODE:
+            return OutcomeKind.SENT
+        if self.code == QUEUED_CODE:
+            return OutcomeKind.QUEUED
+        if self.code == OFFLINE_CODE:
+            return OutcomeKind.OFFLINE
+        return OutcomeKind.DONE if self.ok else OutcomeKind.FAILED
+
+    def describe(self) -> str:
+        """The outcome in words: "lock: done", "close app: failed (no such program)"."""
+        kind = self.kind
+        text = kind.value
+        if kind is OutcomeKind.FAILED:
+            text += f" ({self.detail or self.code})" if self.detail or self.code else ""
+        elif kind is OutcomeKind.DONE and self.detail:
+            text += f" ({self.detail})"
+        return f"{self.action}: {text}" if self.action else text
 
 
 # C0 and C1 controls (ESC among them) would reach the teacher's terminal as escape

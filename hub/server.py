@@ -58,9 +58,9 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .door import Door, DoorLimits, address_of, open_door
 from .due_locks import DueLocks
 from .fleet import FleetDesk, staff_actor
-from .door import Door, DoorLimits, address_of, open_door
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread

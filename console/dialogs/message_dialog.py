@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -39,12 +40,17 @@ class MessageDialog(ModalScreen[str | None]):
         placeholder: str = "",
         required: bool = True,
         max_length: int = MAX_MESSAGE_LENGTH,
+        value: str = "",
+        check: Callable[[str], str | None] | None = None,
     ) -> None:
         """`title` is shown literally (it may hold student names); `required` refuses "".
 
-        `action` labels the button that confirms.
+        `action` labels the button that confirms; `value` is typed in already (shown
+        literally); `check` says why a text will not do (a sentence), or None when it will.
         """
         super().__init__()
+        self._value = value
+        self._check = check
         self._title = title
         self._action = action
         self._placeholder = placeholder
@@ -54,7 +60,12 @@ class MessageDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(Content(printable(self._title)), id="title")
-            yield Input(placeholder=self._placeholder, max_length=self._max_length, id="text")
+            yield Input(
+                printable(self._value),
+                placeholder=self._placeholder,
+                max_length=self._max_length,
+                id="text",
+            )
             yield Static(id="hint")
             with Horizontal(id="buttons"):
                 yield Button(self._action, variant="primary", id="send")
@@ -79,9 +90,14 @@ class MessageDialog(ModalScreen[str | None]):
 
     def _send(self) -> None:
         text = self.query_one("#text", Input).value.strip()
+        problem = None
         if self._required and not text:
+            problem = "Type the message first, or press Escape to cancel."
+        elif text and self._check is not None:
+            problem = self._check(text)
+        if problem is not None:
             hint = self.query_one("#hint", Static)
-            hint.update("Type the message first, or press Escape to cancel.")
+            hint.update(Content(problem))
             hint.display = True
             self.query_one("#text", Input).focus()
             return

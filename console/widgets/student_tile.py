@@ -1,31 +1,36 @@
-"""One student's device in the class grid: name in the border, a status line, its screen."""
+"""One student's device in the class grid: name in the border, marks, what they do, their screen."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
+from PIL import Image
 from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.content import Content
-from textual.events import Click, Resize
+from textual.events import Click
 from textual.message import Message
 from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Static
 
-from console.picture import PictureData, PictureError, render_picture
-from console.roster import ActionOutcome, DeviceView, LockAlert, printable
-
-# Decoding is done by a few threads shared by all tiles: however many devices send large
-# pictures at once, only this many are decoded (and held in memory) at a time.
-_DECODER_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="picture-decoder")
+from console.painter import Drawing, PicturePainter
+from console.picture import PictureData, PictureError, PictureMode, render_picture, scale_for_cells
+from console.roster import ActionOutcome, DeviceView, LockAlert, OutcomeKind, printable
+from console.widgets.screen_picture import ScreenPicture
 
 WAITING_FOR_PICTURE = "waiting for the screen…"
 NO_PICTURE_OFFLINE = "offline"
 PICTURE_FAILED = "can't show this screen"
+
+_OUTCOME_MARKS = {
+    OutcomeKind.SENT: ("… sent", "$text-muted"),
+    OutcomeKind.DONE: ("✓", "$text-success"),
+    OutcomeKind.FAILED: ("✗", "$text-error"),
+    OutcomeKind.QUEUED: ("⏳ queued", "$text-warning"),
+    OutcomeKind.OFFLINE: ("✗ offline", "$text-error"),
+}
 
 
 class StudentTile(Widget):
@@ -35,7 +40,7 @@ class StudentTile(Widget):
     StudentTile {
         layout: vertical;
         & > #status { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-        & > #picture { height: 1fr; content-align: center middle; }
+        & > #doing { height: 1; text-wrap: nowrap; text-overflow: ellipsis; color: $text-muted; }
     }
     """
 
@@ -45,32 +50,38 @@ class StudentTile(Widget):
     """Under the class grid's keyboard cursor."""
 
     class Clicked(Message):
-        """The tile was clicked; `chain` is 2 for a double click."""
+        """The tile was clicked; `chain` is 2 for a double click; `extend` with ctrl or shift."""
 
-        def __init__(self, tile: StudentTile, chain: int) -> None:
+        def __init__(self, tile: StudentTile, chain: int, extend: bool = False) -> None:
             super().__init__()
             self.tile = tile
             self.chain = chain
+            self.extend = extend
 
         @property
         def control(self) -> StudentTile:
             return self.tile
 
-    def __init__(self, device: DeviceView) -> None:
+    def __init__(
+        self,
+        device: DeviceView,
+        *,
+        mode: PictureMode = PictureMode.HALFBLOCK,
+        painter: PicturePainter | None = None,
+    ) -> None:
         # No DOM id: device ids are not guaranteed to be valid CSS identifiers.
         super().__init__()
         self._device = device
         self._outcome: ActionOutcome | None = None
         self._alert: LockAlert | None = None
         self._status = Static(id="status", markup=False)
-        self._picture = _PictureArea(self._refit_picture, id="picture", markup=False)
+        self._doing = Static(id="doing", markup=False)
+        self._picture = ScreenPicture(mode, id="picture")
+        self._painter = painter
         self._showing_picture = False
-        # The newest picture not yet decoded; a newer one replaces it (stale frames drop).
-        self._waiting_picture: PictureData | None = None
-        # The picture on show, kept to redraw it when the tile changes size.
+        # The picture on show, kept to draw it again when the tile changes size.
         self._last_picture: PictureData | None = None
         self._last_picture_cells = (0, 0)
-        self._decoding = False
 
     @property
     def device(self) -> DeviceView:
@@ -92,13 +103,27 @@ class StudentTile(Widget):
         """The result of the last command on this device, if any."""
         return self._outcome
 
+    @property
+    def picture(self) -> ScreenPicture:
+        """The area the screen is drawn in."""
+        return self._picture
+
     def compose(self) -> ComposeResult:
         yield self._status
+        yield self._doing
         yield self._picture
 
     def on_mount(self) -> None:
+        if self._painter is None:
+            # A tile on its own (no grid to share one): its own painter, one task for its life.
+            self._painter = PicturePainter()
+            self.run_worker(self._painter.run(), name="painter", group="picture")
         self._show_device()
         self._show_placeholder()
+
+    def on_unmount(self) -> None:
+        if self._painter is not None:
+            self._painter.forget(self)
 
     def update_device(self, device: DeviceView) -> None:
         """Show the device's new state; an unchanged state costs nothing."""
@@ -115,7 +140,7 @@ class StudentTile(Widget):
                 self._show_placeholder()
 
     def show_outcome(self, outcome: ActionOutcome) -> None:
-        """Show the result of the last command on this device in the status line."""
+        """Show where the last command on this device stands in the status line."""
         if outcome.device_id != self.device_id:
             raise ValueError(f"tile of {self.device_id!r} given outcome of {outcome.device_id!r}")
         self._outcome = outcome
@@ -138,66 +163,85 @@ class StudentTile(Widget):
             self._show_placeholder()
         else:
             self._showing_picture = True
-            # The picture area's size is fixed by the grid, so no layout pass is needed.
-            self._picture.update(picture, layout=False)
+            self._picture.show_cells(picture)
 
     def receive_picture(self, data: PictureData) -> None:
-        """Decode thumbnail bytes off the event loop and show them.
+        """Hand thumbnail bytes to the painter: drawn off the event loop while in view.
 
-        At most one decode runs per tile; pictures arriving meanwhile replace each other,
-        so a slow terminal shows the newest screen instead of queueing old ones.
+        Only the newest waiting picture is drawn: when pictures come faster than they
+        can be drawn, the terminal shows the newest screen instead of queueing old ones.
         """
-        self._waiting_picture = data
-        self._start_decoding()
+        if self._painter is not None:
+            self._painter.paint(self, data)
 
-    def _refit_picture(self) -> None:
-        """The picture area changed size: draw the picture on show again, to fit."""
-        if (
-            self._waiting_picture is None
-            and self._last_picture is not None
-            and self._picture_cells() != self._last_picture_cells
-        ):
-            self._waiting_picture = self._last_picture
-        self._start_decoding()
+    # The painter's side (console.painter.Canvas).
 
-    def on_click(self, event: Click) -> None:
-        self.post_message(self.Clicked(self, event.chain))
+    def in_view(self) -> bool:
+        """On the active screen and inside its scrolled container's visible part."""
+        if not self.is_mounted or not self.display:
+            return False
+        try:
+            if not self.screen.is_active:
+                return False
+        except Exception:  # no screen: being removed
+            return False
+        parent = self.parent
+        if isinstance(parent, Widget) and parent.is_scrollable:
+            visible = parent.scrollable_content_region.reset_offset.translate(parent.scroll_offset)
+            return self.virtual_region.overlaps(visible)
+        return True
 
-    def _picture_cells(self) -> tuple[int, int]:
+    def cells(self) -> tuple[int, int]:
         size = self._picture.content_size
         return (size.width, size.height)
 
-    def _start_decoding(self) -> None:
-        cells_wide, cells_high = self._picture_cells()
-        # Before the first layout the picture area has no size; its resize starts us then.
-        if self._decoding or self._waiting_picture is None or cells_wide < 1 or cells_high < 1:
-            return
-        self._decoding = True
-        self.run_worker(self._decode_pictures(), name="decode picture", group="picture")
+    def drawer(self) -> Callable[[PictureData, int, int], Drawing]:
+        mode = self._picture.mode
+        if mode.real_pixels:
+            return lambda data, wide, high: scale_for_cells(data, wide, high, mode)
+        # Looked up at each call, so a test can stand in for the renderer.
+        return lambda data, wide, high: render_picture(data, wide, high)
 
-    async def _decode_pictures(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while (data := self._waiting_picture) is not None:
-                cells = self._picture_cells()
-                if min(cells) < 1:
-                    break  # squeezed to nothing: the area's next resize starts us again
-                self._waiting_picture = None
-                try:
-                    picture = await loop.run_in_executor(
-                        _DECODER_THREADS, render_picture, data, *cells
-                    )
-                except PictureError as error:
-                    self.log.warning(f"picture from {self.device_id!r} not shown: {error}")
-                    self._last_picture = None
-                    self._showing_picture = False
-                    self._show_placeholder(PICTURE_FAILED)
-                else:
-                    self._last_picture = data
-                    self._last_picture_cells = cells
-                    self.show_picture(picture)
-        finally:
-            self._decoding = False
+    def drawn(
+        self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception
+    ) -> None:
+        if not self.is_mounted:
+            return
+        if isinstance(drawing, Exception):
+            if not isinstance(drawing, PictureError):
+                self.log.error(f"drawing a picture failed: {drawing!r}")
+            self.log.warning(f"picture from {self.device_id!r} not shown: {drawing}")
+            self._last_picture = None
+            self._showing_picture = False
+            self._show_placeholder(PICTURE_FAILED)
+            return
+        self._last_picture = data
+        self._last_picture_cells = cells
+        if isinstance(drawing, tuple):
+            image, fitted = drawing
+            assert isinstance(image, Image.Image)
+            self._showing_picture = True
+            self._picture.show_pixels(image, fitted)
+        else:
+            self.show_picture(drawing)  # type: ignore[arg-type]
+
+    def on_screen_picture_resized(self, event: ScreenPicture.Resized) -> None:
+        """The picture area changed size: draw the picture on show again, to fit."""
+        event.stop()
+        painter = self._painter
+        if painter is None:
+            return
+        if (
+            self._last_picture is not None
+            and self.cells() != self._last_picture_cells
+            and not painter.waiting(self)
+        ):
+            painter.paint(self, self._last_picture)
+        else:
+            painter.look_again()
+
+    def on_click(self, event: Click) -> None:
+        self.post_message(self.Clicked(self, event.chain, extend=event.ctrl or event.shift))
 
     def _show_device(self) -> None:
         device = self._device
@@ -205,8 +249,11 @@ class StudentTile(Widget):
         self.set_class(device.locked, "-locked")
         self.set_class(device.watched, "-watched")
         self.set_class(self._alert is not None, "-alert")
+        self.set_class(device.idle, "-idle")
         self.border_title = Content(printable(device.display_name))
         self.border_subtitle = Content(printable(device.user)) if device.user else None
+        doing = device.doing
+        self._doing.update(Content(printable(doing) if doing else "—"), layout=False)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -221,13 +268,17 @@ class StudentTile(Widget):
             parts.append((self._alert.mark, "$text-error"))
         if device.locked:
             parts.append(("🔒", "$text-warning"))
+        if device.idle:
+            parts.append((f"💤 idle {_minutes(device.idle_seconds)}", "$text-muted"))
         if device.watched:
             parts.append(("👀", "$text-accent"))
         if outcome is not None:
-            if outcome.ok:
-                parts.append((f"✓ {printable(outcome.detail or outcome.code)}", "$text-success"))
-            else:
-                parts.append((f"✗ {printable(outcome.code)}", "$text-error"))
+            mark, style = _OUTCOME_MARKS[outcome.kind]
+            if outcome.kind is OutcomeKind.DONE:
+                mark = f"{mark} {printable(outcome.detail or outcome.action or outcome.code)}"
+            elif outcome.kind is OutcomeKind.FAILED:
+                mark = f"{mark} {printable(outcome.code)}"
+            parts.append((mark, style))
         spaced: list[str | tuple[str, str]] = []
         for part in parts:
             spaced += [" ", part] if spaced else [part]
@@ -238,7 +289,7 @@ class StudentTile(Widget):
     def _show_placeholder(self, text: str | None = None) -> None:
         if text is None:
             text = WAITING_FOR_PICTURE if self._device.online else NO_PICTURE_OFFLINE
-        self._picture.update(Content.styled(text, "$text-muted"), layout=False)
+        self._picture.placeholder(Content.styled(text, "$text-muted"))
 
     def _describe(self) -> Content:
         """The tooltip: everything known about the device, each line literal."""
@@ -246,8 +297,12 @@ class StudentTile(Widget):
         lines = [device.display_name, "online" if device.online else "offline"]
         if device.locked:
             lines.append("🔒 screen locked")
+        if device.idle:
+            lines.append(f"💤 idle for {_minutes(device.idle_seconds)}")
         if device.watched:
             lines.append("👀 screen being watched")
+        if device.doing:
+            lines.append(f"using: {device.doing}")
         if (alert := self._alert) is not None:
             said = f": {alert.detail}" if alert.detail else ""
             lines.append(f"⚠ {alert.headline} at {alert.time}{said}")
@@ -257,20 +312,12 @@ class StudentTile(Widget):
             lines.append(f"group: {device.group}")
         lines.append(f"device: {device.device_id}")
         if outcome is not None:
-            result = "done" if outcome.ok else "failed"
-            lines.append(f"last command {result}: {outcome.code} {outcome.detail}".rstrip())
+            lines.append(f"last command: {outcome.describe()}")
         return Content("\n".join(printable(line) for line in lines))
 
 
-class _PictureArea(Static):
-    """Where a tile draws its thumbnail; reports its own resizes, which do not bubble."""
-
-    def __init__(self, on_resize: Callable[[], None], *, id: str, markup: bool) -> None:
-        super().__init__(id=id, markup=markup)
-        self._on_resize = on_resize
-
-    def on_resize(self, event: Resize) -> None:
-        self._on_resize()
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
 def _seen(last_seen: float) -> str:

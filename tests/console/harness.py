@@ -133,10 +133,10 @@ def rendered_text(widget: Widget) -> str:
 
 
 def tile_text(tile: StudentTile) -> str:
-    """Everything a tile draws: its border and titles, its status line, its picture area."""
-    return "\n".join(
-        rendered_text(widget) for widget in (tile, tile.query_one("#status"), picture_area(tile))
-    )
+    """Everything a tile draws: its border and titles, its status and activity lines, its
+    picture area."""
+    parts = (tile, tile.query_one("#status"), tile.query_one("#doing"), picture_area(tile))
+    return "\n".join(rendered_text(widget) for widget in parts)
 
 
 def picture_area(tile: StudentTile) -> Widget:

@@ -56,6 +56,18 @@ class RecordingLink:
     async def send_message(self, device_ids: Sequence[str], text: str) -> None:
         self.calls.append(LinkCall("send_message", tuple(device_ids), text))
 
+    async def open_url(self, device_ids: Sequence[str], url: str) -> None:
+        self.calls.append(LinkCall("open_url", tuple(device_ids), url))
+
+    async def launch_app(self, device_ids: Sequence[str], app: str) -> None:
+        self.calls.append(LinkCall("launch_app", tuple(device_ids), app))
+
+    async def close_app(self, device_ids: Sequence[str], app: str) -> None:
+        self.calls.append(LinkCall("close_app", tuple(device_ids), app))
+
+    async def screenshot(self, device_ids: Sequence[str]) -> None:
+        self.calls.append(LinkCall("screenshot", tuple(device_ids)))
+
     async def watch(self, device_ids: Sequence[str], width: int, fps: float) -> None:
         self.calls.append(LinkCall("watch", tuple(device_ids), width=width, fps=fps))
 

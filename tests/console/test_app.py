@@ -9,9 +9,10 @@ from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 
 from console.app import GRID_THUMBNAIL_FPS, GRID_THUMBNAIL_WIDTH, ClassroomApp
+from console.dialogs.confirm_dialog import ConfirmDialog
 from console.dialogs.message_dialog import MessageDialog
 from console.messages import DeviceChanged
-from console.roster import ActionOutcome
+from console.roster import ActionOutcome, OutcomeKind
 from console.widgets.student_tile import PICTURE_FAILED
 from tests.console.harness import (
     BLUE,
@@ -58,9 +59,22 @@ async def test_tiles_appear_for_pushed_devices_and_are_watched() -> None:
 
         assert [console.tile(view.device_id).device for view in CLASS] == CLASS
         assert not console.app.query_one("#empty-class").display
-        [watch] = await console.calls_to("watch")
+        # One watch once the layout settles (more only if it settles slower than the
+        # console waits, on a loaded machine); the last asks for the tiles' final size.
+        await console.wait_until(
+            lambda: (calls := console.link.calls_to("watch"))
+            and calls[-1].width == console.app.grid_thumbnail_width,
+            "a watch for the tiles' size",
+        )
+        watch = console.link.calls_to("watch")[-1]
         assert watch.device_ids == ("d1", "d2", "d3")
-        assert (watch.width, watch.fps) == (GRID_THUMBNAIL_WIDTH, GRID_THUMBNAIL_FPS) == (320, 1.0)
+        # As wide as a tile's picture can show (half-blocks: a pixel per cell), no wider.
+        cells_wide, cells_high = console.grid.shape.picture_cells
+        assert watch.width == console.app.grid_thumbnail_width
+        assert watch.width == max(
+            64, -(-min(cells_wide, round(cells_high * 2 * 16 / 9)) // 16) * 16
+        )
+        assert watch.width < GRID_THUMBNAIL_WIDTH and watch.fps == GRID_THUMBNAIL_FPS == 1.0
 
 
 async def test_names_with_markup_are_shown_literally() -> None:
@@ -102,10 +116,20 @@ async def test_l_asks_for_a_note_then_locks_the_selected_devices() -> None:
         assert dialog.query_one(Input).max_length == 500  # the protocol's limit on a note
         await type_text(console, "Eyes on me")
         await console.pilot.press("enter")
+        # Two screens at once: the teacher confirms first.
+        await console.wait_until(
+            lambda: isinstance(console.app.screen, ConfirmDialog), "the teacher is asked"
+        )
+        assert console.link.calls_to("lock") == []
+        await console.pilot.press("enter")
 
         [lock] = await console.calls_to("lock")
         assert (lock.device_ids, lock.text) == (("d1", "d3"), "Eyes on me")
         await dialog_closed(console)
+        assert all(
+            console.tile(device_id).outcome.kind is OutcomeKind.SENT  # type: ignore[union-attr]
+            for device_id in ("d1", "d3")
+        )
 
 
 async def test_a_lock_note_is_optional_and_escape_cancels() -> None:

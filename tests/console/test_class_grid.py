@@ -24,26 +24,54 @@ async def test_tiles_are_sorted_by_name_and_laid_out_in_columns() -> None:
         grid = console.grid
         assert grid.device_ids == ORDER
         assert [tile.device_id for tile in grid.query_children(StudentTile)] == list(ORDER)
-        assert grid.columns == 4
-        first_row = [console.tile(device_id).region for device_id in ORDER[:4]]
+        assert grid.columns == 3  # two rows of three: the largest pictures for six
+        first_row = [console.tile(device_id).region for device_id in ORDER[:3]]
         assert len({region.y for region in first_row}) == 1
         assert [region.x for region in first_row] == sorted(region.x for region in first_row)
-        assert console.tile("d-eli").region.y > first_row[0].y
-        assert console.tile("d-eli").region.x == first_row[0].x
+        assert console.tile("d-dev").region.y > first_row[0].y
+        assert console.tile("d-dev").region.x == first_row[0].x
 
 
 async def test_columns_follow_the_terminal_width() -> None:
     async with running_console(*CLASS) as console:
         await console.pilot.resize_terminal(64, 40)
         await console.wait_until(lambda: console.grid.columns == 2, "two columns fit")
+        assert len(console.grid.shape.rows) == 3
 
         await console.pilot.resize_terminal(200, 40)
-        await console.wait_until(lambda: console.grid.columns == 7, "seven columns fit")
+        await console.wait_until(lambda: console.grid.columns == 3, "back to three")
+        tile = console.tile("d-ada")
+        assert tile.region.width > 60  # the tiles grew with the window
+
+
+async def test_plus_and_minus_make_tiles_bigger_and_smaller() -> None:
+    async with running_console(*CLASS) as console:
+        grid, press = console.grid, console.pilot.press
+        width = console.tile("d-ada").region.width
+        await press("minus")
+        await console.wait_until(lambda: grid.columns == 4, "smaller tiles, one more column")
+        await console.wait_until(lambda: console.tile("d-ada").region.width < width, "narrower")
+        await press("plus", "plus")
+        await console.wait_until(lambda: grid.columns == 2, "bigger tiles")
+        await console.wait_until(lambda: console.tile("d-ada").region.width > width, "wider")
+        # A tile as big as the window asks the devices for bigger pictures (half-blocks show
+        # a pixel per cell: smaller tiles need no more than the protocol's smallest, 64).
+        await press("plus", "plus")
+        await console.wait_until(lambda: grid.columns == 1, "one tile across")
+        await console.wait_until(
+            lambda: (
+                console.link.calls_to("watch")[-1].width == console.app.grid_thumbnail_width
+                and console.app.grid_thumbnail_width > console.link.calls_to("watch")[0].width
+            ),
+            "a sharper picture is asked for",
+        )
 
 
 async def test_arrows_move_the_cursor_through_rows_and_columns() -> None:
     async with running_console(*CLASS) as console:
         grid, press = console.grid, console.pilot.press
+        await press("minus")  # four columns: a short last row
+        await console.wait_until(lambda: grid.columns == 4, "four columns")
         assert grid.cursor_id == "d-ada"
         assert console.tile("d-ada").has_class("-focused")
 

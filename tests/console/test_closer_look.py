@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.app import GRID_THUMBNAIL_FPS, GRID_THUMBNAIL_WIDTH
+from console.app import GRID_THUMBNAIL_FPS
 from console.roster import ActionOutcome
 from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook
 from tests.console.harness import banded_picture, device, running_console
@@ -25,7 +25,8 @@ async def test_enter_opens_a_closer_look_that_asks_for_more_and_escape_returns()
         await console.wait_until(lambda: console.app.closer_look is None, "back at the grid")
         watches = await console.calls_to("watch", 3)
         assert watches[-1].device_ids == ("d-ben",)
-        assert (watches[-1].width, watches[-1].fps) == (GRID_THUMBNAIL_WIDTH, GRID_THUMBNAIL_FPS)
+        grid_width = console.app.grid_thumbnail_width
+        assert (watches[-1].width, watches[-1].fps) == (grid_width, GRID_THUMBNAIL_FPS)
 
 
 async def test_actions_in_a_closer_look_apply_to_that_student_only() -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 from agent.desktop import LOCK_BACKGROUND
 from console.app import ClassroomApp
 from console.demo import demo_classroom
+from console.dialogs.confirm_dialog import ConfirmDialog
 from console.hub_link import HubConnection
 from console.picture import PictureData
 from console.widgets.student_tile import StudentTile
@@ -59,6 +60,8 @@ async def test_tiles_fill_with_thumbnails_and_a_keyboard_lock_reaches_every_stud
             await pilot.press("l")  # lock: the dialog asks for an optional note
             await pilot.press(*"Eyes on me")
             await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("enter")  # yes: all four at once
             await until(pilot, lambda: all(agent.desktop.locked for agent in room.agents))
             assert {agent.desktop.lock_message for agent in room.agents} == {"Eyes on me"}  # type: ignore[attr-defined]
             await until(pilot, lambda: all(t.has_class("-locked") for t in tiles()))
