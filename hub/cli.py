@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
     )
     add.add_argument("--expires", type=duration, default=duration("52w"))
-    revoke = command(staff, "revoke", "revoke a credential by serial")
+    revoke = command(
+        staff, "revoke", "revoke a certificate by serial, recorded here or not (32 hex digits)"
+    )
     revoke.add_argument("serial")
     command(staff, "list", "list issued credentials")
 
@@ -274,6 +276,11 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         print(f"Give it to them privately; they run: homeroom-console --credential {_quoted(path)}")
         return 0
     if args.command == "staff" and args.action == "revoke":
+        if not re.fullmatch(r"[0-9a-f]{32}", args.serial):
+            raise ValueError(
+                f"{args.serial!r} is not a serial: copy all 32 hex digits from 'staff list' "
+                "or from the certificate"
+            )
         store.revoke_staff(args.serial, now)
         store.append_audit(LOCAL_ADMIN, "staff_revoke", [], "ok", args.serial, now)
         print(f"Revoked {args.serial}: refused from the next sign-in or command on.")

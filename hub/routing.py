@@ -138,7 +138,8 @@ class Router:
         """Check, plan, audit, then send a console's command; refusals go back as results."""
         command = submit.command
         body = command.body
-        if body.issuer.body.subject_key != console.staff.subject_key:
+        if body.issuer.body != console.staff:
+            # The very certificate it signed in with, which the hub found recorded.
             raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
         now = self.now()
         verify_command(
@@ -314,7 +315,8 @@ class Router:
 
 
 def _actor(staff: CertificateBody) -> str:
-    return f"{staff.name} ({staff.role.value} {staff.serial[:8]})"
+    # The whole serial: eight hex digits are easy to collide with a minted certificate's.
+    return f"{staff.name} ({staff.role.value} {staff.serial})"
 
 
 def _tell_refused(console: ConsoleLink, command_id: str, target: str, code: ErrorCode) -> None:

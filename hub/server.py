@@ -50,6 +50,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .admin import is_recorded
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -209,6 +210,10 @@ class Hub:
                 # Until home-hours policy and per-child scoping exist, a guardian would
                 # see a whole group's names and screens: refuse rather than overshare.
                 raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
+            if not is_recorded(self.store, staff):
+                # Signed by the organisation but never recorded here: minted from a stolen
+                # or old copy of the organisation key, so nobody could list or revoke it.
+                raise PeerError(ErrorCode.UNRECORDED_CERTIFICATE, f"serial {staff.serial}")
             return lambda ws: self._serve_console(ws, staff, endpoint)
         device = self.store.device(claim.device_id)
         if device is None:
