@@ -68,8 +68,9 @@ def issue_staff(
 def is_recorded(store: Store, staff: CertificateBody) -> bool:
     """Whether the hub recorded this certificate: same serial, person, role, groups, expiry."""
     record = store.staff_member(staff.serial)
-    return (
-        record is not None
-        and (record.name, record.role, record.groups, record.expires_at)
-        == (staff.name, staff.role.value, staff.groups, staff.expires_at)
+    return record is not None and (record.name, record.role, record.groups, record.expires_at) == (
+        staff.name,
+        staff.role.value,
+        staff.groups,
+        staff.expires_at,
     )

@@ -17,7 +17,7 @@ from link.files import write_private
 from protocol.certificates import Role
 from protocol.limits import fit
 from protocol.tokens import is_loopback
-from protocol.types import check_group
+from protocol.types import check_group, check_name
 
 from .admin import LOCAL_ADMIN, create_token, issue_staff
 from .keyring import Keyring, init_hub
@@ -33,6 +33,13 @@ def duration(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r}: write a number and a unit, like 90m or 7d")
     return int(match[1]) * _UNIT[match[2]]
+
+
+def person_or_class_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def group_name(text: str) -> str:
@@ -111,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="host name or IP address for the TLS certificate (repeatable)",
     )
-    init.add_argument("--admin", default="Administrator", help="name of the first admin")
+    init.add_argument(
+        "--admin", default="Administrator", type=person_or_class_name, help="first admin's name"
+    )
 
     serve = command(commands, "serve", "run the hub")
     serve.add_argument("--host", default="0.0.0.0")
@@ -135,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = family("staff", "staff credentials")
     add = command(staff, "add", "issue a credential file for the console")
-    add.add_argument("name")
+    add.add_argument("name", type=person_or_class_name)
     add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
     add.add_argument(
         "--group", action="append", default=[], type=group_name, help="groups they may steer"
@@ -152,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     klass = family("class", "class rosters")
     kcreate = command(klass, "create", "make an empty class for one group")
-    kcreate.add_argument("name")
+    kcreate.add_argument("name", type=person_or_class_name)
     kcreate.add_argument("--group", required=True, type=group_name)
     kadd = command(klass, "add", "add devices (by name or id) to a class")
     kadd.add_argument("name")

@@ -7,15 +7,20 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from websockets.asyncio.client import connect
 
 from console.session import ConsoleSession
+from link.tls import client_context
 from protocol.actions import UnlockScreen
 from protocol.certificates import Certificate, CertificateBody, Role, issue_certificate
 from protocol.commands import sign_command
 from protocol.credentials import StaffCredential
-from protocol.errors import ErrorCode, PeerError
+from protocol.errors import ErrorCode, InvalidValue, PeerError
+from protocol.handshake import ClientHandshake, HubPins
 from protocol.keys import PrivateKey, Purpose
-from protocol.messages import Error, Result
+from protocol.messages import ClientRole, Error, Hello, Result, encode_message
+from protocol.tokens import parse_token
+from protocol.types import check_name
 
 from ..classroom import Classroom, classroom
 
@@ -110,3 +115,43 @@ async def test_a_console_submits_only_under_the_certificate_it_signed_in_with(
     )
     await console.session.send_signed(command)
     assert (await console.take(Error)).code is ErrorCode.BAD_SIGNATURE
+
+
+# --- Look-alike names ----------------------------------------------------------------
+
+
+async def test_a_name_with_a_bidi_override_is_refused_at_enrolment(room: Classroom) -> None:
+    token = parse_token(room.token())
+    hello = ClientHandshake(
+        role=ClientRole.ENROLL,
+        key=PrivateKey.generate(),
+        pins=HubPins(hub=token.hub, org=token.org),
+        channel=b"",
+        token=token,
+        device_name="Ada's laptop",
+    ).start()
+    # Sent by hand: our own client would not even build it. U+202E shows "Ada's" reversed
+    # text after it, so this device could pose as a classmate's in every list.
+    text = encode_message(hello).decode().replace("Ada's laptop", "Ada's laptop\u202e")
+    async with connect(room.url, ssl=client_context()) as ws:
+        await ws.send(text)
+        reply = msgspec.json.decode(await ws.recv())
+    assert reply["code"] == ErrorCode.MALFORMED.value
+    assert room.store.devices() == []
+    assert [t.uses for t in room.store.tokens()] == [0]
+
+
+@pytest.mark.parametrize("name", ["Ada\u202e", "A\u200bda", "Ada\u2066", "Ada\ue000", "\u00adAda"])
+def test_no_name_holds_invisible_or_direction_characters(name: str) -> None:
+    with pytest.raises(ValueError, match="cannot be a name"):
+        check_name(name)
+    assert check_name("Zoë Çelik-Ng 😀") == "Zoë Çelik-Ng 😀"  # letters of any script stay
+    with pytest.raises(InvalidValue):
+        Hello(
+            versions=(1,),
+            role=ClientRole.ENROLL,
+            key=b"k" * 32,
+            nonce=b"n" * 32,
+            device_name=name,
+            token_id="0" * 32,
+        )

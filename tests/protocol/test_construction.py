@@ -62,6 +62,7 @@ from protocol.messages import (
     decode_message,
     encode_message,
 )
+from protocol.types import NAME_RULE
 
 from ..support import scaled
 from .conftest import NOW, School
@@ -328,6 +329,8 @@ def test_a_signed_command_covers_the_values_the_peer_decodes(school: School) -> 
 # --- fit: the one way a sender shortens text to a field --------------------------------
 
 NO_CONTROLS = re.compile(r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$")
+#: What a printable fit also replaces: format (bidi, zero-width), private-use characters.
+INVISIBLE = re.compile(r"[\u202e\u200b\u2066\ue000\U000f0000-\U0010fffd]")
 
 
 @given(text=st.text(), limit=st.integers(1, 600), printable=st.booleans())
@@ -337,7 +340,9 @@ def test_fitted_text_fits_and_can_be_sent(text: str, limit: int, printable: bool
     fitted.encode("utf-8")  # no lone surrogates
     if printable:
         assert NO_CONTROLS.match(fitted)
-    if len(text) <= limit and (not printable or NO_CONTROLS.match(text)):
+    if printable:
+        assert not INVISIBLE.search(fitted)
+    if len(text) <= limit and (not printable or re.fullmatch(NAME_RULE, text)):
         assert fitted == text
     if len(text) > limit:
         assert fitted.endswith(ELLIPSIS)
