@@ -342,6 +342,7 @@ class Hub:
             await previous.ws.close(1000, "replaced by a newer connection")
         link = AgentLink(ws, device, endpoint)
         self.agents[device_id] = link
+        self.router.device_left(device_id)  # a new connection may be a restarted agent
         self.presence.setdefault(device_id, Presence()).online = True
         try:
             welcome = endpoint.accept(name=device.name, group=device.group, device_id=device_id)
@@ -365,6 +366,7 @@ class Hub:
         finally:
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
+                self.router.device_left(device_id)
                 self.presence[device_id].online = False
                 self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)

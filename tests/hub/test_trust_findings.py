@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 from websockets.asyncio.client import connect
 
-from console.session import ConsoleSession
+from agent.desktop import HeadlessDesktop
+from agent.runtime import Agent
+from agent.screen import SyntheticScreen
+from console.session import ConsoleSession, Picture
 from link.tls import client_context
-from protocol.actions import UnlockScreen
+from protocol.actions import UnlockScreen, Watch
 from protocol.certificates import Certificate, CertificateBody, Role, issue_certificate
 from protocol.commands import sign_command
 from protocol.credentials import StaffCredential
@@ -22,7 +27,7 @@ from protocol.messages import ClientRole, Error, Hello, Result, encode_message
 from protocol.tokens import parse_token
 from protocol.types import check_name
 
-from ..classroom import Classroom, classroom
+from ..classroom import Classroom, Console, Inbox, classroom
 
 
 @pytest.fixture
@@ -155,3 +160,79 @@ def test_no_name_holds_invisible_or_direction_characters(name: str) -> None:
             device_name=name,
             token_id="0" * 32,
         )
+
+
+# --- The hidden watcher ------------------------------------------------------------
+
+
+async def console_at(room: Classroom, credential: StaffCredential, clock: Any) -> Console:
+    """A console whose clock says `clock()`, collecting what it receives."""
+    session = ConsoleSession(credential, clock=clock)
+    await session.connect()
+    inbox = Inbox(session)
+    room.tasks.append(inbox._task)
+    return Console(session, inbox)
+
+
+async def test_a_watch_that_expired_in_the_queue_earns_no_frame(room: Classroom) -> None:
+    state, folder = await room.enroll("Ada's laptop")  # enrolled, not online yet
+    mallory = await room.console(room.staff("Mr Mallory"))
+    # Queued for the offline device, with the longest lease a watch may ask for.
+    watch = Watch(width=160, fps=10, lease_seconds=3600)
+    await mallory.submit(watch, [state.device_id], queue=True, ttl=60)
+    await room.until(lambda: any(r.result == "queued 1" for r in room.store.audit(limit=5)))
+
+    def later() -> float:  # ten minutes on: the queued watch is long out of date
+        return time.time() + 600
+
+    room.hub.clock = room.hub.router.clock = later
+    agent = Agent(
+        state,
+        screen=SyntheticScreen("Ada", seed=1),
+        desktop=HeadlessDesktop(),
+        folder=folder,
+        clock=later,
+    )
+    room.tasks.append(asyncio.create_task(agent.run()))
+    await room.until(lambda: state.device_id in room.hub.agents)
+    smith = await console_at(room, room.staff("Ms Smith"), later)
+    await smith.submit(Watch(width=160, fps=10, lease_seconds=60), [state.device_id])
+    for _ in range(3):
+        await smith.take(Picture)
+    assert agent.desktop.watchers == ("Ms Smith",)  # type: ignore[attr-defined]
+    assert not [e for e in mallory.inbox.events if isinstance(e, Picture)]
+    assert set(room.hub.router.watchers[state.device_id]) == {
+        c for c in room.hub.consoles if c.staff.name == "Ms Smith"
+    }
+
+
+async def test_a_watch_the_device_refuses_earns_no_frame(room: Classroom) -> None:
+    # The device's clock runs 400 s ahead (it forgives 120 s): a command signed by a
+    # console on time for 60 s has expired there, while the hub (on time) routes it.
+    agent = await room.start_agent("Ada's laptop", clock=lambda: time.time() + 400)
+    device = agent.state.device_id
+    smith = await console_at(room, room.staff("Ms Smith"), lambda: time.time() + 100)
+    await smith.submit(Watch(width=160, fps=10, lease_seconds=60), [device], ttl=3600)
+    await smith.take(Picture)
+    mallory = await room.console(room.staff("Mr Mallory"))
+    command = mallory.session.sign(Watch(width=160, fps=10, lease_seconds=3600), [device])
+    await mallory.session.send_signed(command)
+    refused = await mallory.take(Result, lambda r: r.command_id == command.body.id)
+    assert not refused.ok and refused.code is ErrorCode.COMMAND_EXPIRED
+    for _ in range(3):
+        await smith.take(Picture)
+    assert not [e for e in mallory.inbox.events if isinstance(e, Picture)]
+    assert agent.desktop.watchers == ("Ms Smith",)  # type: ignore[attr-defined]
+
+
+async def test_leases_end_when_the_device_goes_away(room: Classroom) -> None:
+    agent = await room.start_agent("Ada's laptop")
+    device = agent.state.device_id
+    smith = await room.console()
+    await smith.submit(Watch(width=160, fps=10, lease_seconds=60), [device])
+    await smith.take(Picture)
+    assert room.hub.router.watchers[device]
+    link = room.hub.agents[device]
+    await link.ws.close()
+    await room.until(lambda: room.hub.agents.get(device) is not link)
+    assert not room.hub.router.watchers.get(device)
