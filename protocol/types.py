@@ -52,6 +52,10 @@ GroupName = Annotated[
     str, Meta(pattern=rf"^(\*|[A-Za-z0-9][A-Za-z0-9 ._-]{{0,{MAX_GROUP_NAME - 1}}})$")
 ]
 ShortText = Annotated[str, Meta(max_length=MAX_SHORT_TEXT)]
+#: Free text a device writes (a result's or event's detail, a fact, its OS name): staff
+#: read it in terminals and the audit log, so no control character (no escape sequence,
+#: no forged line). A sender fits its text with `fit(..., printable=True)`.
+DeviceText = Annotated[str, Meta(max_length=MAX_SHORT_TEXT, pattern=_NO_CONTROLS)]
 LongText = Annotated[str, Meta(max_length=MAX_LONG_TEXT)]
 
 

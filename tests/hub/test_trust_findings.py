@@ -23,11 +23,13 @@ from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode, InvalidValue, PeerError
 from protocol.handshake import ClientHandshake, HubPins
 from protocol.keys import PrivateKey, Purpose
-from protocol.messages import ClientRole, Error, Hello, Result, encode_message
+from protocol.limits import fit
+from protocol.messages import ClientRole, Error, Event, Hello, Result, encode_message
 from protocol.tokens import parse_token
 from protocol.types import check_name
 
 from ..classroom import Classroom, Console, Inbox, classroom
+from .peers import agent_session
 
 
 @pytest.fixture
@@ -236,3 +238,53 @@ async def test_leases_end_when_the_device_goes_away(room: Classroom) -> None:
     await link.ws.close()
     await room.until(lambda: room.hub.agents.get(device) is not link)
     assert not room.hub.router.watchers.get(device)
+
+
+# --- Terminal escapes from a device ----------------------------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\r\naudit chain intact"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "event", "kind": "lock_tampered", "at": 1, "detail": ESCAPES},
+        {"type": "inventory", "hostname": "ada", "os": ESCAPES, "agent_version": "1"},
+    ],
+    ids=["event detail", "inventory os"],
+)
+async def test_escape_sequences_from_a_device_are_refused(
+    room: Classroom, message: dict[str, object]
+) -> None:
+    _, ws = await agent_session(room, "Mallory's laptop")
+    await ws.send(msgspec.json.encode(message).decode())  # by hand: the agent would not
+    reply = msgspec.json.decode(await ws.recv())
+    assert reply["code"] == ErrorCode.MALFORMED.value
+    rows = room.store.audit(limit=100)
+    assert not any("\x1b" in row.detail or "pwned" in row.detail for row in rows)
+
+
+async def test_a_result_detail_with_escapes_is_refused(room: Classroom) -> None:
+    state, ws = await agent_session(room, "Mallory's laptop")
+    console = await room.console()
+    command = await console.submit(UnlockScreen(), [state.device_id])
+    result = {
+        "type": "result",
+        "command_id": command.body.id,
+        "device_id": state.device_id,
+        "ok": True,
+        "detail": ESCAPES,
+    }
+    while "deliver" not in await ws.recv():  # its copy of the command
+        pass
+    await ws.send(msgspec.json.encode(result).decode())
+    error = msgspec.json.decode(await ws.recv())
+    assert error["code"] == ErrorCode.MALFORMED.value
+    assert not [e for e in console.inbox.events if isinstance(e, Result) and e.ok]
+
+
+def test_the_agent_fits_what_it_reports_to_the_rule() -> None:
+    event = Event(kind="lock_tampered", at=1, detail=fit(ESCAPES, 500, printable=True))
+    assert "\x1b" not in event.detail
+    with pytest.raises(InvalidValue):
+        Event(kind="lock_tampered", at=1, detail=ESCAPES)
