@@ -74,8 +74,8 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.DEVICE_KEY_MISMATCH: "The device did not prove it holds its enrolled key.",
     ErrorCode.WRONG_ROLE: "This credential is not allowed to sign in here.",
     ErrorCode.UNRECORDED_CERTIFICATE: (
-        "This hub has no record of the credential's certificate. Ask an admin to "
-        "record it (homeroom-hub staff record) or to issue you a new one."
+        "This hub has no record of the credential's certificate. "
+        "Ask an admin for a credential issued by this hub."
     ),
     ErrorCode.UNKNOWN_TOKEN: "The enrollment token is unknown. Ask an admin for a new token.",
     ErrorCode.TOKEN_EXPIRED: "The enrollment token has expired. Ask an admin for a new token.",
