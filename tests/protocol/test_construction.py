@@ -356,8 +356,11 @@ def test_fitted_values_build_valid_messages() -> None:
         user=fit(hostile, MAX_USER_NAME, printable=True),
     )
     assert decode_message(encode_message(status)) == status
-    event = Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT))
+    # What a device writes is printed to staff: fitted printable, or refused at birth.
+    event = Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT, printable=True))
     assert len(event.detail) == MAX_SHORT_TEXT
+    with pytest.raises(InvalidValue):
+        Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT))
 
 
 def test_fit_refuses_a_limit_that_holds_nothing() -> None:
