@@ -303,7 +303,7 @@ class Agent:
                 device_id=state.device_id,
                 ok=False,
                 code=error.code,
-                detail=fit(error.detail, MAX_SHORT_TEXT),
+                detail=fit(error.detail, MAX_SHORT_TEXT, printable=True),
             )
         self._save_replay()
         try:
@@ -323,7 +323,7 @@ class Agent:
             device_id=self.state.device_id,
             ok=False,
             code=ErrorCode.ACTION_FAILED,
-            detail=fit(detail, MAX_SHORT_TEXT),
+            detail=fit(detail, MAX_SHORT_TEXT, printable=True),
         )
 
     def _done(self, body: CommandBody, detail: str = "", **data: object) -> Result:
@@ -331,7 +331,7 @@ class Agent:
             command_id=body.id,
             device_id=self.state.device_id,
             ok=True,
-            detail=fit(detail, MAX_SHORT_TEXT),
+            detail=fit(detail, MAX_SHORT_TEXT, printable=True),
         )
         return msgspec.structs.replace(result, **data) if data else result
 
@@ -526,7 +526,11 @@ class Agent:
 
     async def _power_failed(self, detail: str) -> None:
         log.error("power action failed: %s", detail)
-        event = Event(kind="power_failed", at=int(self.clock()), detail=fit(detail, MAX_SHORT_TEXT))
+        event = Event(
+            kind="power_failed",
+            at=int(self.clock()),
+            detail=fit(detail, MAX_SHORT_TEXT, printable=True),
+        )
         await self._send(event)
 
     # --- Activity ----------------------------------------------------------------------
@@ -687,7 +691,11 @@ class Agent:
     # tampered with or could not be shown. They go to the hub as Events, now or on reconnect.
 
     def _desktop_reported(self, kind: str, detail: str) -> None:
-        self._reports.append(Event(kind=kind, at=int(self.clock()), detail=detail[:500]))
+        self._reports.append(
+            Event(
+                kind=kind, at=int(self.clock()), detail=fit(detail, MAX_SHORT_TEXT, printable=True)
+            )
+        )
         loop = self._loop
         if loop is None:
             return  # sent once connected (run_once)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol.certificates import Role
+from protocol.certificates import CertificateBody, Role
 from protocol.credentials import StaffCredential
 from protocol.tokens import EnrollmentToken, new_token, secret_hash
 
@@ -63,3 +63,14 @@ def issue_staff(
         LOCAL_ADMIN, "staff_add", [], "ok", f"{name} as {role.value} for {', '.join(groups)}", now
     )
     return credential
+
+
+def is_recorded(store: Store, staff: CertificateBody) -> bool:
+    """Whether the hub recorded this certificate: same serial, person, role, groups, expiry."""
+    record = store.staff_member(staff.serial)
+    return record is not None and (record.name, record.role, record.groups, record.expires_at) == (
+        staff.name,
+        staff.role.value,
+        staff.groups,
+        staff.expires_at,
+    )

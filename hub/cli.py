@@ -17,7 +17,7 @@ from link.files import write_private
 from protocol.certificates import Role
 from protocol.limits import fit
 from protocol.tokens import is_loopback
-from protocol.types import check_group
+from protocol.types import check_group, check_name
 
 from . import fleet_cli
 from .admin import LOCAL_ADMIN, create_token, issue_staff
@@ -34,6 +34,13 @@ def duration(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r}: write a number and a unit, like 90m or 7d")
     return int(match[1]) * _UNIT[match[2]]
+
+
+def person_or_class_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def group_name(text: str) -> str:
@@ -112,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="host name or IP address for the TLS certificate (repeatable)",
     )
-    init.add_argument("--admin", default="Administrator", help="name of the first admin")
+    init.add_argument(
+        "--admin", default="Administrator", type=person_or_class_name, help="first admin's name"
+    )
 
     serve = command(commands, "serve", "run the hub")
     serve.add_argument("--host", default="0.0.0.0")
@@ -136,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = family("staff", "staff credentials")
     add = command(staff, "add", "issue a credential file for the console")
-    add.add_argument("name")
+    add.add_argument("name", type=person_or_class_name)
     add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
     add.add_argument(
         "--group", action="append", default=[], type=group_name, help="groups they may steer"
@@ -145,13 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
     )
     add.add_argument("--expires", type=duration, default=duration("52w"))
-    revoke = command(staff, "revoke", "revoke a credential by serial")
+    revoke = command(
+        staff, "revoke", "revoke a certificate by serial, recorded here or not (32 hex digits)"
+    )
     revoke.add_argument("serial")
     command(staff, "list", "list issued credentials")
 
     klass = family("class", "class rosters")
     kcreate = command(klass, "create", "make an empty class for one group")
-    kcreate.add_argument("name")
+    kcreate.add_argument("name", type=person_or_class_name)
     kcreate.add_argument("--group", required=True, type=group_name)
     kadd = command(klass, "add", "add devices (by name or id) to a class")
     kadd.add_argument("name")
@@ -276,6 +287,11 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         print(f"Give it to them privately; they run: homeroom-console --credential {_quoted(path)}")
         return 0
     if args.command == "staff" and args.action == "revoke":
+        if not re.fullmatch(r"[0-9a-f]{32}", args.serial):
+            raise ValueError(
+                f"{args.serial!r} is not a serial: copy all 32 hex digits from 'staff list' "
+                "or from the certificate"
+            )
         store.revoke_staff(args.serial, now)
         store.append_audit(LOCAL_ADMIN, "staff_revoke", [], "ok", args.serial, now)
         print(f"Revoked {args.serial}: refused from the next sign-in or command on.")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from websockets.exceptions import ConnectionClosed
 
-from protocol.actions import AnyAction, TakeScreenshot, Unwatch, Watch
+from protocol.actions import TakeScreenshot, Unwatch, Watch
 from protocol.certificates import CLOCK_SKEW, CertificateBody
 from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
@@ -94,6 +94,8 @@ class PendingCommand:
     screenshot_bytes: dict[str, int] | None = None
     #: Devices for which it waits in the store: their result also clears it there.
     queued: set[str] = field(default_factory=set)
+    #: For a watch: the lease asked for, granted per device only once it accepts the watch.
+    watch_lease: int | None = None
 
 
 def routed(disposition: Disposition) -> bool:
@@ -159,8 +161,6 @@ class Router:
         """Check, plan, audit, then send a console's command; refusals go back as results."""
         command = submit.command
         body = command.body
-        if body.issuer.body.subject_key != console.staff.subject_key:
-            raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
         now = self.now()
         verify_command(
             command,
@@ -169,6 +169,9 @@ class Router:
             replay=None,  # remembered below, once we know it goes somewhere
             revoked=await self.run(self.store.revoked_serials),
         )
+        if body.issuer.body != console.staff:
+            # The very certificate it signed in with, which the hub found recorded.
+            raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
         plan = await self.run(self.plan, body, queue=submit.queue)
         if isinstance(body.action, Watch):
             plan = self._within_watch_limit(console, plan)
@@ -198,6 +201,8 @@ class Router:
         pending.queued = {t for t, d in plan.items() if isinstance(d, Queued)}
         if isinstance(body.action, TakeScreenshot):
             pending.screenshot_bytes = {}
+        if isinstance(body.action, Watch):
+            pending.watch_lease = body.action.lease_seconds
         self._remember_pending(pending, body.id)
         self.changed()
         deliver = encode_message(Deliver(command=command)).decode()
@@ -214,7 +219,8 @@ class Router:
                     await self._queue(console, command, target, deliver)
                 case Refused(code):
                     _tell_refused(console, body.id, target, code)
-            self._lease(console, body.action, target, disposition)
+            if isinstance(body.action, Unwatch):
+                self.watchers.get(target, {}).pop(console, None)
 
     def plan(self, body: CommandBody, *, queue: bool) -> dict[str, Disposition]:
         """What will happen to each target, decided before anything is sent or audited."""
@@ -301,17 +307,6 @@ class Router:
             log.error("could not queue for %s: %s", target[:16], error)
             _tell_refused(console, body.id, target, ErrorCode.HUB_STORAGE)
 
-    def _lease(
-        self, console: ConsoleLink, action: AnyAction, target: str, disposition: Disposition
-    ) -> None:
-        # Known gap (issue 11): the lease starts when the command is routed, not when the
-        # agent accepts the watch, so a console whose watch the agent refuses still gets
-        # the frames that device sends for other watchers until the lease runs out.
-        if isinstance(action, Watch) and routed(disposition):
-            self.watchers.setdefault(target, {})[console] = self.clock() + action.lease_seconds
-        elif isinstance(action, Unwatch):
-            self.watchers.get(target, {}).pop(console, None)
-
     # --- Results back ----------------------------------------------------------------
 
     async def settle(self, device_id: str, result: Result) -> str:
@@ -338,11 +333,31 @@ class Router:
         if not pending.awaiting:
             del self.pending[result.command_id]
         pending.console.post(result)
+        if pending.watch_lease is not None and result.ok:
+            self._grant_lease(pending, device_id)
         if result.screenshot is not None and pending.screenshot_bytes is not None:
             shot = result.screenshot
             sent = pending.screenshot_bytes.pop(device_id, 0)
             return f"screenshot {shot.width}x{shot.height}, {sent} bytes"
         return result.detail
+
+    def _grant_lease(self, pending: PendingCommand, device_id: str) -> None:
+        """Relay frames to a watcher only once the device accepted its watch.
+
+        The device then names the watcher on its banner; a watch it refused, or one
+        that expired in the queue, never reaches a result here, so it earns no frame.
+        The lease ends no later than the device's own (which counts from the expiry).
+        """
+        assert pending.watch_lease is not None
+        until = min(self.clock(), pending.expires_at) + pending.watch_lease
+        self.watchers.setdefault(device_id, {})[pending.console] = until
+
+    def device_left(self, device_id: str) -> None:
+        """A device disconnected: its leases end, since a restarted agent holds no watch.
+
+        Consoles watch again when it comes back online, and the device accepts anew.
+        """
+        self.watchers.pop(device_id, None)
 
     def pass_on_screenshot(self, device_id: str, part: ScreenshotPart) -> None:
         """Forward a screenshot part to the console that asked, counting what it weighs."""
@@ -434,7 +449,8 @@ class Router:
 
 
 def _actor(staff: CertificateBody) -> str:
-    return f"{staff.name} ({staff.role.value} {staff.serial[:8]})"
+    # The whole serial: eight hex digits are easy to collide with a minted certificate's.
+    return f"{staff.name} ({staff.role.value} {staff.serial})"
 
 
 def _tell_refused(console: ConsoleLink, command_id: str, target: str, code: ErrorCode) -> None:

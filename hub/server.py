@@ -58,6 +58,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .admin import is_recorded
 from .door import Door, DoorLimits, address_of, open_door
 from .due_locks import DueLocks
 from .fleet import FleetDesk, staff_actor
@@ -245,6 +246,10 @@ class Hub:
                 # Until home-hours policy and per-child scoping exist, a guardian would
                 # see a whole group's names and screens: refuse rather than overshare.
                 raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
+            if not await self.run(is_recorded, self.store, staff):
+                # Signed by the organisation but never recorded here: minted from a stolen
+                # or old copy of the organisation key, so nobody could list or revoke it.
+                raise PeerError(ErrorCode.UNRECORDED_CERTIFICATE, f"serial {staff.serial}")
             return lambda ws: self._serve_console(ws, staff, endpoint)
         device = await self.run(self.store.device, claim.device_id)
         if device is None:
@@ -384,6 +389,7 @@ class Hub:
             await previous.ws.close(1000, "replaced by a newer connection")
         link = AgentLink(ws, device, endpoint)
         self.agents[device_id] = link
+        self.router.device_left(device_id)  # a new connection may be a restarted agent
         self.presence.setdefault(device_id, Presence()).online = True
         try:
             welcome = endpoint.accept(name=device.name, group=device.group, device_id=device_id)
@@ -413,6 +419,7 @@ class Hub:
         finally:
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
+                self.router.device_left(device_id)
                 self.presence[device_id].online = False
                 self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)

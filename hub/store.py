@@ -874,17 +874,30 @@ class Store:
             ).fetchall()
         return [_staff(row) for row in rows]
 
+    def staff_member(self, serial: str) -> StaffRecord | None:
+        """The recorded staff certificate with this serial, if the hub recorded one."""
+        with self._transaction(write=False) as db:
+            row = db.execute(
+                f"SELECT {_STAFF_COLUMNS} FROM staff WHERE serial = ?", (serial,)
+            ).fetchone()
+        return None if row is None else _staff(row)
+
     def revoke_staff(self, serial: str, now: int) -> None:
-        """Revoke a staff certificate; revoking twice keeps the first time."""
+        """Revoke a staff certificate, recorded or not; revoking twice keeps the first time.
+
+        A serial the hub never recorded (a certificate minted from a stolen backup of
+        the organisation key, say) is recorded as revoked, so it stays refused.
+        """
         with self._transaction(write=True) as db:
             changed = db.execute(
                 "UPDATE staff SET revoked_at = COALESCE(revoked_at, ?) WHERE serial = ?",
                 (now, serial),
             ).rowcount
             if changed == 0:
-                raise UnknownStaff(
-                    f"There is no staff certificate with serial {serial!r}; "
-                    "list staff to find the right serial."
+                db.execute(
+                    "INSERT INTO staff (serial, name, role, groups_json, expires_at, issued_at,"
+                    " revoked_at) VALUES (?, '(not recorded)', 'unknown', '[]', 0, ?, ?)",
+                    (serial, now, now),
                 )
 
     def revoked_serials(self) -> frozenset[str]:

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     DEVICE_KEY_MISMATCH = "device_key_mismatch"
     WRONG_ROLE = "wrong_role"
+    UNRECORDED_CERTIFICATE = "unrecorded_certificate"
     # Enrollment.
     UNKNOWN_TOKEN = "unknown_token"
     TOKEN_EXPIRED = "token_expired"
@@ -76,6 +77,10 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_DEVICE: "This device is not enrolled. Enrol it with a token from an admin.",
     ErrorCode.DEVICE_KEY_MISMATCH: "The device did not prove it holds its enrolled key.",
     ErrorCode.WRONG_ROLE: "This credential is not allowed to sign in here.",
+    ErrorCode.UNRECORDED_CERTIFICATE: (
+        "This hub has no record of the credential's certificate. "
+        "Ask an admin for a credential issued by this hub."
+    ),
     ErrorCode.UNKNOWN_TOKEN: "The enrollment token is unknown. Ask an admin for a new token.",
     ErrorCode.TOKEN_EXPIRED: "The enrollment token has expired. Ask an admin for a new token.",
     ErrorCode.TOKEN_USED_UP: "The enrollment token has been used up. Ask an admin for another.",

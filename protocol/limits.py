@@ -55,16 +55,29 @@ ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 CONTROLS = r"\x00-\x1f\x7f-\x9f"
 #: Lone surrogates (an undecodable byte in a file or user name) cannot be sent as UTF-8.
 _SURROGATES = r"\ud800-\udfff"
+#: Characters that draw nothing or reorder what follows: Unicode's format characters (Cf,
+#: bidi overrides and isolates, zero-width joiners and spaces, the soft hyphen, tag
+#: characters...), private-use characters (Co) and surrogates (Cs). Refused in names, so
+#: "Ada\u202e" cannot pose as a classmate's device nor reverse the words after it.
+#: Listed, not computed from `unicodedata`, so that every peer applies the same rule
+#: whatever its Python (Unicode 15's Cf; new ones are rare).
+INVISIBLES = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    r"\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    r"\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd" + _SURROGATES
+)
 _SURROGATE = re.compile(f"[{_SURROGATES}]")
-_CONTROL = re.compile(f"[{CONTROLS}{_SURROGATES}]")
+_CONTROL = re.compile(f"[{CONTROLS}{INVISIBLES}]")
 
 
 def fit(text: str, limit: int, *, printable: bool = False) -> str:
     """`text` as a field of at most `limit` characters, ending in "…" when shortened.
 
     Lone surrogates, which no UTF-8 message can carry, become U+FFFD. With
-    `printable`, so do control characters, as name fields require (a device's host
-    or user name is the device's to choose, hence hostile).
+    `printable`, so do control and invisible characters, as name fields require (a
+    device's host or user name is the device's to choose, hence hostile).
     """
     if limit < 1:
         raise UsageError(f"a field of {limit} characters cannot hold text")

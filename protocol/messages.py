@@ -15,6 +15,7 @@ from .commands import SignedCommand
 from .errors import GUIDANCE, ErrorCode, PeerError
 from .fleet import AssetTag, FleetEntry, LifeChange, LifeState, StudentName
 from .limits import (
+    CONTROLS,
     MAX_AGENT_VERSION,
     MAX_AUDIT_ACTOR,
     MAX_AUDIT_DETAIL,
@@ -36,6 +37,7 @@ from .types import (
     AccountName,
     DeviceId,
     DeviceName,
+    DeviceText,
     GroupName,
     Nonce,
     PersonName,
@@ -50,13 +52,15 @@ from .types import (
 )
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+#: What a device reports is printed to staff: no control characters (see DeviceText).
+_NO_CONTROLS = f"^[^{CONTROLS}]*$"
 KiB = 1024
 Version = Annotated[int, Meta(ge=1, le=255)]
 #: Named facts about a device (system info, diagnostics), as short strings.
 Facts = Annotated[
     dict[
-        Annotated[str, Meta(max_length=MAX_FACT_NAME)],
-        Annotated[str, Meta(max_length=MAX_FACT_VALUE)],
+        Annotated[str, Meta(max_length=MAX_FACT_NAME, pattern=_NO_CONTROLS)],
+        Annotated[str, Meta(max_length=MAX_FACT_VALUE, pattern=_NO_CONTROLS)],
     ],
     Meta(max_length=MAX_FACTS),
 ]
@@ -136,9 +140,9 @@ class Inventory(Message, tag="inventory", frozen=True):
 
     MAX_BYTES = 8 * KiB
     hostname: AccountName
-    os: Annotated[str, Meta(max_length=MAX_OS_NAME)]
-    agent_version: Annotated[str, Meta(max_length=MAX_AGENT_VERSION)]
-    os_version: Annotated[str, Meta(max_length=MAX_OS_VERSION)] = ""
+    os: Annotated[str, Meta(max_length=MAX_OS_NAME, pattern=_NO_CONTROLS)]
+    agent_version: Annotated[str, Meta(max_length=MAX_AGENT_VERSION, pattern=_NO_CONTROLS)]
+    os_version: Annotated[str, Meta(max_length=MAX_OS_VERSION, pattern=_NO_CONTROLS)] = ""
     user: UserName = ""
     cpu_count: Annotated[int, Meta(ge=0, le=100_000)] = 0
     memory_bytes: Annotated[int, Meta(ge=0)] = 0
@@ -152,7 +156,7 @@ class Event(Message, tag="event", frozen=True):
 
     kind: Annotated[str, Meta(pattern=rf"^[a-z][a-z0-9_]{{0,{MAX_EVENT_KIND - 1}}}$")]
     at: Timestamp
-    detail: ShortText = ""
+    detail: DeviceText = ""
 
 
 class ProcessInfo(WireStruct, frozen=True):
@@ -191,7 +195,7 @@ class Result(Message, tag="result", frozen=True):
     device_id: DeviceId
     ok: bool
     code: ErrorCode | None = None
-    detail: ShortText = ""
+    detail: DeviceText = ""
     processes: Annotated[tuple[ProcessInfo, ...], Meta(max_length=MAX_PROCESSES)] = ()
     facts: Facts = msgspec.field(default_factory=dict)
     screenshot: ScreenshotInfo | None = None

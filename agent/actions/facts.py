@@ -45,8 +45,8 @@ def inventory(*, agent_version: str, user: str, screen_size: tuple[int, int]) ->
     width, height = screen_size
     return Inventory(
         hostname=fit(python_platform.node(), MAX_ACCOUNT_NAME, printable=True),
-        os=fit(python_platform.system(), MAX_OS_NAME),
-        os_version=fit(python_platform.release(), MAX_OS_VERSION),
+        os=fit(python_platform.system(), MAX_OS_NAME, printable=True),
+        os_version=fit(python_platform.release(), MAX_OS_VERSION, printable=True),
         agent_version=agent_version,
         user=user,
         cpu_count=psutil.cpu_count() or 0,

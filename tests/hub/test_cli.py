@@ -73,6 +73,12 @@ def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
     serial = credential.certificate.body.serial
     assert hub("staff", "revoke", "--data", str(data), serial).returncode == 0
     assert "revoked" in hub("staff", "list", "--data", str(data)).stdout
+    # A serial the hub never recorded (a certificate minted elsewhere) is revoked too...
+    assert hub("staff", "revoke", "--data", str(data), "ab" * 16).returncode == 0
+    assert "ab" * 16 in hub("staff", "list", "--data", str(data)).stdout
+    # ...but a cut-down one is refused with what to copy instead.
+    short = hub("staff", "revoke", "--data", str(data), serial[:8])
+    assert short.returncode == 2 and "32 hex digits" in short.stderr
 
     assert hub("class", "create", "--data", str(data), "7B-maths", "--group", "7B").returncode == 0
     assert "7B-maths [7B]: (empty)" in hub("class", "list", "--data", str(data)).stdout

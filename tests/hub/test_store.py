@@ -428,8 +428,11 @@ def test_staff_are_listed_and_revoked(store: Store) -> None:
     assert (first.expires_at, first.issued_at, first.revoked_at) == (NOW + HOUR, NOW, NOW + 10)
     assert (second.serial, second.groups, second.revoked_at) == ("s2", (), None)
     assert store.revoked_serials() == frozenset({"s1"})
-    with pytest.raises(UnknownStaff):
-        store.revoke_staff("nobody", NOW)
+    store.revoke_staff("minted", NOW)  # never recorded: revoked all the same
+    assert store.revoked_serials() == frozenset({"s1", "minted"})
+    assert store.staff_member("minted") is not None
+    assert store.staff_member("s2") == second
+    assert store.staff_member("nobody") is None
 
 
 # -- classes ----------------------------------------------------------------

@@ -62,6 +62,7 @@ from protocol.messages import (
     decode_message,
     encode_message,
 )
+from protocol.types import NAME_RULE
 
 from ..support import scaled
 from .conftest import NOW, School
@@ -329,6 +330,8 @@ def test_a_signed_command_covers_the_values_the_peer_decodes(school: School) -> 
 
 # \Z, not $: "$" also matches just before a final newline, so "\n" would pass.
 NO_CONTROLS = re.compile(r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*\Z")
+#: What a printable fit also replaces: format (bidi, zero-width), private-use characters.
+INVISIBLE = re.compile(r"[\u202e\u200b\u2066\ue000\U000f0000-\U0010fffd]")
 
 
 @given(text=st.text(), limit=st.integers(1, 600), printable=st.booleans())
@@ -338,7 +341,9 @@ def test_fitted_text_fits_and_can_be_sent(text: str, limit: int, printable: bool
     fitted.encode("utf-8")  # no lone surrogates
     if printable:
         assert NO_CONTROLS.match(fitted)
-    if len(text) <= limit and (not printable or NO_CONTROLS.match(text)):
+    if printable:
+        assert not INVISIBLE.search(fitted)
+    if len(text) <= limit and (not printable or re.fullmatch(NAME_RULE, text)):
         assert fitted == text
     if len(text) > limit:
         assert fitted.endswith(ELLIPSIS)
@@ -352,8 +357,11 @@ def test_fitted_values_build_valid_messages() -> None:
         user=fit(hostile, MAX_USER_NAME, printable=True),
     )
     assert decode_message(encode_message(status)) == status
-    event = Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT))
+    # What a device writes is printed to staff: fitted printable, or refused at birth.
+    event = Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT, printable=True))
     assert len(event.detail) == MAX_SHORT_TEXT
+    with pytest.raises(InvalidValue):
+        Event(kind="crash", at=NOW, detail=fit(hostile, MAX_SHORT_TEXT))
 
 
 def test_fit_refuses_a_limit_that_holds_nothing() -> None:
