@@ -127,8 +127,15 @@ class Hub:
     # --- Serving -------------------------------------------------------------
 
     @asynccontextmanager
-    async def serve(self, host: str, port: int, *, tls: bool = True) -> AsyncIterator[Server]:
-        """The websockets server (use `async with`); plain ws only for loopback tests."""
+    async def serve(
+        self, host: str, port: int, *, tls: bool = True, proxy_channel: bytes | None = None
+    ) -> AsyncIterator[Server]:
+        """The websockets server (use `async with`); plain ws only on loopback.
+
+        `proxy_channel`: a TLS-terminating proxy on this machine presents the certificate
+        with this channel-binding value (docs/operations.md, TLS offload), so the hub signs
+        that in its handshakes while it listens plain (`tls=False`) behind the proxy.
+        """
         from .tls import server_context
 
         ssl = (
@@ -137,7 +144,7 @@ class Hub:
             else None
         )
         if not tls:
-            self._channel = b""
+            self._channel = proxy_channel or b""
         async with serve(
             self.handle,
             host,
@@ -555,13 +562,23 @@ class Hub:
         self.router.forget_expired()
 
 
-async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
+async def run_hub(
+    keyring: Keyring, host: str, port: int, *, tls: bool, proxy_channel: bytes | None = None
+) -> None:
     """Serve until cancelled (the `homeroom-hub serve` command)."""
+    from .capacity import loop_name, raise_descriptor_limit
+
+    descriptors = raise_descriptor_limit()
     store = Store.open(keyring.store_path)
     hub = Hub(keyring, store)
     try:
-        async with hub.serve(host, port, tls=tls) as server:
-            log.info("hub listening on %s", _addresses(server))
+        async with hub.serve(host, port, tls=tls, proxy_channel=proxy_channel) as server:
+            log.info(
+                "hub listening on %s (%s event loop, %s open files allowed)",
+                _addresses(server),
+                loop_name(),
+                descriptors if descriptors >= 0 else "no limit on",
+            )
             await asyncio.Future()
     finally:
         store.close()
