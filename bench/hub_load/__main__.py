@@ -98,9 +98,21 @@ class HubProcess:
         environment = dict(os.environ, **{LOOP_VARIABLE: self.loop})
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve", "--data", str(self.school.hub_folder),
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                stdout=log, stderr=log, env=environment,
+                [
+                    sys.executable,
+                    "-m",
+                    "hub",
+                    "serve",
+                    "--data",
+                    str(self.school.hub_folder),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=log,
+                env=environment,
             )
         return psutil.Process(self.popen.pid)
 
@@ -199,8 +211,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         cpu_before, started = cpu_seconds(process), time.time()
         for number in keys:
             driver = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.hub_load.agents", str(school.states_path),
-                str(number * per_driver), str(per_driver), stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "bench.hub_load.agents",
+                str(school.states_path),
+                str(number * per_driver),
+                str(per_driver),
+                stdout=asyncio.subprocess.PIPE,
             )
             drivers.append(driver)
             followers.append(asyncio.create_task(reports.follow(number, driver)))
@@ -240,14 +257,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         # 4. relay
         watched = school.device_ids[: args.watched]
-        classes = [watched[i : i + args.class_size] for i in range(0, len(watched), args.class_size)]
+        classes = [
+            watched[i : i + args.class_size] for i in range(0, len(watched), args.class_size)
+        ]
         plan_path = folder / "watch.json"
-        plan_path.write_bytes(msgspec.json.encode(WatchPlan(
-            credential=str(school.teacher_path), devices=classes, fps=args.fps,
-            seconds=args.seconds + 10,
-        )))
+        plan_path.write_bytes(
+            msgspec.json.encode(
+                WatchPlan(
+                    credential=str(school.teacher_path),
+                    devices=classes,
+                    fps=args.fps,
+                    seconds=args.seconds + 10,
+                )
+            )
+        )
         watcher = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.hub_load.watchers", str(plan_path),
+            sys.executable,
+            "-m",
+            "bench.hub_load.watchers",
+            str(plan_path),
             stdout=asyncio.subprocess.PIPE,
         )
         watcher_key = args.drivers
@@ -318,8 +346,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.hub_load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.hub_load",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--name", help="scenario name for bench/results/NAME.json")
     parser.add_argument("--agents", type=int, default=5000)
     parser.add_argument("--drivers", type=int, default=2, help="device-simulating processes")
@@ -329,8 +360,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the relay phase")
     parser.add_argument("--commands", type=int, default=400, help="commands timed while idle")
     parser.add_argument("--settle", type=float, default=5.0)
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
-                        help="the hub's event loop (asyncio: the standard one)")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the hub's event loop (asyncio: the standard one)",
+    )
     parser.add_argument("--no-restart", dest="restart", action="store_false")
     parser.add_argument("--connect-timeout", type=float, default=300.0)
     parser.add_argument("--restart-timeout", type=float, default=180.0)
@@ -341,9 +376,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_table(args: argparse.Namespace, figures: dict[str, Any]) -> None:
-    print(f"\nHomeroom hub under load: {args.agents} devices, {args.drivers} driver processes, "
-          f"hub on {args.loop}, {os.cpu_count()} cores (load average before: "
-          f"{figures['parameters_load_average']})")
+    print(
+        f"\nHomeroom hub under load: {args.agents} devices, {args.drivers} driver processes, "
+        f"hub on {args.loop}, {os.cpu_count()} cores (load average before: "
+        f"{figures['parameters_load_average']})"
+    )
     print("| figure | value |\n|---|---:|")
 
     def rows(prefix: str, values: dict[str, Any]) -> None:

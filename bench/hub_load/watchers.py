@@ -59,8 +59,9 @@ async def sign_in(credential: StaffCredential) -> ClientConnection:
     return ws
 
 
-async def submit(ws: ClientConnection, credential: StaffCredential, action: AnyAction,
-                 devices: list[str]) -> None:
+async def submit(
+    ws: ClientConnection, credential: StaffCredential, action: AnyAction, devices: list[str]
+) -> None:
     command = sign_command(
         credential.key,
         credential.certificate,
