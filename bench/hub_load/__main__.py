@@ -46,7 +46,7 @@ from protocol.credentials import StaffCredential
 from protocol.messages import Result
 
 from .fleet import School, build_school
-from .watchers import WatchPlan
+from .watchers import ClassWatch, WatchPlan
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -90,16 +90,22 @@ class Reports:
 class HubProcess:
     """`homeroom-hub serve` in a process of its own, with its CPU and memory read by psutil."""
 
-    def __init__(self, school: School, port: int, loop: str, log_path: Path) -> None:
+    def __init__(
+        self, school: School, port: int, loop: str, log_path: Path, profile: Path | None
+    ) -> None:
         self.school, self.port, self.loop, self.log_path = school, port, loop, log_path
+        self.profile = profile
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> psutil.Process:
         environment = dict(os.environ, **{LOOP_VARIABLE: self.loop})
+        # The first run only: profiled under cProfile, which writes its file on Ctrl-C.
+        profiling = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
                 [
                     sys.executable,
+                    *profiling,
                     "-m",
                     "hub",
                     "serve",
@@ -127,8 +133,9 @@ class HubProcess:
 
     def stop(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
             self.popen.wait()
+        self.profile = None
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -147,6 +154,7 @@ class CommandClock:
     def __init__(self, credential: StaffCredential) -> None:
         self.session = ConsoleSession(credential)
         self.waiting: dict[str, asyncio.Future[None]] = {}
+        self.lost = 0
 
     async def start(self) -> None:
         await self.session.connect()
@@ -169,7 +177,11 @@ class CommandClock:
             self.waiting[command.body.id] = arrived
             started = time.perf_counter()
             await self.session.send_signed(command)
-            await asyncio.wait_for(arrived, 30)
+            try:
+                await asyncio.wait_for(arrived, 30)
+            except TimeoutError:
+                self.lost += 1  # counted, and left out of the percentiles
+                continue
             timings.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(gap)
         return timings
@@ -179,9 +191,12 @@ class CommandClock:
         await self.session.close()
 
 
-def summary(timings: list[float]) -> dict[str, float]:
+def summary(timings: list[float], lost: int) -> dict[str, float]:
+    if not timings:
+        return {"count": 0, "lost": lost}
     return {
         "count": len(timings),
+        "lost": lost,
         "p50_ms": percentile(timings, 0.50),
         "p99_ms": percentile(timings, 0.99),
         "max_ms": max(timings),
@@ -189,13 +204,13 @@ def summary(timings: list[float]) -> dict[str, float]:
     }
 
 
-async def measure(args: argparse.Namespace) -> dict[str, Any]:
+async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """Run the phases, filling `figures` as they go (what was measured survives a failure)."""
     folder = Path(tempfile.mkdtemp(prefix="homeroom-load-"))
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
-    school = build_school(folder, url, args.agents)
-    figures: dict[str, Any] = {}
-    hub = HubProcess(school, port, args.loop, folder / "hub.log")
+    school = build_school(folder, url, args.agents, args.class_size)
+    hub = HubProcess(school, port, args.loop, folder / "hub.log", args.profile)
     process = hub.start()
     await hub.listening()
     await asyncio.sleep(1)
@@ -248,24 +263,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         figures["hub_open_files"] = process.num_fds()
         # 3. commands
-        credential = StaffCredential.decode(school.teacher_path.read_bytes())
+        credential = StaffCredential.decode(school.it_path.read_bytes())
         clock = CommandClock(credential)
         await clock.start()
         await clock.round_trips(school.device_ids, 20, 0.01)  # warm-up, not counted
-        figures["command_round_trip_idle"] = summary(
-            await clock.round_trips(school.device_ids, args.commands, 0.01)
-        )
+        clock.lost = 0
+        timings = await clock.round_trips(school.device_ids, args.commands, 0.01)
+        figures["command_round_trip_idle"] = summary(timings, clock.lost)
+        clock.lost = 0
         # 4. relay
-        watched = school.device_ids[: args.watched]
         classes = [
-            watched[i : i + args.class_size] for i in range(0, len(watched), args.class_size)
+            ClassWatch(credential=str(path), devices=devices)
+            for path, devices in school.classes[: -(-args.watched // args.class_size)]
         ]
+        watched = [device for lesson in classes for device in lesson.devices]
         plan_path = folder / "watch.json"
         plan_path.write_bytes(
             msgspec.json.encode(
                 WatchPlan(
-                    credential=str(school.teacher_path),
-                    devices=classes,
+                    classes=classes,
                     fps=args.fps,
                     seconds=args.seconds + 10,
                 )
@@ -303,7 +319,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "hub_cpu_percent": 100 * (cpu_seconds(process) - cpu_before) / wall,
             "hub_rss_mib": process.memory_info().rss / 2**20,
         }
-        figures["command_round_trip_during_relay"] = summary(await relay_rtt)
+        figures["command_round_trip_during_relay"] = summary(await relay_rtt, clock.lost)
         await clock.close()
         await watcher.wait()
         # 5. restart
@@ -342,7 +358,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         hub.stop()
     figures["machine_cpu_percent_during_run"] = psutil.cpu_percent(interval=None)
     figures["machine_cpu_percent_before"] = machine_before
-    return figures
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -365,6 +380,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("uvloop", "asyncio"),
         default="uvloop",
         help="the hub's event loop (asyncio: the standard one)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="run the hub under cProfile, writing its statistics here"
     )
     parser.add_argument("--no-restart", dest="restart", action="store_false")
     parser.add_argument("--connect-timeout", type=float, default=300.0)
@@ -398,7 +416,12 @@ def print_table(args: argparse.Namespace, figures: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     load = os.getloadavg()
-    figures = run(measure(args))
+    figures: dict[str, Any] = {}
+    try:
+        run(measure(args, figures))
+    except Exception as failure:  # keep what was measured, and say what went wrong
+        figures["failed"] = f"{type(failure).__name__}: {failure}"
+        print(f"The run failed: {figures['failed']}", file=sys.stderr)
     figures["parameters_load_average"] = f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     print_table(args, figures)
     record = {

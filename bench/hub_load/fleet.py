@@ -21,18 +21,24 @@ from link.files import write_private
 from protocol.certificates import Role
 from protocol.keys import PrivateKey
 
-GROUP = "bench"
-
 
 @dataclass(frozen=True)
 class School:
     hub_folder: Path
     states_path: Path
-    teacher_path: Path
+    #: School-wide IT: the console that times commands to any device.
+    it_path: Path
     device_ids: list[str]
+    #: One teacher per class, with the devices of that class (groups of `class_size`).
+    classes: list[tuple[Path, list[str]]]
 
 
-def build_school(folder: Path, url: str, devices: int) -> School:
+def class_of(number: int, class_size: int) -> str:
+    return f"class-{number // class_size:04d}"
+
+
+def build_school(folder: Path, url: str, devices: int, class_size: int) -> School:
+    """Devices in classes of `class_size`, a teacher credential per class, an IT credential."""
     keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1", "localhost"])
     now = int(time.time())
     states: list[AgentState] = []
@@ -40,7 +46,11 @@ def build_school(folder: Path, url: str, devices: int) -> School:
         for number in range(devices):
             key = PrivateKey.generate()
             record = store.add_device(
-                key.public.fingerprint, key.public.raw, f"Device {number:05d}", GROUP, now
+                key.public.fingerprint,
+                key.public.raw,
+                f"Device {number:05d}",
+                class_of(number, class_size),
+                now,
             )
             states.append(
                 AgentState(
@@ -50,15 +60,27 @@ def build_school(folder: Path, url: str, devices: int) -> School:
                     org_key=keyring.org_public.raw,
                     device_id=record.device_id,
                     name=record.name,
-                    group=GROUP,
+                    group=record.group,
                     private_key=key.to_bytes(),
                 )
             )
-        teacher = issue_staff(
-            keyring, store, name="Bench Teacher", role=Role.TEACHER, groups=(GROUP,), now=now - 60
-        )
+        it = issue_staff(keyring, store, name="Bench IT", role=Role.IT, groups=("*",), now=now - 60)
+        classes: list[tuple[Path, list[str]]] = []
+        for first in range(0, devices, class_size):
+            group = class_of(first, class_size)
+            teacher = issue_staff(
+                keyring,
+                store,
+                name=f"Teacher {group}",
+                role=Role.TEACHER,
+                groups=(group,),
+                now=now - 60,
+            )
+            path = folder / f"{group}.credential"
+            write_private(path, teacher.encode())
+            classes.append((path, [s.device_id for s in states[first : first + class_size]]))
     states_path = folder / "devices.json"
     write_private(states_path, msgspec.json.encode(states))
-    teacher_path = folder / "teacher.credential"
-    write_private(teacher_path, teacher.encode())
-    return School(folder / "hub", states_path, teacher_path, [s.device_id for s in states])
+    it_path = folder / "it.credential"
+    write_private(it_path, it.encode())
+    return School(folder / "hub", states_path, it_path, [s.device_id for s in states], classes)
