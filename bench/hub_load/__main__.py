@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{args.name}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"\nWritten to {path}")
 
 
