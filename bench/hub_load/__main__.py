@@ -46,6 +46,7 @@ from protocol.credentials import StaffCredential
 from protocol.messages import Result
 
 from .fleet import School, build_school
+from .proxy import proxy_command
 from .watchers import ClassWatch, WatchPlan
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -91,10 +92,18 @@ class HubProcess:
     """`homeroom-hub serve` in a process of its own, with its CPU and memory read by psutil."""
 
     def __init__(
-        self, school: School, port: int, loop: str, log_path: Path, profile: Path | None
+        self,
+        school: School,
+        port: int,
+        loop: str,
+        log_path: Path,
+        profile: Path | None,
+        offload: bool,
     ) -> None:
         self.school, self.port, self.loop, self.log_path = school, port, loop, log_path
         self.profile = profile
+        # Behind a TLS proxy the hub listens plain on a port of its own; devices dial the proxy.
+        self.offload = ["--behind-proxy"] if offload else []
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> psutil.Process:
@@ -115,6 +124,7 @@ class HubProcess:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.offload,
                 ],
                 stdout=log,
                 stderr=log,
@@ -210,9 +220,26 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
     school = build_school(folder, url, args.agents, args.class_size)
-    hub = HubProcess(school, port, args.loop, folder / "hub.log", args.profile)
+    hub_port = free_port() if args.offload else port
+    hub = HubProcess(
+        school, hub_port, args.loop, folder / "hub.log", args.profile, args.offload is not None
+    )
     process = hub.start()
     await hub.listening()
+    proxy: subprocess.Popen[bytes] | None = None
+    if args.offload:
+        (folder / "proxy").mkdir()
+        command = proxy_command(
+            args.offload,
+            folder / "proxy",
+            port,
+            hub_port,
+            school.hub_folder / "tls-cert.pem",
+            school.hub_folder / "tls-key.pem",
+        )
+        proxy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await HubProcess(school, port, "", folder / "proxy.log", None, False).listening()
+        figures["proxy_rss_idle_mib"] = psutil.Process(proxy.pid).memory_info().rss / 2**20
     await asyncio.sleep(1)
     figures["hub_rss_idle_mib"] = process.memory_info().rss / 2**20
     reports = Reports()
@@ -262,6 +289,12 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             (rss / 2**20 - figures["hub_rss_idle_mib"]) * 1024 / args.agents
         )
         figures["hub_open_files"] = process.num_fds()
+        if proxy is not None:
+            proxy_rss = psutil.Process(proxy.pid).memory_info().rss / 2**20
+            figures["proxy_rss_connected_mib"] = proxy_rss
+            figures["proxy_kib_per_device"] = (
+                (proxy_rss - figures["proxy_rss_idle_mib"]) * 1024 / args.agents
+            )
         # 3. commands
         credential = StaffCredential.decode(school.it_path.read_bytes())
         clock = CommandClock(credential)
@@ -356,6 +389,9 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         for follower in followers:
             follower.cancel()
         hub.stop()
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait()
     figures["machine_cpu_percent_during_run"] = psutil.cpu_percent(interval=None)
     figures["machine_cpu_percent_before"] = machine_before
 
@@ -384,12 +420,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="run the hub under cProfile, writing its statistics here"
     )
+    parser.add_argument(
+        "--offload",
+        choices=("haproxy", "nginx"),
+        help="TLS in this proxy, the hub plain on loopback behind it (serve --behind-proxy)",
+    )
     parser.add_argument("--no-restart", dest="restart", action="store_false")
     parser.add_argument("--connect-timeout", type=float, default=300.0)
     parser.add_argument("--restart-timeout", type=float, default=180.0)
     args = parser.parse_args(argv)
     args.watched = min(args.watched, args.agents)
-    args.name = args.name or f"hub_{args.agents}_{args.loop}"
+    offload = f"_{args.offload}" if args.offload else ""
+    args.name = args.name or f"hub_{args.agents}_{args.loop}{offload}"
     return args
 
 

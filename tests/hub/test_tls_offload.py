@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.hub_load.proxy import proxy_command
 from hub.tls import make_self_signed
 from protocol.actions import LockScreen
 from protocol.errors import ErrorCode, PeerError
@@ -33,42 +34,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def proxy_config(
-    proxy: str, folder: Path, port: int, hub_port: int, cert: Path, key: Path
-) -> list[str]:
-    """The proxy's command line, its configuration written into `folder`."""
-    if proxy == "haproxy":
-        bundle = folder / "bundle.pem"
-        bundle.write_bytes(cert.read_bytes() + key.read_bytes())
-        config = folder / "haproxy.cfg"
-        config.write_text(
-            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n"
-            "  timeout server 60s\n"
-            f"frontend homeroom\n  bind 127.0.0.1:{port} ssl crt {bundle}\n"
-            "  default_backend hub\n"
-            f"backend hub\n  server hub 127.0.0.1:{hub_port}\n"
-        )
-        return ["haproxy", "-db", "-f", str(config)]
-    config = folder / "nginx.conf"
-    config.write_text(
-        "daemon off;\nmaster_process off;\nuser root;\npid nginx.pid;\n"
-        "error_log stderr warn;\nevents {}\n"
-        "http {\n  access_log off;\n"
-        f"  client_body_temp_path {folder}/tmp;\n  proxy_temp_path {folder}/tmp;\n"
-        "  map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
-        f"  server {{\n    listen 127.0.0.1:{port} ssl;\n"
-        f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
-        "    location / {\n"
-        f"      proxy_pass http://127.0.0.1:{hub_port};\n"
-        "      proxy_http_version 1.1;\n"
-        "      proxy_set_header Upgrade $http_upgrade;\n"
-        "      proxy_set_header Connection $connection_upgrade;\n"
-        "      proxy_read_timeout 1h;\n    }\n  }\n}\n"
-    )
-    (folder / "tmp").mkdir()
-    return ["nginx", "-p", str(folder), "-c", str(config)]
-
-
 @asynccontextmanager
 async def tls_proxy(
     proxy: str, folder: Path, hub_port: int, cert: Path, key: Path
@@ -76,7 +41,7 @@ async def tls_proxy(
     """Run the proxy in front of the hub's plain port; yields the wss:// address devices dial."""
     folder.mkdir()
     port = free_port()
-    command = proxy_config(proxy, folder, port, hub_port, cert, key)
+    command = proxy_command(proxy, folder, port, hub_port, cert, key)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         async with asyncio.timeout(scaled(10)):
