@@ -276,6 +276,14 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             100 * (cpu_seconds(process) - cpu_before) / connect_seconds
         )
         figures["connect_refused"] = reports.total("refused", keys)
+        # CPU per connection does not depend on how much of the machine others take.
+        figures["connect_hub_cpu_ms_per_device"] = (
+            1000 * (cpu_seconds(process) - cpu_before) / args.agents
+        )
+        figures["connect_drivers_cpu_ms_per_device"] = (
+            1000 * sum(cpu_seconds(psutil.Process(d.pid)) for d in drivers) / args.agents
+        )
+        figures["connect_load_average"] = os.getloadavg()[0]
         # 2. idle
         await asyncio.sleep(args.settle)
         cpu_before, idle_start = cpu_seconds(process), time.monotonic()
@@ -303,6 +311,7 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         clock.lost = 0
         timings = await clock.round_trips(school.device_ids, args.commands, 0.01)
         figures["command_round_trip_idle"] = summary(timings, clock.lost)
+        figures["command_round_trip_idle"]["load_average"] = os.getloadavg()[0]
         clock.lost = 0
         # 4. relay
         classes = [
@@ -351,6 +360,7 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             "mean_thumbnail_bytes": (reports.total("bytes", ours) - bytes_before) / max(relayed, 1),
             "hub_cpu_percent": 100 * (cpu_seconds(process) - cpu_before) / wall,
             "hub_rss_mib": process.memory_info().rss / 2**20,
+            "load_average": os.getloadavg()[0],
         }
         figures["command_round_trip_during_relay"] = summary(await relay_rtt, clock.lost)
         await clock.close()
@@ -370,6 +380,8 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             if await reports.until(back, args.restart_timeout):
                 last = max(r["t"] for k, r in reports.latest.items() if k in keys)
                 figures["restart"] = {
+                    "hub_cpu_ms_per_device": 1000 * cpu_seconds(process) / args.agents,
+                    "load_average": os.getloadavg()[0],
                     "all_back_seconds_after_stop": last - stopped,
                     "all_back_seconds_after_start": last - restarted,
                     "refused_while_restarting": reports.total("refused", keys) - refused_before,
