@@ -352,6 +352,8 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         relayed = reports.total("frames", ours) - frames_before
         figures["relay"] = {
             "consoles": len(classes),
+            "consoles_watching": reports.total("watching", ours),
+            "console_sign_in_retries": reports.total("retries", ours),
             "devices_watched": len(watched),
             "fps_asked": args.fps,
             "thumbnails_sent_per_second": (reports.total("frames", keys) - sent_before) / wall,

@@ -31,6 +31,7 @@ from .report import say
 #: Consoles signing in at once: each sign-in costs the hub a roster; teachers do not all
 #: open their console in the same second.
 SIGN_INS_AT_ONCE = 8
+SIGN_IN_ATTEMPTS = 5
 
 
 class ClassWatch(msgspec.Struct, frozen=True):
@@ -51,6 +52,7 @@ class Counts:
         self.frames = 0
         self.bytes = 0
         self.watching = 0
+        self.retries = 0
 
 
 async def sign_in(credential: StaffCredential) -> ClientConnection:
@@ -87,7 +89,17 @@ async def watch(
     credential = StaffCredential.decode(Path(lesson.credential).read_bytes())
     devices = lesson.devices
     async with gate:
-        ws = await sign_in(credential)
+        # A hub busy with thousands of devices may let a sign-in time out: try again, as the
+        # console does, rather than lose the class.
+        for attempt in range(SIGN_IN_ATTEMPTS):
+            try:
+                ws = await sign_in(credential)
+                break
+            except (OSError, TimeoutError):
+                if attempt == SIGN_IN_ATTEMPTS - 1:
+                    raise
+                counts.retries += 1
+                await asyncio.sleep(1 + attempt)
     lease = int(plan.seconds) + 30
     await submit(ws, credential, Watch(width=320, fps=plan.fps, lease_seconds=lease), devices)
     counts.watching += 1
@@ -110,7 +122,12 @@ async def main_async(plan: WatchPlan) -> None:
     gate = asyncio.Semaphore(SIGN_INS_AT_ONCE)
     watching = asyncio.gather(*(watch(plan, lesson, counts, gate) for lesson in plan.classes))
     while not watching.done():
-        say(watching=counts.watching, frames=counts.frames, bytes=counts.bytes)
+        say(
+            watching=counts.watching,
+            frames=counts.frames,
+            bytes=counts.bytes,
+            retries=counts.retries,
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(watching), 0.25)
     say(watching=0, frames=counts.frames, bytes=counts.bytes, done=True)
