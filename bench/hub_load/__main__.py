@@ -6,7 +6,7 @@ devices run in `--drivers` processes (bench/hub_load/agents.py), watching consol
 (watchers.py), and the console timing commands here. Prints a table and writes every figure
 to bench/results/<name>.json. Phases, in order:
 
-1. connect: every device authenticates (the morning rush, 64 handshakes in flight per driver);
+1. connect: every device authenticates (the morning rush, 32 handshakes in flight per driver);
 2. idle: hub memory and CPU with every device connected;
 3. commands: one console locks one random device at a time; round trip = signed Submit sent
    until the device's Result is back at the console;
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict[str, Any] = {}
     try:
         run(measure(args, figures))
-    except Exception as failure:  # keep what was measured, and say what went wrong
+    except (Exception, KeyboardInterrupt) as failure:  # keep what was measured; say what failed
         figures["failed"] = f"{type(failure).__name__}: {failure}"
         print(f"The run failed: {figures['failed']}", file=sys.stderr)
     figures["parameters_load_average"] = f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
