@@ -26,8 +26,6 @@ from protocol.keys import PrivateKey
 class School:
     hub_folder: Path
     states_path: Path
-    #: School-wide IT: the console that times commands to any device.
-    it_path: Path
     device_ids: list[str]
     #: One teacher per class, with the devices of that class (groups of `class_size`).
     classes: list[tuple[Path, list[str]]]
@@ -38,7 +36,7 @@ def class_of(number: int, class_size: int) -> str:
 
 
 def build_school(folder: Path, url: str, devices: int, class_size: int) -> School:
-    """Devices in classes of `class_size`, a teacher credential per class, an IT credential."""
+    """Devices in classes of `class_size`, and a teacher credential per class."""
     keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1", "localhost"])
     now = int(time.time())
     states: list[AgentState] = []
@@ -81,6 +79,4 @@ def build_school(folder: Path, url: str, devices: int, class_size: int) -> Schoo
             classes.append((path, [s.device_id for s in states[first : first + class_size]]))
     states_path = folder / "devices.json"
     write_private(states_path, msgspec.json.encode(states))
-    it_path = folder / "it.credential"
-    write_private(it_path, it.encode())
-    return School(folder / "hub", states_path, it_path, [s.device_id for s in states], classes)
+    return School(folder / "hub", states_path, [s.device_id for s in states], classes)
