@@ -62,7 +62,6 @@ def build_school(folder: Path, url: str, devices: int, class_size: int) -> Schoo
                     private_key=key.to_bytes(),
                 )
             )
-        it = issue_staff(keyring, store, name="Bench IT", role=Role.IT, groups=("*",), now=now - 60)
         classes: list[tuple[Path, list[str]]] = []
         for first in range(0, devices, class_size):
             group = class_of(first, class_size)
