@@ -64,11 +64,14 @@ class Reports:
     def __init__(self) -> None:
         self.latest: dict[int, dict[str, Any]] = {}
         self.changed = asyncio.Event()
+        #: The longest any driver's event loop woke late since this was last reset.
+        self.lag_ms = 0.0
 
     async def follow(self, key: int, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         async for line in process.stdout:
             self.latest[key] = json.loads(line)
+            self.lag_ms = max(self.lag_ms, self.latest[key].get("lag_ms", 0.0))
             self.changed.set()
 
     def total(self, field: str, keys: range) -> int:
@@ -314,8 +317,10 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         await clock.start()
         await clock.round_trips(lesson, 20, 0.01)  # warm-up, not counted
         clock.lost = 0
+        reports.lag_ms = 0.0
         timings = await clock.round_trips(lesson, args.commands, 0.01)
         figures["command_round_trip_idle"] = summary(timings, clock.lost)
+        figures["command_round_trip_idle"]["driver_loop_late_max_ms"] = reports.lag_ms
         figures["command_round_trip_idle"]["load_average"] = os.getloadavg()[0]
         clock.lost = 0
         # 4. relay
@@ -349,6 +354,7 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         frames_before, bytes_before = reports.total("frames", ours), reports.total("bytes", ours)
         sent_before = reports.total("frames", keys)
         cpu_before, relay_start = cpu_seconds(process), time.monotonic()
+        reports.lag_ms = 0.0
         relay_rtt = asyncio.create_task(clock.round_trips(lesson, args.commands // 2, 0.05))
         await asyncio.sleep(args.seconds)
         wall = time.monotonic() - relay_start
@@ -368,6 +374,7 @@ async def measure(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             "load_average": os.getloadavg()[0],
         }
         figures["command_round_trip_during_relay"] = summary(await relay_rtt, clock.lost)
+        figures["command_round_trip_during_relay"]["driver_loop_late_max_ms"] = reports.lag_ms
         await clock.close()
         await watcher.wait()
         # 5. restart

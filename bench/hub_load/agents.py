@@ -80,6 +80,7 @@ class Fleet:
         self.refused = 0
         self.frames = 0
         self.results = 0
+        self.lag_ms = 0.0
         self.handshakes = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
 
     def report(self) -> None:
@@ -90,7 +91,9 @@ class Fleet:
             refused=self.refused,
             frames=self.frames,
             results=self.results,
+            lag_ms=self.lag_ms,
         )
+        self.lag_ms = 0.0
 
 
 class SimulatedDevice:
@@ -192,8 +195,12 @@ async def drive(states: list[AgentState]) -> None:
     tasks = [asyncio.create_task(device.run()) for device in devices]
     try:
         while True:
-            fleet.report()
+            # How late this loop wakes: a starved driver answers commands late too, which
+            # would show as round trip without being the hub's.
+            asked = time.monotonic() + REPORT_SECONDS
             await asyncio.sleep(REPORT_SECONDS)
+            fleet.lag_ms = max(fleet.lag_ms, 1000 * (time.monotonic() - asked))
+            fleet.report()
     finally:
         for task in tasks:
             task.cancel()
