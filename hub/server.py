@@ -73,6 +73,8 @@ HANDSHAKE_SECONDS = 10.0
 PREAUTH_MAX_BYTES = 16 * 1024
 #: How often the hub re-reads revocations and removals, ending sessions they affect.
 HOUSEKEEPING_SECONDS = 5.0
+#: Received messages buffered per connection before the hub stops reading from it.
+MAX_QUEUED_MESSAGES = 4
 #: How often the hub pings a quiet peer, and how long it waits for the answer.
 KEEPALIVE_SECONDS = 60.0
 #: How stale a connected device's stored "last seen" may get (the roster shows minutes).
@@ -166,6 +168,10 @@ class Hub:
             # at 5,000 devices its 20 s pings were among its largest idle costs (cProfile).
             ping_interval=KEEPALIVE_SECONDS,
             ping_timeout=KEEPALIVE_SECONDS,
+            # Messages read ahead per connection while the hub is busy (websockets keeps 16):
+            # at 12 KB thumbnails, 16 per watched device came to 190 KiB each on a starved
+            # hub; past this many, reading pauses and TCP holds the rest.
+            max_queue=MAX_QUEUED_MESSAGES,
         ) as server:
             housekeeping = asyncio.create_task(self._housekeeping())
             try:

@@ -18,7 +18,7 @@ def proxy_command(
         bundle.write_bytes(cert.read_bytes() + key.read_bytes())
         config = folder / "haproxy.cfg"
         config.write_text(
-            "global\n  maxconn 20000\n"
+            "global\n  maxconn 8000\n"
             "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n"
             "  timeout server 1h\n"
             f"frontend homeroom\n  bind 127.0.0.1:{port} ssl crt {bundle}\n"
