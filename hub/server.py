@@ -168,9 +168,9 @@ class Hub:
             # at 5,000 devices its 20 s pings were among its largest idle costs (cProfile).
             ping_interval=KEEPALIVE_SECONDS,
             ping_timeout=KEEPALIVE_SECONDS,
-            # Messages read ahead per connection while the hub is busy (websockets keeps 16):
-            # at 12 KB thumbnails, 16 per watched device came to 190 KiB each on a starved
-            # hub; past this many, reading pauses and TCP holds the rest.
+            # Messages read ahead per connection while the hub is busy (websockets keeps 16,
+            # which at 12 KB thumbnails could be 190 KiB per watched device on a hub that
+            # falls behind); past this many, reading pauses and TCP holds the rest.
             max_queue=MAX_QUEUED_MESSAGES,
         ) as server:
             housekeeping = asyncio.create_task(self._housekeeping())
