@@ -11,6 +11,9 @@ PARTS  := protocol link hub agent console
 # Debian packages the desktop tests and the demo need, by the command each provides.
 SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux
 FUZZ_SECONDS ?= 300
+# The hub under a school's load (bench/hub_load): devices simulated in DRIVERS processes.
+LOAD_AGENTS  ?= 5000
+LOAD_DRIVERS ?= 2
 
 .PHONY: demo test test-oldest lint unit fuzz fuzz-smoke bench wheels system clean
 
@@ -80,6 +83,7 @@ bench: $(READY) system
 	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 	$(BIN)/python -m bench.desktop_latency 20 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 	$(BIN)/python -m bench.console_grid 30
+	$(BIN)/python -m bench.hub_load --agents $(LOAD_AGENTS) --drivers $(LOAD_DRIVERS)
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 import shlex
@@ -133,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plain ws:// instead of wss://, allowed only on a loopback address",
     )
+    serve.add_argument(
+        "--behind-proxy",
+        nargs="?",
+        const="",
+        metavar="CERT",
+        help="a TLS proxy on this machine (nginx, HAProxy) presents CERT (default: the hub's "
+        "tls-cert.pem) and passes connections on to this plain loopback --host and --port",
+    )
 
     token = family("token", "enrollment tokens")
     create = command(token, "create", "print a token that enrols devices into a group")
@@ -216,17 +223,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     keyring = Keyring.load(args.data)
     if args.command == "serve":
-        from .server import run_hub
+        from protocol.handshake import channel_of
 
-        if args.insecure_loopback and not is_loopback(args.host):
+        from .capacity import run
+        from .server import run_hub
+        from .tls import certificate_der
+
+        plain = args.insecure_loopback or args.behind_proxy is not None
+        if plain and not is_loopback(args.host):
+            option = "--insecure-loopback" if args.insecure_loopback else "--behind-proxy"
             print(
-                "homeroom-hub: --insecure-loopback needs a loopback --host such as 127.0.0.1",
+                f"homeroom-hub: {option} needs a loopback --host such as 127.0.0.1",
                 file=sys.stderr,
             )
             return 2
+        proxy_channel = None
+        if args.behind_proxy is not None:
+            proxy_cert = Path(args.behind_proxy) if args.behind_proxy else keyring.tls_cert_path
+            proxy_channel = channel_of(certificate_der(proxy_cert.read_bytes()))
         port = args.port or _port_of(keyring.hub_url)
         try:
-            asyncio.run(run_hub(keyring, args.host, port, tls=not args.insecure_loopback))
+            run(run_hub(keyring, args.host, port, tls=not plain, proxy_channel=proxy_channel))
         except OSError as error:  # most often: another program already listens there
             print(
                 f"homeroom-hub: cannot listen on {args.host} port {port}: {error.strerror or error}"

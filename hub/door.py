@@ -408,6 +408,9 @@ async def open_door(
     limits: DoorLimits,
     max_size: int,
     close_timeout: float,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    max_queue: int = 16,
 ) -> AsyncIterator[tuple[Server, Door]]:
     """Listen on (host, port) behind a Door; on exit, close every connection (1001) and wait.
 
@@ -423,7 +426,14 @@ async def open_door(
             max_size=max_size,
             logger=wire_log,
         )
-        return HubConnection(protocol, server, close_timeout=close_timeout)
+        return HubConnection(
+            protocol,
+            server,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_queue=max_queue,
+        )
 
     async def run_connection(connection: ServerConnection) -> None:
         assert isinstance(connection, HubConnection)

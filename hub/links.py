@@ -102,3 +102,5 @@ class AgentLink:
     reports: TokenBucket = field(default_factory=lambda: TokenBucket(rate=5.0, burst=30.0))
     # Frames: 30 a second is the most any watch asks for.
     frames: TokenBucket = field(default_factory=lambda: TokenBucket(rate=35.0, burst=60.0))
+    #: When the hub last wrote this device's "last seen" (server.SEEN_RESOLUTION).
+    seen_written: int = 0

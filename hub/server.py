@@ -86,6 +86,12 @@ HANDSHAKE_SECONDS = 10.0
 PREAUTH_MAX_BYTES = 16 * 1024
 #: How often the hub re-reads revocations and removals, ending sessions they affect.
 HOUSEKEEPING_SECONDS = 5.0
+#: Received messages buffered per connection before the hub stops reading from it.
+MAX_QUEUED_MESSAGES = 4
+#: How often the hub pings a quiet peer, and how long it waits for the answer.
+KEEPALIVE_SECONDS = 60.0
+#: How stale a connected device's stored "last seen" may get (the roster shows minutes).
+SEEN_RESOLUTION = 60
 #: Bad messages tolerated on one connection before the hub hangs up on it.
 MAX_PEER_ERRORS = 5
 
@@ -151,8 +157,15 @@ class Hub:
     # --- Serving -------------------------------------------------------------
 
     @asynccontextmanager
-    async def serve(self, host: str, port: int, *, tls: bool = True) -> AsyncIterator[Server]:
-        """The websockets server (use `async with`); plain ws only for loopback tests."""
+    async def serve(
+        self, host: str, port: int, *, tls: bool = True, proxy_channel: bytes | None = None
+    ) -> AsyncIterator[Server]:
+        """The websockets server (use `async with`); plain ws only on loopback.
+
+        `proxy_channel`: a TLS-terminating proxy on this machine presents the certificate
+        with this channel-binding value (docs/operations.md, TLS offload), so the hub signs
+        that in its handshakes while it listens plain (`tls=False`) behind the proxy.
+        """
         from .tls import server_context
 
         ssl = (
@@ -161,7 +174,7 @@ class Hub:
             else None
         )
         if not tls:
-            self._channel = b""
+            self._channel = proxy_channel or b""
         limits = dataclasses.replace(
             self.door_limits,
             handshake_seconds=self.handshake_seconds,
@@ -177,6 +190,15 @@ class Hub:
             max_size=PREAUTH_MAX_BYTES,
             # A peer hung up on for flooding may not read our close frame; don't wait long.
             close_timeout=2,
+            # Devices ping every 20 s (which keeps NAT mappings open and finds a dead hub);
+            # the hub only needs to notice a device that vanished, so it pings less often:
+            # at 5,000 devices its 20 s pings were among its largest idle costs (cProfile).
+            ping_interval=KEEPALIVE_SECONDS,
+            ping_timeout=KEEPALIVE_SECONDS,
+            # Messages read ahead per connection while the hub is busy (websockets keeps 16,
+            # which at 12 KB thumbnails could be 190 KiB per watched device on a hub that
+            # falls behind); past this many, reading pauses and TCP holds the rest.
+            max_queue=MAX_QUEUED_MESSAGES,
         ) as (server, door):
             self.door = door
             housekeeping = asyncio.create_task(self._housekeeping())
@@ -397,6 +419,7 @@ class Hub:
             log.info("device %r online", device.name)
             await self._announce(device)
             await self.run(self.store.mark_seen, device_id, self.now())
+            link.seen_written = self.now()
             for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
@@ -435,7 +458,11 @@ class Hub:
             live = self.presence[device_id]
             seen = (live.locked, live.watched_by, live.user)
             live.locked, live.watched_by, live.user = item.locked, item.watched_by, item.user
-            await self.run(self.store.mark_seen, device_id, self.now(), user=item.user or None)
+            # A heartbeat moves "last seen" at most once a minute: a write per status was
+            # 5,000 devices' worth of transactions (cProfile).
+            if seen[2] != item.user or self.now() >= link.seen_written + SEEN_RESOLUTION:
+                link.seen_written = self.now()
+                await self.run(self.store.mark_seen, device_id, self.now(), user=item.user or None)
             if seen != (item.locked, item.watched_by, item.user):
                 await self._announce(link.device)
         elif isinstance(item, Inventory):
@@ -516,7 +543,16 @@ class Hub:
     # --- Consoles -----------------------------------------------------------------
 
     async def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
-        return [d for d in await self.run(self.store.devices) if staff.covers_group(d.group)]
+        if ALL_GROUPS in staff.groups:
+            return await self.run(self.store.devices)
+        # A teacher's groups only, read through the group index: a class's sign-in must not
+        # cost the hub a read of the whole school.
+        mine = [
+            d
+            for group in sorted(set(staff.groups))
+            for d in await self.run(self.store.devices, group)
+        ]
+        return sorted(mine, key=lambda d: (d.name, d.device_id))
 
     async def _serve_console(
         self, ws: ServerConnection, staff: CertificateBody, endpoint: HubHandshake
@@ -617,9 +653,11 @@ class Hub:
         `serve()` runs this every `housekeeping_seconds`; tests call it directly.
         """
         try:
-            connected = list(self.agents)
             revoked = await self.run(self.store.revoked_serials)
-            removed = await self.run(lambda: [i for i in connected if self.store.device(i) is None])
+            # One query for the fleet, not one per connected device: with 5,000 devices a
+            # lookup each held the event loop for half a second every round (cProfile).
+            gone = await self.run(self.store.removed_device_ids)
+            removed = [i for i in self.agents if i in gone]
         except StoreError as failure:
             log.error("housekeeping could not read the store: %s", failure)
             return
@@ -644,13 +682,23 @@ class Hub:
             log.error("could not report expired commands (will retry): %s", failure)
 
 
-async def run_hub(keyring: Keyring, host: str, port: int, *, tls: bool) -> None:
+async def run_hub(
+    keyring: Keyring, host: str, port: int, *, tls: bool, proxy_channel: bytes | None = None
+) -> None:
     """Serve until cancelled (the `homeroom-hub serve` command)."""
+    from .capacity import loop_name, raise_descriptor_limit
+
+    descriptors = raise_descriptor_limit()
     store = Store.open(keyring.store_path)
     hub = Hub(keyring, store)
     try:
-        async with hub.serve(host, port, tls=tls) as server:
-            log.info("hub listening on %s", _addresses(server))
+        async with hub.serve(host, port, tls=tls, proxy_channel=proxy_channel) as server:
+            log.info(
+                "hub listening on %s (%s event loop, %s open files allowed)",
+                _addresses(server),
+                loop_name(),
+                descriptors if descriptors >= 0 else "no limit on",
+            )
             await until_told_to_stop()
             log.info("stopping: closing connections (going away), then the store")
     finally:

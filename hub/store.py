@@ -794,6 +794,12 @@ class Store:
             rows = db.execute(query, params).fetchall()
         return [_device(row) for row in rows]
 
+    def removed_device_ids(self) -> frozenset[str]:
+        """Every removed device's id: one query, so housekeeping need not ask per device."""
+        with self._transaction(write=False) as db:
+            rows = db.execute("SELECT device_id FROM devices WHERE removed_at IS NOT NULL")
+            return frozenset(row[0] for row in rows.fetchall())
+
     def mark_seen(
         self,
         device_id: str,

@@ -158,9 +158,14 @@ async def classroom(
     housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
     handshake_seconds: float = HANDSHAKE_SECONDS,
     delivery_seconds: float = DELIVERY_SECONDS,
+    behind_proxy: bool = False,
     **hub_options: Any,
 ) -> AsyncIterator[Classroom]:
-    """A hub serving on a free loopback port; shorten its timers rather than wait for them."""
+    """A hub serving on a free loopback port; shorten its timers rather than wait for them.
+
+    `behind_proxy`: the hub listens plain (pass tls=False) for a TLS proxy that presents the
+    hub's own certificate; the test starts the proxy and points `url` at it.
+    """
     keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     store = Store.open(keyring.store_path)
     hub = Hub(
@@ -171,7 +176,8 @@ async def classroom(
         delivery_seconds=delivery_seconds,
         **hub_options,
     )
-    async with hub.serve("127.0.0.1", 0, tls=tls) as server:
+    proxy_channel = keyring.channel if behind_proxy else None
+    async with hub.serve("127.0.0.1", 0, tls=tls, proxy_channel=proxy_channel) as server:
         port = server.sockets[0].getsockname()[1]
         url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}"
         room = Classroom(folder, keyring, store, hub, url)

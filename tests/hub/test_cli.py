@@ -98,6 +98,9 @@ def test_plain_websockets_only_on_loopback(tmp_path: Path) -> None:
     assert hub("init", "--data", str(data)).returncode == 0
     result = hub("serve", "--data", str(data), "--host", "0.0.0.0", "--insecure-loopback")
     assert result.returncode == 2 and "loopback" in result.stderr
+    # Behind a TLS proxy the hop from the proxy is plain: on this machine only.
+    result = hub("serve", "--data", str(data), "--host", "0.0.0.0", "--behind-proxy")
+    assert result.returncode == 2 and "--behind-proxy needs a loopback" in result.stderr
 
 
 def test_group_names_are_checked_where_they_are_typed(tmp_path: Path) -> None:

@@ -357,6 +357,14 @@ def test_removed_device_id_can_never_come_back(store: Store, db_path: Path) -> N
         assert reopened.class_members("7B") == []
 
 
+def test_removed_device_ids_names_the_removed_only(store: Store) -> None:
+    enroll(store, "dev-a", "A")
+    enroll(store, "dev-b", "B")
+    assert store.removed_device_ids() == frozenset()
+    store.remove_device("dev-a", NOW + 5)
+    assert store.removed_device_ids() == {"dev-a"}
+
+
 def test_remove_device_keeps_a_tombstone_and_drops_its_links(store: Store) -> None:
     enroll(store, "dev-a", "A")
     enroll(store, "dev-b", "B")

@@ -1,0 +1,1 @@
+"""The hub under a school's load: thousands of simulated devices and watching consoles (issue 9)."""
