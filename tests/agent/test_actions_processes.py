@@ -7,10 +7,14 @@ exits at once: on a real device the student's programs are not the agent's child
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import tkinter
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,11 +49,30 @@ def programs() -> Iterator[list[int]]:
             psutil.Process(pid).kill()
 
 
+def _own_sleep() -> Path:
+    """A copy of `sleep` under a name no other program on this machine has.
+
+    Killing by name must find only this test's programs, whatever else runs `sleep` here
+    (another suite, a helper), so the count it reports is this test's alone.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="homeroom-programs-"))
+    folder.chmod(0o755)  # the student's uid runs it
+    atexit.register(shutil.rmtree, folder, True)
+    program = folder / f"hw{secrets.token_hex(5)}"  # within the 15 characters of a comm
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", program)
+    program.chmod(0o755)
+    return program
+
+
+SLEEP = _own_sleep()
+SLEEP_NAME = SLEEP.name
+
+
 def start_program(programs: list[int], uid: int, *, ignores_close: bool = False) -> int:
-    """A `sleep` run by `uid`, not our child; with ignores_close it ignores SIGTERM."""
+    """A SLEEP run by `uid`, not our child; with ignores_close it ignores SIGTERM."""
     trap = "trap '' TERM; " if ignores_close else ""
     done = subprocess.run(
-        ["sh", "-c", f"{trap}sleep 600 >/dev/null 2>&1 & echo $!"],
+        ["sh", "-c", f"{trap}{SLEEP} 600 >/dev/null 2>&1 & echo $!"],
         user=uid,
         cwd="/",
         capture_output=True,
@@ -92,7 +115,7 @@ async def test_kill_process_refuses_the_agent_itself_and_the_system(room: Classr
 async def test_kill_process_ends_a_students_program(room: Classroom, programs: list[int]) -> None:
     device = await student_agent(room)
     pid = start_program(programs, STUDENT)
-    result = await run(await it_staff(room), KillProcess(pid=pid, process_name="sleep"), device)
+    result = await run(await it_staff(room), KillProcess(pid=pid, process_name=SLEEP_NAME), device)
     assert result.ok and result.detail == "ended 1 process", result.detail
     assert ended(pid)
 
@@ -102,7 +125,7 @@ async def test_a_program_that_ignores_the_request_is_killed_after_the_grace(
 ) -> None:
     device = await student_agent(room, grace_seconds=0.2)
     pid = start_program(programs, STUDENT, ignores_close=True)
-    result = await run(await it_staff(room), KillProcess(pid=pid, process_name="sleep"), device)
+    result = await run(await it_staff(room), KillProcess(pid=pid, process_name=SLEEP_NAME), device)
     assert result.ok and result.detail == "ended 1 process (1 had to be forced)", result.detail
     assert ended(pid)
 
@@ -113,7 +136,7 @@ async def test_other_users_and_system_programs_are_refused(
     device = await student_agent(room)
     it = await it_staff(room)
     theirs = start_program(programs, SOMEONE_ELSE)
-    other = await run(it, KillProcess(pid=theirs, process_name="sleep"), device)
+    other = await run(it, KillProcess(pid=theirs, process_name=SLEEP_NAME), device)
     assert not other.ok and "belongs to another user" in other.detail
     system = start_program(programs, 0)
     root = await run(it, CloseApp(pid=system), device)
@@ -125,7 +148,7 @@ async def test_a_reused_pid_is_not_killed(room: Classroom, programs: list[int]) 
     device = await student_agent(room)
     pid = start_program(programs, STUDENT)
     result = await run(await it_staff(room), KillProcess(pid=pid, process_name="firefox"), device)
-    assert not result.ok and "now 'sleep', not 'firefox'" in result.detail
+    assert not result.ok and f"now '{SLEEP_NAME}', not 'firefox'" in result.detail
     assert not ended(pid)
 
 
@@ -135,7 +158,7 @@ async def test_kill_by_name_ends_only_the_students_programs(
     device = await student_agent(room)
     mine = [start_program(programs, STUDENT) for _ in range(2)]
     theirs = start_program(programs, SOMEONE_ELSE)
-    result = await run(await it_staff(room), KillProcess(process_name="sleep"), device)
+    result = await run(await it_staff(room), KillProcess(process_name=SLEEP_NAME), device)
     assert result.ok and result.detail == "ended 2 processes", result.detail
     assert all(ended(pid) for pid in mine) and not ended(theirs)
 
