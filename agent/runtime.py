@@ -651,31 +651,7 @@ class Agent:
         # Tiles apply only onto the previous sequence number: the console asks for a whole
         # picture when one is missing (protocol/frames.py).
         self._sequence += 1
-        from .tiles import TileUpdate  # loaded with the capture, which made `thumbnail`
-
-        frame: Frame | TileFrame
-        if isinstance(thumbnail, TileUpdate):
-            frame = TileFrame(
-                stream=0,
-                sequence=self._sequence,
-                captured_at_ms=int(self.clock() * 1000),
-                format=_FORMATS[thumbnail.format],
-                width=thumbnail.width,
-                height=thumbnail.height,
-                patches=tuple(
-                    Patch(p.x, p.y, p.width, p.height, p.data) for p in thumbnail.patches
-                ),
-            )
-        else:
-            frame = Frame(
-                stream=0,
-                sequence=self._sequence,
-                captured_at_ms=int(self.clock() * 1000),
-                format=_FORMATS[thumbnail.format],
-                width=thumbnail.width,
-                height=thumbnail.height,
-                image=thumbnail.data,
-            )
+        frame = _frame(thumbnail, self._sequence, int(self.clock() * 1000))
         ws = self._ws
         if ws is None:
             return False
@@ -772,6 +748,28 @@ class Agent:
             write_private(self.folder / REPLAY_FILE, self.replay.to_bytes())
         except OSError as error:  # e.g. disk full: keep serving from memory
             log.error("could not save the replay cache: %s", error)
+
+
+def _frame(
+    thumbnail: Thumbnail | TileUpdate, sequence: int, captured_at_ms: int
+) -> Frame | TileFrame:
+    """The wire frame for one capture: a whole picture, or the tiles that changed."""
+    from .tiles import TileUpdate  # loaded with the capture, which made `thumbnail`
+
+    # Both kinds start with the same header fields, in this order (protocol/frames.py;
+    # tests/protocol/test_frames_and_keys.py holds them to it).
+    header = (
+        0,  # stream: an agent sends only its own screen
+        sequence,
+        captured_at_ms,
+        _FORMATS[thumbnail.format],
+        thumbnail.width,
+        thumbnail.height,
+    )
+    if isinstance(thumbnail, TileUpdate):
+        patches = tuple(Patch(p.x, p.y, p.width, p.height, p.data) for p in thumbnail.patches)
+        return TileFrame(*header, patches=patches)
+    return Frame(*header, image=thumbnail.data)
 
 
 def _user() -> str:

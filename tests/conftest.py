@@ -5,6 +5,14 @@ connection after its windows are gone, and Xlib ends the whole process when that
 server disappears, so a display must outlive every Tk user in the run.
 """
 
+from hypothesis import settings
+
 from tests.xvfb import xvfb_fixture
+
+# No timed assertions (figures go to `make bench`), and Hypothesis's per-example deadline
+# is one: on a loaded CI machine a 10 ms round trip took 343 ms and failed the run.
+# Loaded here, before any test module builds its own settings on top of the default.
+settings.register_profile("homeroom", deadline=None)
+settings.load_profile("homeroom")
 
 xvfb_display = xvfb_fixture(scope="session")

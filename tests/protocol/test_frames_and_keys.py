@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import struct
 
@@ -199,3 +200,10 @@ def test_we_cannot_build_a_tile_frame_the_peer_would_refuse() -> None:
 def test_any_bytes_after_a_tile_header_are_a_frame_or_a_peer_error(tail: bytes) -> None:
     with contextlib.suppress(PeerError):  # nothing else may escape
         decode_frame(GOOD[: HEADER.size] + tail)
+
+
+def test_whole_and_tile_frames_share_their_header_fields_in_one_order() -> None:
+    # The agent builds both from one header tuple (agent/runtime.py `_frame`).
+    header = ["stream", "sequence", "captured_at_ms", "format", "width", "height"]
+    assert [f.name for f in dataclasses.fields(Frame)][:6] == header
+    assert [f.name for f in dataclasses.fields(TileFrame)][:6] == header
