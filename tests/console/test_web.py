@@ -165,6 +165,7 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
 
 
 @needs_chromium
+@pytest.mark.slow  # a browser on a shared machine: about 30 s
 async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_students(
     tmp_path: Path,
 ) -> None:
