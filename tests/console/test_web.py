@@ -139,9 +139,8 @@ async def test_the_command_prints_an_address_with_its_key_and_serves_it(tmp_path
         async with aiohttp.ClientSession() as browser:
             async with browser.get(url) as response:
                 assert response.status == 200
-            async with aiohttp.ClientSession() as stranger:
-                async with stranger.get(url.split("?")[0]) as response:
-                    assert response.status == 403
+            async with aiohttp.ClientSession() as stranger, stranger.get(url.split("?")[0]) as r:
+                assert r.status == 403
     finally:
         process.terminate()
         await process.wait()
