@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -14,13 +15,17 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from console.classes import ClassView
+from console.dialogs.class_picker import ALL_DEVICES, ClassPicker
 from console.dialogs.message_dialog import MessageDialog
 from console.link import HubLink
 from console.messages import (
+    ClassesChanged,
     DeviceChanged,
     HubStatusChanged,
     OutcomeReceived,
     PictureReceived,
+    RequestRefused,
     RosterChanged,
 )
 from console.picture import PictureData
@@ -36,6 +41,8 @@ LOCK_NOTE_MAX_LENGTH = 500
 """Longest note on a locked screen (`LockScreen.message` in protocol/actions.py)."""
 MESSAGE_MAX_LENGTH = 2000
 """Longest message to students (`SendMessage.text` in protocol/actions.py)."""
+CLASS_SESSION_MINUTES = 60
+"""How long a class session the teacher starts lasts, unless ended sooner."""
 
 _Send = Callable[[], Awaitable[None]]
 
@@ -51,6 +58,13 @@ class ClassroomApp(App[None]):
         Binding("u", "unlock", "Unlock", tooltip="Unlock the selected screens"),
         Binding("m", "message", "Message", tooltip="Show a message on the selected screens"),
         Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
+        Binding("c", "switch_class", "Class", tooltip="Show one of your classes, or every device"),
+        Binding(
+            "s",
+            "class_session",
+            "Session",
+            tooltip=f"Start a {CLASS_SESSION_MINUTES}-minute class session, or end the one on",
+        ),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -61,6 +75,10 @@ class ClassroomApp(App[None]):
         self._commands: asyncio.Queue[tuple[str, _Send]] = asyncio.Queue()
         self._hub_ok = False
         self._grid = ClassGrid()
+        # Every device the hub reports; the grid shows those of the current class only.
+        self._roster: dict[str, DeviceView] = {}
+        self._teacher_classes: dict[str, ClassView] = {}
+        self._current_class: str | None = None  # None: every device
 
     # Events from the link. They only queue messages, so the link never waits on the UI.
 
@@ -79,6 +97,14 @@ class ClassroomApp(App[None]):
     def outcome_received(self, outcome: ActionOutcome) -> None:
         """A device reported the result of a command."""
         self.post_message(OutcomeReceived(outcome))
+
+    def classes_changed(self, classes: Sequence[ClassView]) -> None:
+        """The hub sent the teacher's classes (after a query, or a class session change)."""
+        self.post_message(ClassesChanged(tuple(classes)))
+
+    def request_refused(self, text: str) -> None:
+        """The hub refused a request that was not a device command; `text` says why."""
+        self.post_message(RequestRefused(text))
 
     def hub_status(self, text: str, ok: bool) -> None:
         """The connection to the hub changed; `text` is shown to the teacher as it is."""
@@ -108,6 +134,7 @@ class ClassroomApp(App[None]):
         yield self._grid
         with Horizontal(id="status-bar"):
             yield Static("Connecting to the hub…", id="hub-status", markup=False)
+            yield Static(id="class-status", markup=False)
             yield Static(id="selection-status", markup=False)
         yield Footer()
 
@@ -116,10 +143,24 @@ class ClassroomApp(App[None]):
         self.run_worker(self._run_link(), name="hub link", group="hub")
         self.run_worker(self._send_commands(), name="commands", group="hub")
 
+    @property
+    def current_class(self) -> ClassView | None:
+        """The class the grid shows, or None for every device."""
+        return self._teacher_classes.get(self._current_class) if self._current_class else None
+
+    def _in_view(self, device_id: str) -> bool:
+        klass = self.current_class
+        return klass is None or device_id in klass.device_ids
+
     def on_roster_changed(self, message: RosterChanged) -> None:
+        self._roster = {device.device_id: device for device in message.devices}
+        self._show_current_class()
+
+    def _show_current_class(self) -> None:
+        """Show the devices of the current class; watch who came into view, unwatch who left."""
         grid = self.class_grid
         before = grid.device_ids
-        grid.show_roster(message.devices)
+        grid.show_roster([d for d in self._roster.values() if self._in_view(d.device_id)])
         after = set(grid.device_ids)
         departed = [device_id for device_id in before if device_id not in after]
         if departed:
@@ -130,6 +171,9 @@ class ClassroomApp(App[None]):
         self._show_roster_size()
 
     def on_device_changed(self, message: DeviceChanged) -> None:
+        self._roster[message.device.device_id] = message.device
+        if not self._in_view(message.device.device_id):
+            return  # another class's device: kept for when the teacher switches
         grid = self.class_grid
         is_new = grid.tile(message.device.device_id) is None
         grid.update_device(message.device)
@@ -167,6 +211,15 @@ class ClassroomApp(App[None]):
             CloserLook(tile.device), callback=lambda _: self._send("return to thumbnails", back)
         )
 
+    def on_classes_changed(self, message: ClassesChanged) -> None:
+        self._teacher_classes = {klass.name: klass for klass in message.classes}
+        if self._current_class is not None and self._current_class not in self._teacher_classes:
+            self._current_class = None  # the class is gone, or no longer the teacher's
+        self._show_current_class()
+
+    def on_request_refused(self, message: RequestRefused) -> None:
+        self.notify(printable(message.text), severity="error", markup=False)
+
     def on_hub_status_changed(self, message: HubStatusChanged) -> None:
         status = self.query_one("#hub-status", Static)
         status.update(Content(printable(message.text)))
@@ -193,6 +246,8 @@ class ClassroomApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("lock", "unlock", "message") and self.closer_look is not None:
             return True
+        if action == "class_session":
+            return True if self.current_class is not None else None
         if action in ("lock", "unlock", "message", "select_all"):
             # None greys the key out in the footer: there is nobody to act on yet.
             return True if self.class_grid.device_ids else None
@@ -236,6 +291,27 @@ class ClassroomApp(App[None]):
     def action_select_all(self) -> None:
         self.class_grid.action_toggle_all()
 
+    def action_switch_class(self) -> None:
+        self._send("list your classes", self._link.refresh_classes)
+        picker = ClassPicker(list(self._teacher_classes.values()), self._current_class)
+        self.push_screen(picker, callback=self._switch_class)
+
+    def _switch_class(self, name: str | None) -> None:
+        if name is None:
+            return  # cancelled
+        self._current_class = None if name == ALL_DEVICES else name
+        self._show_current_class()
+
+    def action_class_session(self) -> None:
+        klass = self.current_class
+        if klass is None:
+            self.notify("Switch to a class first (c).", markup=False, timeout=3)
+        elif klass.session_on(time.time()):
+            self._send("end the class session", partial(self._link.end_class_session, klass.name))
+        else:
+            start = partial(self._link.start_class_session, klass.name, CLASS_SESSION_MINUTES)
+            self._send("start a class session", start)
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
@@ -246,6 +322,16 @@ class ClassroomApp(App[None]):
         )
         yield SystemCommand(
             "Send a message", "Show a message on the selected screens (m)", self.action_message
+        )
+        yield SystemCommand(
+            "Switch class",
+            "Show one of your classes, or every device (c)",
+            self.action_switch_class,
+        )
+        yield SystemCommand(
+            "Start or end the class session",
+            f"A {CLASS_SESSION_MINUTES}-minute lesson with the class shown (s)",
+            self.action_class_session,
         )
         yield SystemCommand(
             "Select all or none",
@@ -314,4 +400,9 @@ class ClassroomApp(App[None]):
 
     def _show_roster_size(self) -> None:
         self.query_one("#empty-class").display = not self.class_grid.device_ids
+        klass = self.current_class
+        text = "Every device" if klass is None else f"Class {klass.describe(time.time())}"
+        status = self.query_one("#class-status", Static)
+        status.update(Content(printable(text)))
+        status.set_class(klass is not None and klass.session_on(time.time()), "-session")
         self.refresh_bindings()

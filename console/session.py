@@ -22,6 +22,7 @@ from protocol.frames import AnyFrame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
+    ClassSessionRequest,
     ClientRole,
     DeviceChanged,
     DeviceState,
@@ -132,6 +133,18 @@ class ConsoleSession:
         query = Query(id=secrets.token_hex(16), subject=subject, limit=limit)
         await self._ws.send(encode_message(query).decode())
         return query.id
+
+    async def class_session(
+        self, class_name: str, action: Literal["start", "end"], minutes: int = 60
+    ) -> str:
+        """Start or end a class session; the Answer (the classes) or Error carries the id."""
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        request = ClassSessionRequest(
+            id=secrets.token_hex(16), class_name=class_name, action=action, minutes=minutes
+        )
+        await self._ws.send(encode_message(request).decode())
+        return request.id
 
     async def __aiter__(self) -> AsyncIterator[HubEvent]:
         ws = self._ws

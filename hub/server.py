@@ -22,6 +22,7 @@ from protocol.limits import (
     MAX_AUDIT_ACTOR,
     MAX_AUDIT_DETAIL,
     MAX_AUDIT_WORD,
+    MAX_SHORT_TEXT,
     MAX_TARGETS,
     fit,
 )
@@ -32,6 +33,8 @@ from protocol.messages import (
     AuditEntry,
     Capabilities,
     ClassInfo,
+    ClassSessionInfo,
+    ClassSessionRequest,
     ClientRole,
     DeviceChanged,
     DeviceState,
@@ -50,6 +53,7 @@ from protocol.messages import (
 )
 from protocol.tokens import secret_hash
 
+from .class_sessions import ClassSession, ClassSessions, SessionRefused
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .routing import DELIVERY_SECONDS, Router
@@ -107,6 +111,7 @@ class Hub:
         self.frames_relayed = 0
         self._channel = keyring.channel
         self._change = asyncio.Event()
+        self.class_sessions = ClassSessions(clock)
         self.router = Router(
             store,
             self.agents,
@@ -475,6 +480,8 @@ class Hub:
             await self.router.submit(console, item)
         elif isinstance(item, Query):
             console.post(self._answer(console.staff, item))
+        elif isinstance(item, ClassSessionRequest):
+            console.post(self._class_session(console.staff, item))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -497,14 +504,7 @@ class Hub:
             devices = self.visible_devices(staff)[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))
         if query.subject == "classes":
-            classes = [c for c in self.store.classes() if staff.covers_group(c.group)]
-            return Answer(
-                id=query.id,
-                classes=tuple(
-                    ClassInfo(name=c.name, group=c.group, devices=c.device_ids)
-                    for c in classes[: query.limit]
-                ),
-            )
+            return Answer(id=query.id, classes=self._classes(staff)[: query.limit])
         if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
             # Audit rows name devices and people of every group: school-wide staff only.
             raise PeerError(ErrorCode.ROLE_FORBIDDEN, "the audit log is for school-wide IT")
@@ -524,6 +524,59 @@ class Hub:
                 for r in rows
             ),
         )
+
+    def _classes(self, staff: CertificateBody) -> tuple[ClassInfo, ...]:
+        """The classes `staff` may see, each with its class session if one is on."""
+
+        def info(session: ClassSession | None) -> ClassSessionInfo | None:
+            if session is None:
+                return None
+            return ClassSessionInfo(
+                teacher=session.teacher, started_at=session.started_at, ends_at=session.ends_at
+            )
+
+        return tuple(
+            ClassInfo(
+                name=c.name,
+                group=c.group,
+                devices=c.device_ids,
+                session=info(self.class_sessions.current(c.name)),
+            )
+            for c in self.store.classes()
+            if staff.covers_group(c.group)
+        )
+
+    def _class_session(self, staff: CertificateBody, request: ClassSessionRequest) -> Message:
+        """Start or end a class session (hub/class_sessions.py); the classes, or why not."""
+        name = request.class_name
+        klass = next(
+            (c for c in self.store.classes() if c.name == name and staff.covers_group(c.group)),
+            None,
+        )
+        if klass is None:
+            message = f"You teach no class named {name!r}; pick one from your class list."
+            return Error(code=ErrorCode.GROUP_FORBIDDEN, message=message, ref=request.id)
+        if staff.role not in (Role.TEACHER, Role.ADMIN):
+            message = "Class sessions are for teachers (and admins); your role has none."
+            return Error(code=ErrorCode.ROLE_FORBIDDEN, message=message, ref=request.id)
+        try:
+            if request.action == "start":
+                session = self.class_sessions.start(name, staff, request.minutes)
+            else:
+                session = self.class_sessions.end(name, staff)
+        except SessionRefused as refused:
+            message = fit(str(refused), MAX_SHORT_TEXT)
+            return Error(code=ErrorCode.OUT_OF_STATE, message=message, ref=request.id)
+        self.store.append_audit(
+            staff.name,
+            f"class_session_{request.action}",
+            list(klass.device_ids),
+            "ok",
+            fit(f"{name} by {session.teacher} until {session.ends_at}", MAX_AUDIT_DETAIL),
+            self.now(),
+        )
+        self._changed()
+        return Answer(id=request.id, classes=self._classes(staff))
 
     async def _housekeeping(self) -> None:
         while True:

@@ -48,6 +48,7 @@ from .messages import (
     Answer,
     Capabilities,
     Challenge,
+    ClassSessionRequest,
     ClientRole,
     Deliver,
     DeviceChanged,
@@ -107,7 +108,9 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     (Side.HUB, ClientRole.AGENT): frozenset(
         {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
     ),
-    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, KeyframeRequest}),
+    (Side.HUB, ClientRole.CONSOLE): frozenset(
+        {Submit, Query, ClassSessionRequest, KeyframeRequest}
+    ),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset({Deliver, PolicyUpdate, KeyframeRequest, Error}),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(

@@ -18,6 +18,7 @@ from .limits import (
     MAX_AUDIT_ACTOR,
     MAX_AUDIT_DETAIL,
     MAX_AUDIT_WORD,
+    MAX_CLASS_SESSION_MINUTES,
     MAX_ERROR_REF,
     MAX_EVENT_KIND,
     MAX_FACT_NAME,
@@ -295,6 +296,18 @@ class Query(Message, tag="query", frozen=True):
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
 
 
+class ClassSessionRequest(Message, tag="class_session", frozen=True):
+    """Console: start a class session (a lesson with one class, for `minutes`), or end it.
+
+    The hub answers with an Answer of the same id listing the classes, or an Error.
+    """
+
+    id: RandomId
+    class_name: DeviceName
+    action: Literal["start", "end"]
+    minutes: Annotated[int, Meta(ge=1, le=MAX_CLASS_SESSION_MINUTES)] = 60
+
+
 # --- Hub to console ------------------------------------------------------------
 
 
@@ -326,10 +339,19 @@ class DeviceChanged(Message, tag="device", frozen=True):
     device: DeviceState
 
 
+class ClassSessionInfo(WireStruct, frozen=True):
+    """The class session on for a class: who started it, and when it ends by itself."""
+
+    teacher: PersonName
+    started_at: Timestamp
+    ends_at: Timestamp
+
+
 class ClassInfo(WireStruct, frozen=True):
     name: DeviceName
     group: GroupName
     devices: Annotated[tuple[DeviceId, ...], Meta(max_length=MAX_TARGETS)]
+    session: ClassSessionInfo | None = None
 
 
 class AuditEntry(WireStruct, frozen=True):
@@ -384,6 +406,7 @@ AnyMessage = (
     | Submit
     | KeyframeRequest
     | Query
+    | ClassSessionRequest
     | Roster
     | DeviceChanged
     | Answer
