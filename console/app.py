@@ -43,6 +43,8 @@ MESSAGE_MAX_LENGTH = 2000
 """Longest message to students (`SendMessage.text` in protocol/actions.py)."""
 CLASS_SESSION_MINUTES = 60
 """How long a class session the teacher starts lasts, unless ended sooner."""
+CLASS_STATUS_SECONDS = 20.0
+"""How often the class status is redrawn, so a session past its end shows as over."""
 
 _Send = Callable[[], Awaitable[None]]
 
@@ -142,6 +144,8 @@ class ClassroomApp(App[None]):
         self.class_grid.focus()
         self.run_worker(self._run_link(), name="hub link", group="hub")
         self.run_worker(self._send_commands(), name="commands", group="hub")
+        # A class session ends by itself at its end time: the status bar follows the clock.
+        self.set_interval(CLASS_STATUS_SECONDS, self._show_roster_size)
 
     @property
     def current_class(self) -> ClassView | None:

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="try it: an embedded hub with N simulated students (default 12)",
     )
-    web = parser.add_argument_group("in a browser (homeroom-console --web)")
+    web = parser.add_argument_group("the console in a browser")
     web.add_argument(
         "--web",
         action="store_true",
