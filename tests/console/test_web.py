@@ -61,6 +61,22 @@ def test_the_command_refuses_a_network_host_unless_told() -> None:
     assert "--web-allow-remote" in result.stderr and "unencrypted" in result.stderr
 
 
+def test_a_credential_that_cannot_be_read_is_said_before_anything_listens(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nobody.credential"
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "--web", "--credential", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"cannot read {missing}" in result.stderr
+    assert "http://" not in result.stdout
+
+
 # --- the key ----------------------------------------------------------------------------
 
 
