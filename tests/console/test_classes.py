@@ -98,3 +98,29 @@ async def test_a_teacher_switches_class_then_starts_and_ends_its_session(tmp_pat
             await wait_until(pilot, lambda: isinstance(app.screen, ClassPicker), "the class list")
             await pilot.press("home", "enter")
             await wait_until(pilot, lambda: len(names()) == 4, "every device shows again")
+
+
+async def test_a_class_name_with_markup_is_shown_literally_in_the_list_and_status() -> None:
+    from console.classes import ClassView
+
+    from .harness import device, running_console
+
+    hostile = "[bold red]pwned[/] \x1b[2J"
+    async with running_console(device("d1", "Ada"), device("d2", "Bilal")) as console:
+        console.link.app.classes_changed([ClassView(hostile, "7B", ("d2",))])
+        await console.pilot.press("c")
+        await console.wait_until(
+            lambda: (
+                isinstance(console.app.screen, ClassPicker)
+                and console.app.screen.query_one(OptionList).option_count == 2
+            ),
+            "the class list",
+        )
+        picker_text = rendered_text(console.app.screen.query_one(OptionList))
+        assert "[bold red]pwned[/]" in picker_text and "\x1b" not in picker_text
+        await console.pilot.press("down", "enter")
+        await console.wait_until(lambda: console.grid.device_ids == ("d2",), "only Bilal")
+        status = rendered_text(console.app.query_one("#class-status"))
+        assert "Class [bold red]pwned[/]" in status and "\x1b" not in status
+        # Ada left the view: the console stops watching her device.
+        assert ("d1",) in [call.device_ids for call in await console.calls_to("unwatch")]
