@@ -127,6 +127,7 @@ async def web_console(
     command: str, *, host: str = DEFAULT_WEB_HOST, port: int = DEFAULT_WEB_PORT
 ) -> AsyncIterator[WebConsole]:
     """Serve `command` to browsers on host:port (0: any free port) until the block ends."""
+    host = host.strip("[]")  # "[::1]" as written in a URL is the address ::1
     key = secrets.token_urlsafe(32)
     server = _GatedServer(command, host, port, key)
     runner = web.AppRunner(await server._make_app(), handle_signals=False)

@@ -93,6 +93,21 @@ async def test_without_the_key_nothing_but_static_files_is_served() -> None:
             assert response.status == 200
 
 
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_it_serves_on_ipv6_loopback_too(host: str) -> None:
+    try:
+        context = web_console("true", host=host, port=0)
+        served = await context.__aenter__()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert served.base_url.startswith("http://[::1]:")
+        async with aiohttp.ClientSession() as browser, browser.get(served.url) as response:
+            assert response.status == 200
+    finally:
+        await context.__aexit__(None, None, None)
+
+
 async def test_the_key_opens_the_page_and_leaves_a_strict_cookie_for_the_websocket() -> None:
     async with (
         web_console("true", port=0) as served,
