@@ -180,6 +180,10 @@ async def test_the_command_prints_an_address_with_its_key_and_serves_it(tmp_path
 # --- a real browser --------------------------------------------------------------------
 
 
+def as_bytes(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode()
+
+
 def screenshot_colours(png: bytes) -> tuple[int, int]:
     """(distinct colours at 4 bits a channel, pixels near the lock screen's colour)."""
     with Image.open(io.BytesIO(png)) as image:
@@ -195,11 +199,10 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
 
 
 @needs_chromium
-@pytest.mark.slow  # a browser on a shared machine: about 30 s
 async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_students(
     tmp_path: Path,
 ) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import WebSocket, async_playwright
 
     assert CHROMIUM is not None
     async with (
@@ -217,6 +220,13 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             # No key, no console.
             refused = await page.goto(served.base_url + "/")
             assert refused is not None and refused.status == 403
+            # What the console sends the browser: terminal output, where its words can be read.
+            received = bytearray()
+
+            def on_websocket(ws: WebSocket) -> None:
+                ws.on("framereceived", lambda data: received.extend(as_bytes(data)))
+
+            page.on("websocket", on_websocket)
             await page.goto(served.url)
             shots: list[bytes] = []
 
@@ -235,6 +245,8 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             await page.mouse.click(640, 400)  # focus the terminal
             await page.keyboard.press("a")  # select all
             await page.keyboard.press("l")  # lock: the dialog asks for a note
+            # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
+            await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
             await page.keyboard.type("Eyes on me")
             await page.keyboard.press("Enter")
             await poll_until(lambda: all(a.desktop.locked for a in room.agents), "all locked")
