@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import secrets
 import shlex
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -165,7 +166,21 @@ async def serve_console(
             "Press Ctrl+C to stop.",
             flush=True,
         )
-        await asyncio.Future()  # until Ctrl+C cancels it
+        await _until_stopped()
+
+
+async def _until_stopped() -> None:
+    """Until Ctrl+C, a closing terminal (SIGHUP) or SIGTERM.
+
+    Returning (rather than dying of the signal) lets `web_console` close the browsers'
+    websockets, and textual-serve then stops each console it started: none is left behind.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
 
 
 @contextlib.asynccontextmanager

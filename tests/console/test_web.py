@@ -7,6 +7,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -175,6 +176,44 @@ async def test_the_command_prints_an_address_with_its_key_and_serves_it(tmp_path
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_closing_its_terminal_ends_the_server_and_every_console_it_started(
+    tmp_path: Path,
+) -> None:
+    import psutil
+
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "console", "--web", "--demo", "2", "--web-port", "0"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(scaled(60)):
+            while not (
+                match := re.search(rb"http://\S+/\?key=(\S+)", await process.stdout.readline())
+            ):
+                pass
+        base, key = match.group(0).decode().split("/?key=")
+        async with (
+            aiohttp.ClientSession(cookies={KEY_COOKIE: key}) as browser,
+            browser.ws_connect(f"{base}/ws?width=100&height=30", origin=base) as ws,
+        ):
+            async with asyncio.timeout(scaled(60)):
+                while b"Homeroom" not in (await ws.receive_bytes()):
+                    pass  # the console's first screens, until its title is drawn
+            consoles = psutil.Process(process.pid).children(recursive=True)
+            assert consoles, "a console runs for the browser"
+            process.send_signal(signal.SIGHUP)  # what a closing terminal sends
+            await asyncio.wait_for(process.wait(), scaled(30))
+        _, alive = psutil.wait_procs(consoles, timeout=scaled(30))
+        assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 # --- a real browser --------------------------------------------------------------------
