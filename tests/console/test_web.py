@@ -178,6 +178,12 @@ async def test_the_command_prints_an_address_with_its_key_and_serves_it(tmp_path
         await process.wait()
 
 
+async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
+@pytest.mark.slow  # about 25 s: the served console takes most of that to stop
 async def test_closing_its_terminal_ends_the_server_and_every_console_it_started(
     tmp_path: Path,
 ) -> None:
@@ -206,8 +212,11 @@ async def test_closing_its_terminal_ends_the_server_and_every_console_it_started
                     pass  # the console's first screens, until its title is drawn
             consoles = psutil.Process(process.pid).children(recursive=True)
             assert consoles, "a console runs for the browser"
+            # Like a browser, keep reading: so the server's goodbye is answered at once.
+            reading = asyncio.create_task(drain(ws))
             process.send_signal(signal.SIGHUP)  # what a closing terminal sends
             await asyncio.wait_for(process.wait(), scaled(30))
+            await reading
         _, alive = psutil.wait_procs(consoles, timeout=scaled(30))
         assert not alive, f"left running: {[p.cmdline() for p in alive]}"
     finally:
