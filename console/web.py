@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 KEY_COOKIE = "homeroom_console_key"
 DEFAULT_WEB_HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 8000
+#: How long stopping waits for the browsers' connections before closing them.
+SHUTDOWN_SECONDS = 1.0
 
 REFUSED = (
     "This Homeroom console needs its key. Open the address printed by "
@@ -131,7 +133,11 @@ async def web_console(
     host = host.strip("[]")  # "[::1]" as written in a URL is the address ::1
     key = secrets.token_urlsafe(32)
     server = _GatedServer(command, host, port, key)
-    runner = web.AppRunner(await server._make_app(), handle_signals=False)
+    # On stopping, aiohttp waits this long for open requests before cancelling them; a
+    # browser's websocket stays open for good, and cancelling it is what stops its console.
+    runner = web.AppRunner(
+        await server._make_app(), handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -183,7 +183,6 @@ async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
         pass
 
 
-@pytest.mark.slow  # about 25 s: the served console takes most of that to stop
 async def test_closing_its_terminal_ends_the_server_and_every_console_it_started(
     tmp_path: Path,
 ) -> None:
