@@ -21,16 +21,20 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
+from console.classes import ClassView
+from console.dialogs.class_picker import ALL_DEVICES, ClassPicker
 from console.dialogs.confirm_dialog import ConfirmDialog
 from console.dialogs.message_dialog import MessageDialog
 from console.it_desk import ITDesk
 from console.link import QUEUED_ACTIONS, HubLink
 from console.messages import (
     AlertReceived,
+    ClassesChanged,
     DeviceChanged,
     HubStatusChanged,
     OutcomeReceived,
     PictureReceived,
+    RequestRefused,
     RosterChanged,
 )
 from console.painter import PicturePainter
@@ -88,6 +92,11 @@ _TO_DO = {
     "screenshot": "take a screenshot",
 }
 
+CLASS_SESSION_MINUTES = 60
+"""How long a class session the teacher starts lasts, unless ended sooner."""
+CLASS_STATUS_SECONDS = 20.0
+"""How often the class status is redrawn, so a session past its end shows as over."""
+
 _Send = Callable[[], Awaitable[None]]
 _SendTo = Callable[[Sequence[str]], Awaitable[None]]
 
@@ -126,6 +135,13 @@ class ClassroomApp(App[None]):
         Binding("ctrl+a", "select_all", "Select all", tooltip="Select every device, or none"),
         Binding("i", "fleet", "Fleet", tooltip="IT desk: every device, its record and facts"),
         Binding("v", "audit", "Audit", tooltip="Who did what to which devices, and when"),
+        Binding("c", "switch_class", "Class", tooltip="Show one of your classes, or every device"),
+        Binding(
+            "t",  # "s" sorts the grid
+            "class_session",
+            "Session",
+            tooltip=f"Start a {CLASS_SESSION_MINUTES}-minute class session, or end the one on",
+        ),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -167,6 +183,10 @@ class ClassroomApp(App[None]):
         # When each (device, alert kind) last popped up: a device that floods the hub with
         # alerts must not bury the teacher's screen in notifications.
         self._alert_noticed: dict[tuple[str, str], float] = {}
+        # Every device the hub reports; the grid shows those of the current class only.
+        self._roster: dict[str, DeviceView] = {}
+        self._teacher_classes: dict[str, ClassView] = {}
+        self._current_class: str | None = None  # None: every device
 
     # Events from the link. They only queue messages, so the link never waits on the UI.
 
@@ -189,6 +209,14 @@ class ClassroomApp(App[None]):
     def alert_received(self, alert: LockAlert) -> None:
         """A device reported its lock tampered with or not shown."""
         self.post_message(AlertReceived(alert))
+
+    def classes_changed(self, classes: Sequence[ClassView]) -> None:
+        """The hub sent the teacher's classes (after a query, or a class session change)."""
+        self.post_message(ClassesChanged(tuple(classes)))
+
+    def request_refused(self, text: str) -> None:
+        """The hub refused a request that was not a device command; `text` says why."""
+        self.post_message(RequestRefused(text))
 
     def hub_status(self, text: str, ok: bool) -> None:
         """The connection to the hub changed; `text` is shown to the teacher as it is."""
@@ -227,6 +255,7 @@ class ClassroomApp(App[None]):
         yield self._grid
         with Horizontal(id="status-bar"):
             yield Static("Connecting to the hub…", id="hub-status", markup=False)
+            yield Static(id="class-status", markup=False)
             yield Static(id="selection-status", markup=False)
         yield Footer()
 
@@ -237,15 +266,31 @@ class ClassroomApp(App[None]):
         self.run_worker(self._send_commands(), name="commands", group="hub")
         if not self.is_headless:
             self._end_with_the_terminal()
+        # A class session ends by itself at its end time: the status bar follows the clock.
+        self.set_interval(CLASS_STATUS_SECONDS, self._show_roster_size)
+
+    @property
+    def current_class(self) -> ClassView | None:
+        """The class the grid shows, or None for every device."""
+        return self._teacher_classes.get(self._current_class) if self._current_class else None
+
+    def _in_view(self, device_id: str) -> bool:
+        klass = self.current_class
+        return klass is None or device_id in klass.device_ids
 
     def on_roster_changed(self, message: RosterChanged) -> None:
+        self._roster = {device.device_id: device for device in message.devices}
+        self._show_current_class()
+
+    def _show_current_class(self) -> None:
+        """Show the devices of the current class; watch who came into view, unwatch who left."""
         grid = self.class_grid
         before = grid.all_device_ids
-        for device in message.devices:
+        shown = [d for d in self._roster.values() if self._in_view(d.device_id)]
+        for device in shown:
             self._remember(device)
-        grid.show_roster(message.devices)
+        grid.show_roster(shown)
         after = set(grid.all_device_ids)
-        self._show_roster_size()  # before the grid lays out, so it does so once
         departed = [device_id for device_id in before if device_id not in after]
         if departed:
             # Nobody watching means no capture on the device.
@@ -255,6 +300,9 @@ class ClassroomApp(App[None]):
         self._show_roster_size()
 
     def on_device_changed(self, message: DeviceChanged) -> None:
+        self._roster[message.device.device_id] = message.device
+        if not self._in_view(message.device.device_id):
+            return  # another class's device: kept for when the teacher switches
         grid = self.class_grid
         is_new = grid.tile(message.device.device_id) is None
         self._remember(message.device)
@@ -337,6 +385,15 @@ class ClassroomApp(App[None]):
             self._grid_width = width
             self._watch_all()
 
+    def on_classes_changed(self, message: ClassesChanged) -> None:
+        self._teacher_classes = {klass.name: klass for klass in message.classes}
+        if self._current_class is not None and self._current_class not in self._teacher_classes:
+            self._current_class = None  # the class is gone, or no longer the teacher's
+        self._show_current_class()
+
+    def on_request_refused(self, message: RequestRefused) -> None:
+        self.notify(printable(message.text), severity="error", markup=False)
+
     def on_hub_status_changed(self, message: HubStatusChanged) -> None:
         status = self.query_one("#hub-status", Static)
         status.update(Content(printable(message.text)))
@@ -365,6 +422,8 @@ class ClassroomApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self._ACTIONS and self.closer_look is not None:
             return True
+        if action == "class_session":
+            return True if self.current_class is not None else None
         if action in (*self._ACTIONS, "select_all"):
             # None greys the key out in the footer: there is nobody to act on yet.
             return True if self.class_grid.device_ids else None
@@ -457,6 +516,27 @@ class ClassroomApp(App[None]):
     def action_select_all(self) -> None:
         self.class_grid.action_toggle_all()
 
+    def action_switch_class(self) -> None:
+        self._send("list your classes", self._link.refresh_classes)
+        picker = ClassPicker(list(self._teacher_classes.values()), self._current_class)
+        self.push_screen(picker, callback=self._switch_class)
+
+    def _switch_class(self, name: str | None) -> None:
+        if name is None:
+            return  # cancelled
+        self._current_class = None if name == ALL_DEVICES else name
+        self._show_current_class()
+
+    def action_class_session(self) -> None:
+        klass = self.current_class
+        if klass is None:
+            self.notify("Switch to a class first (c).", markup=False, timeout=3)
+        elif klass.session_on(time.time()):
+            self._send("end the class session", partial(self._link.end_class_session, klass.name))
+        else:
+            start = partial(self._link.start_class_session, klass.name, CLASS_SESSION_MINUTES)
+            self._send("start a class session", start)
+
     def action_fleet(self) -> None:
         if (desk := self._it_desk()) is not None:
             self.push_screen(FleetScreen(desk))
@@ -477,6 +557,16 @@ class ClassroomApp(App[None]):
         grid = self.class_grid
         commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Fleet", "IT desk: every device, its record and facts (i)", self.action_fleet),
+            (
+                "Switch class",
+                "Show one of your classes, or every device (c)",
+                self.action_switch_class,
+            ),
+            (
+                "Start or end the class session",
+                f"A {CLASS_SESSION_MINUTES}-minute lesson with the class shown (t)",
+                self.action_class_session,
+            ),
             ("Audit trail", "Who did what to which devices (v)", self.action_audit),
             ("Lock screens", "Lock the selected students' screens (l)", self.action_lock),
             ("Unlock screens", "Unlock the selected students' screens (u)", self.action_unlock),
@@ -674,6 +764,11 @@ class ClassroomApp(App[None]):
 
     def _show_roster_size(self) -> None:
         self.query_one("#empty-class").display = not self.class_grid.device_ids
+        klass = self.current_class
+        text = "Every device" if klass is None else f"Class {klass.describe(time.time())}"
+        status = self.query_one("#class-status", Static)
+        status.update(Content(printable(text)))
+        status.set_class(klass is not None and klass.session_on(time.time()), "-session")
         self.refresh_bindings()
 
 

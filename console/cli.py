@@ -82,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="try it: an embedded hub with N simulated students (default 12)",
     )
+    web = parser.add_argument_group("the console in a browser")
+    web.add_argument(
+        "--web",
+        action="store_true",
+        help="serve this console to a browser on this machine, behind a key it prints",
+    )
+    web.add_argument(
+        "--web-host", default="127.0.0.1", metavar="HOST", help="(default: %(default)s)"
+    )
+    web.add_argument(
+        "--web-port", type=int, default=8000, metavar="PORT", help="(default: %(default)s)"
+    )
+    web.add_argument(
+        "--web-allow-remote",
+        action="store_true",
+        help="allow a --web-host other machines can reach (plain HTTP: see README)",
+    )
     parser.add_argument(
         "--pictures",
         choices=["auto", "kitty", "sixel", "halfblock"],
@@ -108,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo is not None:
             parser.error("--demo opens the class grid; leave it out with do")
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
+    if args.web:
+        return _web_main(parser, args)
     from .app import ClassroomApp
     from .picture import PictureMode, detect_picture_mode
 
@@ -131,6 +150,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     ClassroomApp(HubConnection(credential, url=args.hub), pictures=pictures).run()
     return 0
+
+
+def _web_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`homeroom-console --web`: checks what it can before anything listens."""
+    from . import web
+
+    refusal = web.remote_refusal(args.web_host)
+    if refusal is not None and not args.web_allow_remote:
+        parser.error(refusal)
+    if args.demo is not None and not 1 <= args.demo <= 200:
+        parser.error("--demo takes between 1 and 200 students")
+    credential = args.credential
+    if args.demo is None:
+        # Read it now, so a missing or damaged credential is said here, not in each browser.
+        _load_credential(credential, otherwise="or add --credential FILE to the command.")
+        credential = credential or default_credential()
+    return web.run(credential, args.hub, host=args.web_host, port=args.web_port, demo=args.demo)
 
 
 def _load_credential(path: Path | None, *, otherwise: str) -> StaffCredential:

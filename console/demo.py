@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from .app import ClassroomApp
 
 DEMO_GROUP = "Demo class"
+#: Two classes share the demo's students, half each, so switching class shows something.
+DEMO_CLASSES = ("Maths 7B", "Science 7B")
 STUDENTS = (
     "Ada",
     "Bilal",
@@ -218,6 +220,13 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
                 )
                 room.agents.append(agent)
                 tasks.append(asyncio.create_task(agent.run()))
+            for index, class_name in enumerate(DEMO_CLASSES):
+                store.create_class(class_name, DEMO_GROUP, now)
+                half = room.agents[
+                    index * len(room.agents) // 2 : (index + 1) * len(room.agents) // 2
+                ]
+                for agent in half:
+                    store.add_to_class(class_name, agent.state.device_id)
             try:
                 yield room
             finally:

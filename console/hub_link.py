@@ -26,8 +26,18 @@ from protocol.actions import (
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
-from protocol.messages import DeviceAlert, DeviceChanged, DeviceState, Error, Result, Roster
+from protocol.messages import (
+    Answer,
+    ClassInfo,
+    DeviceAlert,
+    DeviceChanged,
+    DeviceState,
+    Error,
+    Result,
+    Roster,
+)
 
+from .classes import ClassView
 from .it_desk import ITDesk
 from .link import QUEUED_ACTIONS
 from .roster import ActionOutcome, DeviceView, LockAlert
@@ -62,6 +72,17 @@ def device_view(device: DeviceState) -> DeviceView:
     )
 
 
+def class_view(klass: ClassInfo) -> ClassView:
+    session = klass.session
+    return ClassView(
+        name=klass.name,
+        group=klass.group,
+        device_ids=klass.devices,
+        session_teacher=session.teacher if session else None,
+        session_ends_at=float(session.ends_at) if session else None,
+    )
+
+
 class HubConnection:
     """A HubLink over a real hub: reconnects with backoff, renews watches, signs commands."""
 
@@ -76,6 +97,8 @@ class HubConnection:
         self.it_desk = ITDesk(lambda: self.session)
         # Watches renewed in the background: their results are not the teacher's business.
         self._quiet: dict[str, bool] = {}
+        # Requests whose answer is the class list: class queries and class session changes.
+        self._class_requests: set[str] = set()
 
     async def run(self, app: ClassroomApp) -> None:
         if self.credential is None:
@@ -91,6 +114,7 @@ class HubConnection:
                 self.session = session
                 app.hub_status(f"Signed in to {session.url} as {session.name}", True)
                 renew = asyncio.create_task(self._renew_watches())
+                self._class_requests.add(await session.query("classes"))
                 async for event in session:
                     self._dispatch(app, event)
             finally:
@@ -141,6 +165,12 @@ class HubConnection:
             app.alert_received(
                 LockAlert(event.device_id, event.kind, float(event.at), event.detail)
             )
+        elif isinstance(event, Answer) and event.id in self._class_requests:
+            self._class_requests.discard(event.id)
+            app.classes_changed([class_view(klass) for klass in event.classes])
+        elif isinstance(event, Error) and event.ref in self._class_requests:
+            self._class_requests.discard(event.ref)
+            app.request_refused(event.message)
         elif isinstance(event, Error):
             app.hub_status(f"The hub refused a request: {event.message}", False)
 
@@ -206,3 +236,18 @@ class HubConnection:
                 with contextlib.suppress(ConnectionError, ConnectionClosed):
                     await self._send_watch(device_ids, width, fps)
             await asyncio.sleep(WATCH_LEASE_SECONDS / 2)
+
+    def _connected(self) -> ConsoleSession:
+        if self.session is None:
+            raise ConnectionError("not connected to the hub yet")
+        return self.session
+
+    async def refresh_classes(self) -> None:
+        self._class_requests.add(await self._connected().query("classes"))
+
+    async def start_class_session(self, class_name: str, minutes: int) -> None:
+        session = self._connected()
+        self._class_requests.add(await session.class_session(class_name, "start", minutes))
+
+    async def end_class_session(self, class_name: str) -> None:
+        self._class_requests.add(await self._connected().class_session(class_name, "end"))

@@ -18,8 +18,8 @@ class HubLink(Protocol):
     """Carries the teacher's commands to the hub and the hub's events to the app.
 
     `run` pushes events by calling the app's `devices_changed`, `device_changed`,
-    `picture_received`, `outcome_received`, `alert_received` and `hub_status` from the
-    app's event loop.
+    `picture_received`, `outcome_received`, `alert_received`, `classes_changed`,
+    `request_refused` and `hub_status` from the app's event loop.
     """
 
     async def run(self, app: ClassroomApp) -> None:
@@ -60,4 +60,16 @@ class HubLink(Protocol):
 
     async def unwatch(self, device_ids: Sequence[str]) -> None:
         """Stop thumbnails of `device_ids`, so those devices stop capturing for us."""
+        ...
+
+    async def refresh_classes(self) -> None:
+        """Ask the hub for the teacher's classes; they arrive through `classes_changed`."""
+        ...
+
+    async def start_class_session(self, class_name: str, minutes: int) -> None:
+        """Start a class session for `class_name`, `minutes` long."""
+        ...
+
+    async def end_class_session(self, class_name: str) -> None:
+        """End the class session of `class_name`."""
         ...

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from console.classes import ClassView
 from console.picture import PictureData
 from console.roster import ActionOutcome, DeviceView, LockAlert
 
@@ -71,3 +72,20 @@ class HubStatusChanged(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HubStatusChanged)
+
+
+@dataclass
+class ClassesChanged(Message):
+    """The hub sent the teacher's classes, each with its class session if one is on."""
+
+    classes: tuple[ClassView, ...]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ClassesChanged)
+
+
+@dataclass
+class RequestRefused(Message):
+    """The hub refused a request of the teacher's (not a device command); `text` says why."""
+
+    text: str

@@ -22,6 +22,7 @@ from protocol.frames import AnyFrame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
+    ClassSessionRequest,
     ClientRole,
     DeviceAlert,
     DeviceChanged,
@@ -150,6 +151,18 @@ class ConsoleSession:
         if self._ws is None:
             raise ConnectionError("not connected to the hub")
         request = SetDeviceRecord(id=secrets.token_hex(16), device_id=device_id, **fields)
+        await self._ws.send(encode_message(request).decode())
+        return request.id
+
+    async def class_session(
+        self, class_name: str, action: Literal["start", "end"], minutes: int = 60
+    ) -> str:
+        """Start or end a class session; the Answer (the classes) or Error carries the id."""
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        request = ClassSessionRequest(
+            id=secrets.token_hex(16), class_name=class_name, action=action, minutes=minutes
+        )
         await self._ws.send(encode_message(request).decode())
         return request.id
 

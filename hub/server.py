@@ -25,6 +25,7 @@ from protocol.limits import (
     MAX_AUDIT_ACTOR,
     MAX_AUDIT_DETAIL,
     MAX_AUDIT_WORD,
+    MAX_SHORT_TEXT,
     MAX_TARGETS,
     fit,
 )
@@ -37,6 +38,8 @@ from protocol.messages import (
     AuditEntry,
     Capabilities,
     ClassInfo,
+    ClassSessionInfo,
+    ClassSessionRequest,
     ClientRole,
     DeviceAlert,
     DeviceChanged,
@@ -59,6 +62,7 @@ from protocol.messages import (
 from protocol.tokens import secret_hash
 
 from .admin import is_recorded
+from .class_sessions import ClassSession, ClassSessions, SessionRefused
 from .door import Door, DoorLimits, address_of, open_door
 from .due_locks import DueLocks
 from .fleet import FleetDesk, staff_actor
@@ -133,6 +137,7 @@ class Hub:
         self._channel = keyring.channel
         self._change = asyncio.Event()
         self.due_locks = DueLocks(store)
+        self.class_sessions = ClassSessions(clock)
         self.router = Router(
             store,
             self.agents,
@@ -589,6 +594,8 @@ class Hub:
             console.post(await self._answer(console.staff, item))
         elif isinstance(item, SetDeviceRecord):
             console.post(await self.run(self.fleet.set_record, console.staff, item, self.now()))
+        elif isinstance(item, ClassSessionRequest):
+            console.post(await self._class_session(console.staff, item))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -611,14 +618,7 @@ class Hub:
             devices = (await self.visible_devices(staff))[: query.limit]
             return Answer(id=query.id, devices=tuple(self.device_state(d) for d in devices))
         if query.subject == "classes":
-            classes = [c for c in await self.run(self.store.classes) if staff.covers_group(c.group)]
-            return Answer(
-                id=query.id,
-                classes=tuple(
-                    ClassInfo(name=c.name, group=c.group, devices=c.device_ids)
-                    for c in classes[: query.limit]
-                ),
-            )
+            return Answer(id=query.id, classes=(await self._classes(staff))[: query.limit])
         if query.subject in ("fleet", "history"):
             return await self.run(self.fleet.answer, staff, query)
         # Audit rows name devices and people of every group: school-wide IT and admins see
@@ -641,6 +641,66 @@ class Hub:
                 for r in rows
             ),
         )
+
+    async def _classes(self, staff: CertificateBody) -> tuple[ClassInfo, ...]:
+        """The classes `staff` may see, each with its class session if one is on."""
+
+        def info(session: ClassSession | None) -> ClassSessionInfo | None:
+            if session is None:
+                return None
+            return ClassSessionInfo(
+                teacher=session.teacher, started_at=session.started_at, ends_at=session.ends_at
+            )
+
+        return tuple(
+            ClassInfo(
+                name=c.name,
+                group=c.group,
+                devices=c.device_ids,
+                session=info(self.class_sessions.current(c.name)),
+            )
+            for c in await self.run(self.store.classes)
+            if staff.covers_group(c.group)
+        )
+
+    async def _class_session(
+        self, staff: CertificateBody, request: ClassSessionRequest
+    ) -> Message:
+        """Start or end a class session (hub/class_sessions.py); the classes, or why not."""
+        name = request.class_name
+        klass = next(
+            (
+                c
+                for c in await self.run(self.store.classes)
+                if c.name == name and staff.covers_group(c.group)
+            ),
+            None,
+        )
+        if klass is None:
+            message = f"You teach no class named {name!r}; pick one from your class list."
+            return Error(code=ErrorCode.GROUP_FORBIDDEN, message=message, ref=request.id)
+        if staff.role not in (Role.TEACHER, Role.ADMIN):
+            message = "Class sessions are for teachers (and admins); your role has none."
+            return Error(code=ErrorCode.ROLE_FORBIDDEN, message=message, ref=request.id)
+        try:
+            if request.action == "start":
+                session = self.class_sessions.start(name, staff, request.minutes)
+            else:
+                session = self.class_sessions.end(name, staff)
+        except SessionRefused as refused:
+            message = fit(str(refused), MAX_SHORT_TEXT)
+            return Error(code=ErrorCode.OUT_OF_STATE, message=message, ref=request.id)
+        await self.run(
+            self.store.append_audit,
+            staff.name,
+            f"class_session_{request.action}",
+            list(klass.device_ids),
+            "ok",
+            fit(f"{name} by {session.teacher} until {session.ends_at}", MAX_AUDIT_DETAIL),
+            self.now(),
+        )
+        self._changed()
+        return Answer(id=request.id, classes=await self._classes(staff))
 
     async def _housekeeping(self) -> None:
         while True:

@@ -48,6 +48,7 @@ from .messages import (
     Answer,
     Capabilities,
     Challenge,
+    ClassSessionRequest,
     ClientRole,
     Deliver,
     DeviceAlert,
@@ -110,7 +111,9 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     (Side.HUB, ClientRole.AGENT): frozenset(
         {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
     ),
-    (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, SetDeviceRecord, KeyframeRequest}),
+    (Side.HUB, ClientRole.CONSOLE): frozenset(
+        {Submit, Query, SetDeviceRecord, ClassSessionRequest, KeyframeRequest}
+    ),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset(
         {Deliver, LockDue, PolicyUpdate, KeyframeRequest, Error}

@@ -85,3 +85,7 @@ def fit(text: str, limit: int, *, printable: bool = False) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1] + ELLIPSIS
+
+
+#: Longest class session, in minutes: a school day.
+MAX_CLASS_SESSION_MINUTES = 8 * 60

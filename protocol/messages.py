@@ -20,6 +20,7 @@ from .limits import (
     MAX_AUDIT_ACTOR,
     MAX_AUDIT_DETAIL,
     MAX_AUDIT_WORD,
+    MAX_CLASS_SESSION_MINUTES,
     MAX_ERROR_REF,
     MAX_EVENT_KIND,
     MAX_FACT_NAME,
@@ -334,6 +335,18 @@ class SetDeviceRecord(Message, tag="set_device", frozen=True):
             raise ValueError("loan_for goes with the state on_loan")
 
 
+class ClassSessionRequest(Message, tag="class_session", frozen=True):
+    """Console: start a class session (a lesson with one class, for `minutes`), or end it.
+
+    The hub answers with an Answer of the same id listing the classes, or an Error.
+    """
+
+    id: RandomId
+    class_name: DeviceName
+    action: Literal["start", "end"]
+    minutes: Annotated[int, Meta(ge=1, le=MAX_CLASS_SESSION_MINUTES)] = 60
+
+
 # --- Hub to console ------------------------------------------------------------
 
 
@@ -382,10 +395,19 @@ class DeviceAlert(Message, tag="alert", frozen=True):
     detail: ShortText = ""
 
 
+class ClassSessionInfo(WireStruct, frozen=True):
+    """The class session on for a class: who started it, and when it ends by itself."""
+
+    teacher: PersonName
+    started_at: Timestamp
+    ends_at: Timestamp
+
+
 class ClassInfo(WireStruct, frozen=True):
     name: DeviceName
     group: GroupName
     devices: Annotated[tuple[DeviceId, ...], Meta(max_length=MAX_TARGETS)]
+    session: ClassSessionInfo | None = None
 
 
 class AuditEntry(WireStruct, frozen=True):
@@ -444,6 +466,7 @@ AnyMessage = (
     | KeyframeRequest
     | Query
     | SetDeviceRecord
+    | ClassSessionRequest
     | Roster
     | DeviceChanged
     | DeviceAlert

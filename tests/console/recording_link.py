@@ -73,3 +73,12 @@ class RecordingLink:
 
     async def unwatch(self, device_ids: Sequence[str]) -> None:
         self.calls.append(LinkCall("unwatch", tuple(device_ids)))
+
+    async def refresh_classes(self) -> None:
+        self.calls.append(LinkCall("refresh_classes", ()))
+
+    async def start_class_session(self, class_name: str, minutes: int) -> None:
+        self.calls.append(LinkCall("start_class_session", (), class_name, width=minutes))
+
+    async def end_class_session(self, class_name: str) -> None:
+        self.calls.append(LinkCall("end_class_session", (), class_name))

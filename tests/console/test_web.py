@@ -1,0 +1,306 @@
+"""`homeroom-console --web`: the key gate over real HTTP, and the demo in a real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from agent.desktop import LOCK_BACKGROUND
+from console.web import KEY_COOKIE, demo_web_console, is_loopback, remote_refusal, web_console
+
+from ..support import scaled
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium here: `make system` installs Debian's chromium"
+)
+
+
+async def poll_until(condition: Callable[[], object], what: str, seconds: float = 30.0) -> None:
+    async with asyncio.timeout(scaled(seconds)):
+        while not condition():
+            await asyncio.sleep(0.1)  # polling a condition, not waiting for time to pass
+
+
+# --- where it listens --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])
+def test_loopback_hosts_are_allowed(host: str) -> None:
+    assert is_loopback(host)
+    assert remote_refusal(host) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "school.example"])
+def test_other_hosts_are_refused_with_the_reason_and_the_way_out(host: str) -> None:
+    refusal = remote_refusal(host)
+    assert refusal is not None
+    assert "plain HTTP" in refusal and "ssh -L" in refusal and "--web-allow-remote" in refusal
+
+
+def test_the_command_refuses_a_network_host_unless_told() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "--web", "--demo", "2", "--web-host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--web-allow-remote" in result.stderr and "unencrypted" in result.stderr
+
+
+def test_a_credential_that_cannot_be_read_is_said_before_anything_listens(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nobody.credential"
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "--web", "--credential", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"cannot read {missing}" in result.stderr
+    assert "http://" not in result.stdout
+
+
+# --- the key ----------------------------------------------------------------------------
+
+
+async def test_without_the_key_nothing_but_static_files_is_served() -> None:
+    async with (
+        web_console("true", port=0) as served,
+        aiohttp.ClientSession() as browser,
+    ):
+        for path in ("/", "/?key=wrong", "/ws", "/download/anything"):
+            async with browser.get(served.base_url + path) as response:
+                assert response.status == 403, path
+                assert "?key=" in await response.text()
+        async with browser.get(served.base_url + "/static/js/textual.js") as response:
+            assert response.status == 200
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_it_serves_on_ipv6_loopback_too(host: str) -> None:
+    try:
+        context = web_console("true", host=host, port=0)
+        served = await context.__aenter__()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert served.base_url.startswith("http://[::1]:")
+        async with aiohttp.ClientSession() as browser, browser.get(served.url) as response:
+            assert response.status == 200
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+async def test_the_key_opens_the_page_and_leaves_a_strict_cookie_for_the_websocket() -> None:
+    async with (
+        web_console("true", port=0) as served,
+        # unsafe: aiohttp keeps no cookies for IP addresses otherwise; browsers do.
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+    ):
+        async with browser.get(served.url) as response:
+            assert response.status == 200
+            cookie = response.cookies[KEY_COOKIE]
+            assert cookie.value == served.key
+            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            assert f'data-session-websocket-url="ws{served.base_url[4:]}/ws"' in (
+                await response.text()
+            )
+        # The cookie alone opens the page again (a reload), without the key in the address.
+        async with browser.get(served.base_url + "/") as response:
+            assert response.status == 200
+
+
+async def test_the_websocket_needs_the_servers_own_origin_besides_the_cookie() -> None:
+    async with web_console("true", port=0) as served:
+        cookies = {KEY_COOKIE: served.key}
+        async with aiohttp.ClientSession(cookies=cookies) as browser:
+            for origin in ("http://evil.example", "http://127.0.0.1:1"):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await browser.ws_connect(served.base_url + "/ws", origin=origin)
+                assert refused.value.status == 403
+            async with browser.ws_connect(
+                served.base_url + "/ws?width=80&height=24", origin=served.base_url
+            ) as ws:
+                await ws.close()  # admitted; `true` exits at once, nothing to drive
+
+
+# --- the installed command ---------------------------------------------------------------
+
+
+async def test_the_command_prints_an_address_with_its_key_and_serves_it(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "console",
+        "--web",
+        "--demo",
+        "2",
+        "--web-port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        async with asyncio.timeout(scaled(60)):
+            while url is None:
+                line = (await process.stdout.readline()).decode()
+                assert line, "the web console ended before printing its address"
+                if match := re.search(r"http://127\.0\.0\.1:\d+/\?key=\S+", line):
+                    url = match.group(0)
+        async with aiohttp.ClientSession() as browser:
+            async with browser.get(url) as response:
+                assert response.status == 200
+            async with aiohttp.ClientSession() as stranger, stranger.get(url.split("?")[0]) as r:
+                assert r.status == 403
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
+async def test_closing_its_terminal_ends_the_server_and_every_console_it_started(
+    tmp_path: Path,
+) -> None:
+    import psutil
+
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "console", "--web", "--demo", "2", "--web-port", "0"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(scaled(60)):
+            while not (
+                match := re.search(rb"http://\S+/\?key=(\S+)", await process.stdout.readline())
+            ):
+                pass
+        base, key = match.group(0).decode().split("/?key=")
+        async with (
+            aiohttp.ClientSession(cookies={KEY_COOKIE: key}) as browser,
+            browser.ws_connect(f"{base}/ws?width=100&height=30", origin=base) as ws,
+        ):
+            async with asyncio.timeout(scaled(60)):
+                while b"Homeroom" not in (await ws.receive_bytes()):
+                    pass  # the console's first screens, until its title is drawn
+            consoles = psutil.Process(process.pid).children(recursive=True)
+            assert consoles, "a console runs for the browser"
+            # Like a browser, keep reading: so the server's goodbye is answered at once.
+            reading = asyncio.create_task(drain(ws))
+            process.send_signal(signal.SIGHUP)  # what a closing terminal sends
+            await asyncio.wait_for(process.wait(), scaled(30))
+            await reading
+        _, alive = psutil.wait_procs(consoles, timeout=scaled(30))
+        assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+# --- a real browser --------------------------------------------------------------------
+
+
+def as_bytes(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode()
+
+
+def screenshot_colours(png: bytes) -> tuple[int, int]:
+    """(distinct colours at 4 bits a channel, pixels near the lock screen's colour)."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+    target = tuple(int(LOCK_BACKGROUND[i : i + 2], 16) for i in (1, 3, 5))
+    colours = set()
+    locked = 0
+    for r, g, b in rgb.get_flattened_data():  # type: ignore[misc]
+        colours.add((r >> 4, g >> 4, b >> 4))
+        if max(abs(r - target[0]), abs(g - target[1]), abs(b - target[2])) <= 24:
+            locked += 1
+    return len(colours), locked
+
+
+@needs_chromium
+async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_students(
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import WebSocket, async_playwright
+
+    assert CHROMIUM is not None
+    async with (
+        demo_web_console(4, port=0) as (room, served),
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            # textual-serve's page asks Google for a font; this machine has no way out, and
+            # waiting for that to fail would only slow the test down.
+            await page.route(
+                re.compile(r"^(?!" + re.escape(served.base_url) + ")"), lambda r: r.abort()
+            )
+            # No key, no console.
+            refused = await page.goto(served.base_url + "/")
+            assert refused is not None and refused.status == 403
+            # What the console sends the browser: terminal output, where its words can be read.
+            received = bytearray()
+
+            def on_websocket(ws: WebSocket) -> None:
+                ws.on("framereceived", lambda data: received.extend(as_bytes(data)))
+
+            page.on("websocket", on_websocket)
+            await page.goto(served.url)
+            shots: list[bytes] = []
+
+            async def shot() -> bytes:
+                shots.append(await page.screenshot())
+                (tmp_path / f"browser-{len(shots)}.png").write_bytes(shots[-1])
+                return shots[-1]
+
+            # Thumbnails: the students' desktops bring hundreds of colours the console's
+            # own theme does not have.
+            async with asyncio.timeout(scaled(60)):
+                while screenshot_colours(await shot())[0] < 150:
+                    await asyncio.sleep(0.5)
+            assert screenshot_colours(shots[-1])[1] < 2000, "no screen is locked yet"
+
+            await page.mouse.click(640, 400)  # focus the terminal
+            await page.keyboard.press("a")  # select all
+            await page.keyboard.press("l")  # lock: the dialog asks for a note
+            # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
+            await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
+            await page.keyboard.type("Eyes on me")
+            await page.keyboard.press("Enter")
+            await poll_until(lambda: all(a.desktop.locked for a in room.agents), "all locked")
+            assert {a.desktop.lock_message for a in room.agents} == {"Eyes on me"}  # type: ignore[attr-defined]
+            # The next thumbnails in the browser show the lock screens themselves.
+            async with asyncio.timeout(scaled(30)):
+                while screenshot_colours(await shot())[1] < 20000:
+                    await asyncio.sleep(0.5)
+        finally:
+            await browser.close()
