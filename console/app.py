@@ -700,7 +700,8 @@ class ClassroomApp(App[None]):
         loop = asyncio.get_running_loop()
         for hangup in (signal.SIGHUP, signal.SIGTERM):
             loop.add_signal_handler(hangup, self._terminal_gone)
-        self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal check")
+        if not self.is_web:  # served to a browser (--web), there is no terminal to look for
+            self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal check")
 
     def _check_terminal(self) -> None:
         # SIGHUP may not reach us (another process group, ignored by a parent): a terminal

@@ -193,9 +193,10 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
                 keyring,
                 store,
                 name="Demo Teacher",
-                # IT for the demo's group: the grid's actions and the IT desk (fleet,
-                # records, processes) both work, and the audit view shows its own rows.
-                role=Role.IT,
+                # An admin of the demo's group only: the grid's actions, class sessions
+                # (teachers and admins) and the IT desk (IT and admins) all work, and the
+                # audit view shows its own rows (everything is for school-wide staff).
+                role=Role.ADMIN,
                 groups=(DEMO_GROUP,),
                 now=now - 60,
                 hub_url=url,

@@ -296,6 +296,9 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
             await page.keyboard.type("Eyes on me")
             await page.keyboard.press("Enter")
+            # Locking several screens at once asks the teacher first.
+            await poll_until(lambda: b"at once?" in received, "the confirmation shows")
+            await page.keyboard.press("y")
             await poll_until(lambda: all(a.desktop.locked for a in room.agents), "all locked")
             assert {a.desktop.lock_message for a in room.agents} == {"Eyes on me"}  # type: ignore[attr-defined]
             # The next thumbnails in the browser show the lock screens themselves.
