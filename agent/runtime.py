@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import psutil
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from link.dial import open_session
 from link.files import write_private
 from link.reconnect import SessionLost, stay_connected
+from link.ws import ClientConnection, ConnectionClosed
 from protocol.actions import (
     Action,
     CancelPower,
