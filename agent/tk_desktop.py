@@ -38,7 +38,7 @@ from .desktop import (
     message_title,
 )
 from .ui_monitors import Monitor
-from .ui_wire import FromUi, MessageRead, QueuedMessage, Report, Shown
+from .ui_pipe import FromUi, MessageRead, QueuedMessage, Report, Shown
 
 if TYPE_CHECKING:
     from .ui_supervisor import SupervisedDesktop

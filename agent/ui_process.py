@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .desktop import LOCK_NOT_SHOWN, MAX_NAME, MAX_TEXT, clip_text
 from .ui_monitors import find_monitors
-from .ui_wire import (
+from .ui_pipe import (
     ClearCountdown,
     Close,
     FromAgent,
@@ -67,7 +67,7 @@ class Pipe:
     def __init__(self, commands: int, answers: int) -> None:
         self.commands = commands
         self.answers = answers
-        self.reader: Reader[FromAgent] = Reader(FromAgent)
+        self.reader = Reader()
         self._write_guard = threading.Lock()
 
     def send(self, message: FromUi) -> None:
