@@ -10,14 +10,12 @@ usable display gets: it does the same, and reports every lock as not shown.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
-import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 __all__ = [
     "COUNTDOWN_BACKGROUND",
@@ -46,8 +44,6 @@ __all__ = [
     "message_title",
     "watched_text",
 ]
-
-logger = logging.getLogger(__name__)
 
 # A deep indigo nobody uses as a wallpaper, so a screenshot (or a test) can tell a lock apart.
 LOCK_BACKGROUND = "#2a1b5e"
@@ -80,7 +76,12 @@ MAX_OPEN_MESSAGES = 10
 Reporter = Callable[[str, str], None]
 #: Resolves to True once the banner is on the screen (mapped and drawn), or to False when this
 #: desktop cannot show it at all. Await it with asyncio.wrap_future, or call .result(timeout).
-BannerShown = concurrent.futures.Future[bool]
+#: (A name for type checkers only: the UI process imports this module, and concurrent.futures
+#: would bring `logging` into it.)
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    BannerShown = concurrent.futures.Future[bool]
 
 
 def clip_text(text: str, limit: int) -> str:
@@ -107,6 +108,8 @@ def countdown_text(remaining: float) -> str:
 
 def banner_shown(value: bool) -> BannerShown:
     """An already settled BannerShown."""
+    import concurrent.futures  # the agent has it loaded already (asyncio)
+
     future: BannerShown = concurrent.futures.Future()
     future.set_result(value)
     return future
@@ -371,7 +374,9 @@ class UnavailableDesktop(HeadlessDesktop):
         super().__init__()
         self.reason = reason
         # Once, clearly, at start; the hub hears it with every lock that could not be shown.
-        logger.warning("%s", reason)
+        import logging  # here, not above: the UI process imports this module and never logs so
+
+        logging.getLogger(__name__).warning("%s", reason)
 
     def lock(self, message: str, by: str) -> None:
         super().lock(message, by)
