@@ -14,7 +14,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 __all__ = [
@@ -239,8 +238,7 @@ class ReportThrottle:
         report(kind, detail)
 
 
-@dataclass(frozen=True, slots=True)
-class ShownMessage:
+class ShownMessage(NamedTuple):
     """A message as it was put in front of the student."""
 
     sender: str
@@ -392,8 +390,7 @@ class DesktopUnavailable(RuntimeError):
     """The desktop cannot show windows (no display, or Tk cannot start)."""
 
 
-@dataclass(frozen=True, slots=True)
-class WindowView:
+class WindowView(NamedTuple):
     """One Homeroom window (or the part of the lock standing in for one) as the display has it,
     from `SupervisedDesktop.snapshot`."""
 
@@ -407,9 +404,11 @@ class WindowView:
     viewable: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DesktopSnapshot:
-    """Homeroom's windows on screen, and whether the lock holds the keyboard and pointer."""
+class DesktopSnapshot(NamedTuple):
+    """Homeroom's windows on screen, and whether the lock holds the keyboard and pointer.
+
+    Named tuples, not dataclasses, here: the UI process builds these, and `dataclasses`
+    (with `inspect`) would be about 1 MiB more resident there."""
 
     windows: tuple[WindowView, ...]
     input_grabbed: bool

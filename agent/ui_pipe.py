@@ -1,6 +1,7 @@
 """The UI process's end of the pipe to the agent: the same messages as `agent.ui_wire`, stdlib only.
 
-The UI process is a second Python process running all day next to the agent, so what it
+Messages are named tuples (two with no fields compare equal: tell them apart by type). The UI
+process is a second Python process running all day next to the agent, so what it
 imports stays resident twice over; this module lets it speak the pipe with `json` and `struct`
 (already loaded by the standard library it needs anyway) instead of msgspec (about 3 MiB).
 The agent's end (`agent.ui_wire`) stays msgspec, strict: the agent takes nothing from the UI
@@ -14,10 +15,9 @@ Each message is one JSON object with its kind under "type", prefixed with its le
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from .desktop import DesktopSnapshot
 
@@ -58,57 +58,48 @@ class WireError(ValueError):
 # --- Agent to UI (read here) ---------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Lock:
+class Lock(NamedTuple):
     message: str
     by: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Unlock:
+class Unlock(NamedTuple):
     pass
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class QueuedMessage:
+class QueuedMessage(NamedTuple):
     id: int
     sender: str
     text: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Messages:
+class Messages(NamedTuple):
     """Every message the student has not read yet, oldest first; the first is on screen."""
 
     waiting: tuple[QueuedMessage, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Watched:
+class Watched(NamedTuple):
     """The banner's sentence (None hides it); answer `Shown(ack)` once it is on screen."""
 
     text: str | None
     ack: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ShowCountdown:
+class ShowCountdown(NamedTuple):
     text: str
     deadline: float  # seconds since the epoch, as time.time()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ClearCountdown:
+class ClearCountdown(NamedTuple):
     pass
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TakeSnapshot:
+class TakeSnapshot(NamedTuple):
     request: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Close:
+class Close(NamedTuple):
     """Remove every window and exit."""
 
 
@@ -120,42 +111,36 @@ FromAgent = (
 # --- UI to agent (written here) ------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(NamedTuple):
     """Tk is up on the display; `monitors` are (x, y, width, height), the primary first."""
 
     monitors: tuple[tuple[int, int, int, int], ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Unavailable:
+class Unavailable(NamedTuple):
     """No window can be shown (no display, no Tk); `reason` says what to do. Exit follows."""
 
     reason: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Shown:
+class Shown(NamedTuple):
     """The banner asked for by `Watched(ack=...)` (or a later one) is drawn on the screen."""
 
     ack: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class MessageRead:
+class MessageRead(NamedTuple):
     id: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Report:
+class Report(NamedTuple):
     """Something the school should hear about, as a protocol Event kind and detail."""
 
     kind: str
     detail: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SnapshotTaken:
+class SnapshotTaken(NamedTuple):
     request: int
     snapshot: DesktopSnapshot
 
@@ -183,7 +168,8 @@ _TAGS: dict[type, str] = {
 
 def encode(message: FromUi | FromAgent) -> bytes:
     """The message as bytes to write: its length, then JSON."""
-    fields = dataclasses.asdict(message)
+    # A named tuple inside (a snapshot, a window) goes as an array, as msgspec writes it.
+    fields = message._asdict()
     body = json.dumps({"type": _TAGS[type(message)], **fields}, separators=(",", ":")).encode()
     return _LENGTH.pack(len(body)) + body
 

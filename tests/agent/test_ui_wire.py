@@ -119,7 +119,10 @@ def test_the_ui_process_reads_every_message_the_agent_writes() -> None:
     received: list[object] = []
     for index in range(len(data)):
         received += reader.feed(data[index : index + 1])
-    assert received == [_as_pipe_message(m) for m in TO_UI]
+    expected = [_as_pipe_message(m) for m in TO_UI]
+    assert received == expected
+    # named tuples with no fields compare equal, so the kinds are checked too
+    assert [type(m) for m in received] == [type(m) for m in expected]
 
 
 def test_the_agent_reads_every_message_the_ui_process_writes() -> None:
@@ -159,3 +162,20 @@ def test_both_ends_know_the_same_messages() -> None:
     import agent.ui_wire
 
     assert set(agent.ui_wire.__all__) == set(ui_pipe.__all__) - {"decode"}
+
+
+def test_the_ui_process_imports_none_of_the_agents_heavy_modules() -> None:
+    # What the UI process imports stays resident all day beside the agent's own copy.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import agent.ui_process, agent.tk_desktop\n"
+        "heavy = ('msgspec', 'logging', 'dataclasses', 'inspect', 'concurrent', 'asyncio')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
