@@ -26,7 +26,6 @@ __all__ = [
     "LOCK_TAMPERED",
     "LOCK_TITLE",
     "MAX_OPEN_MESSAGES",
-    "BannerShown",
     "Desktop",
     "DesktopSnapshot",
     "DesktopUnavailable",
