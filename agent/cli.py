@@ -27,7 +27,9 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS if after_command else None,
         metavar="DIR",
-        help=f"folder for this device's key and settings (default: {default_folder()})",
+        # Not computed here: the agent would load platformdirs at every start just for this.
+        help="folder for this device's key and settings (default: homeroom-agent in this user's "
+        "settings folder, e.g. ~/.config/homeroom-agent)",
     )
     options.add_argument(
         "-v",

@@ -10,14 +10,11 @@ usable display gets: it does the same, and reports every lock as not shown.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
-import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 __all__ = [
     "COUNTDOWN_BACKGROUND",
@@ -29,7 +26,6 @@ __all__ = [
     "LOCK_TAMPERED",
     "LOCK_TITLE",
     "MAX_OPEN_MESSAGES",
-    "BannerShown",
     "Desktop",
     "DesktopSnapshot",
     "DesktopUnavailable",
@@ -46,8 +42,6 @@ __all__ = [
     "message_title",
     "watched_text",
 ]
-
-logger = logging.getLogger(__name__)
 
 # A deep indigo nobody uses as a wallpaper, so a screenshot (or a test) can tell a lock apart.
 LOCK_BACKGROUND = "#2a1b5e"
@@ -80,7 +74,12 @@ MAX_OPEN_MESSAGES = 10
 Reporter = Callable[[str, str], None]
 #: Resolves to True once the banner is on the screen (mapped and drawn), or to False when this
 #: desktop cannot show it at all. Await it with asyncio.wrap_future, or call .result(timeout).
-BannerShown = concurrent.futures.Future[bool]
+#: (A name for type checkers only: the UI process imports this module, and concurrent.futures
+#: would bring `logging` into it.)
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    BannerShown = concurrent.futures.Future[bool]
 
 
 def clip_text(text: str, limit: int) -> str:
@@ -107,6 +106,8 @@ def countdown_text(remaining: float) -> str:
 
 def banner_shown(value: bool) -> BannerShown:
     """An already settled BannerShown."""
+    import concurrent.futures  # the agent has it loaded already (asyncio)
+
     future: BannerShown = concurrent.futures.Future()
     future.set_result(value)
     return future
@@ -236,8 +237,7 @@ class ReportThrottle:
         report(kind, detail)
 
 
-@dataclass(frozen=True, slots=True)
-class ShownMessage:
+class ShownMessage(NamedTuple):
     """A message as it was put in front of the student."""
 
     sender: str
@@ -371,7 +371,9 @@ class UnavailableDesktop(HeadlessDesktop):
         super().__init__()
         self.reason = reason
         # Once, clearly, at start; the hub hears it with every lock that could not be shown.
-        logger.warning("%s", reason)
+        import logging  # here, not above: the UI process imports this module and never logs so
+
+        logging.getLogger(__name__).warning("%s", reason)
 
     def lock(self, message: str, by: str) -> None:
         super().lock(message, by)
@@ -387,8 +389,7 @@ class DesktopUnavailable(RuntimeError):
     """The desktop cannot show windows (no display, or Tk cannot start)."""
 
 
-@dataclass(frozen=True, slots=True)
-class WindowView:
+class WindowView(NamedTuple):
     """One Homeroom window (or the part of the lock standing in for one) as the display has it,
     from `SupervisedDesktop.snapshot`."""
 
@@ -402,9 +403,11 @@ class WindowView:
     viewable: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DesktopSnapshot:
-    """Homeroom's windows on screen, and whether the lock holds the keyboard and pointer."""
+class DesktopSnapshot(NamedTuple):
+    """Homeroom's windows on screen, and whether the lock holds the keyboard and pointer.
+
+    Named tuples, not dataclasses, here: the UI process builds these, and `dataclasses`
+    (with `inspect`) would be about 1 MiB more resident there."""
 
     windows: tuple[WindowView, ...]
     input_grabbed: bool

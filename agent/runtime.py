@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import psutil
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from link.dial import open_session
 from link.files import write_private
 from link.reconnect import SessionLost, stay_connected
+from link.ws import ClientConnection, ConnectionClosed
 from protocol.actions import (
     Action,
     CancelPower,
@@ -76,7 +75,7 @@ from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
-from .desktop import BannerShown, Desktop, HeadlessDesktop, banner_shown
+from .desktop import Desktop, HeadlessDesktop, banner_shown
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .screen import ScreenSource
@@ -84,6 +83,7 @@ from .state import LOCK_FILE, REPLAY_FILE, AgentState
 
 if TYPE_CHECKING:
     from .capture import Capture
+    from .desktop import BannerShown
     from .thumbnail import Thumbnail
     from .tiles import TileUpdate
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-import platformdirs
 
 from link.files import write_private
 from protocol.codec import decode_as
@@ -27,6 +26,8 @@ def default_folder() -> Path:
     Support/homeroom-agent on macOS, %APPDATA%\\homeroom-agent on Windows. A system-wide
     install passes --state with a folder the student cannot write (docs/operations.md).
     """
+    import platformdirs  # only here: an agent started with --state never needs it
+
     return Path(platformdirs.user_config_dir("homeroom-agent", appauthor=False, roaming=True))
 
 

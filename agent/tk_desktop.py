@@ -12,13 +12,13 @@ it is covered means another program covered it.
 
 from __future__ import annotations
 
-import logging
 import time
 import tkinter
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from . import ui_log
 from .desktop import (
     COUNTDOWN_BACKGROUND,
     COUNTDOWN_FOREGROUND,
@@ -38,14 +38,13 @@ from .desktop import (
     message_title,
 )
 from .ui_monitors import Monitor
-from .ui_wire import FromUi, MessageRead, QueuedMessage, Report, Shown
+from .ui_pipe import FromUi, MessageRead, QueuedMessage, Report, Shown
 
 if TYPE_CHECKING:
     from .ui_supervisor import SupervisedDesktop
 
 __all__ = ["TkWindows", "log_callback_error"]
 
-logger = logging.getLogger(__name__)
 
 _UNOBSCURED = "VisibilityUnobscured"
 
@@ -210,7 +209,7 @@ class TkWindows:
         elif kind == tkinter.EventType.Visibility and _obscured(event):
             # Something covers part of the lock: a program raising itself, a new window. Only
             # a window of another program can (ours are withdrawn or drawn inside the lock).
-            logger.info("a window covered the lock screen; raising the lock again")
+            ui_log.info("a window covered the lock screen; raising the lock again")
             window.lift()
 
     def forget_lock_window(self) -> None:
@@ -223,7 +222,7 @@ class TkWindows:
             self.lock(*self.lock_wanted)
 
     def tampered(self, detail: str) -> None:
-        logger.warning("%s", detail)
+        ui_log.warning(detail)
         self.send(Report(kind=LOCK_TAMPERED, detail=detail))
 
     def take_grab(self) -> None:
@@ -537,7 +536,7 @@ def log_callback_error(
     kind: type[BaseException], error: BaseException, traceback: TracebackType | None
 ) -> None:
     """Errors in Tk callbacks go to the log, not to a stderr nobody reads."""
-    logger.error("A desktop window callback failed", exc_info=(kind, error, traceback))
+    ui_log.error("A desktop window callback failed", exc_info=(kind, error, traceback))
 
 
 def __getattr__(name: str) -> type[SupervisedDesktop]:

@@ -9,12 +9,12 @@ lock treats the screen as one monitor: the window still covers all of it.
 from __future__ import annotations
 
 import ctypes
-import logging
 import sys
+
+from . import ui_log
 
 __all__ = ["Monitor", "XRRMonitorInfo", "find_monitors", "without_containers"]
 
-logger = logging.getLogger(__name__)
 
 #: x, y, width, height in pixels of the whole screen.
 Monitor = tuple[int, int, int, int]
@@ -27,7 +27,7 @@ def find_monitors(display: str | None) -> list[Monitor]:
     try:
         return without_containers(_x11_monitors(display))
     except OSError as error:  # a library missing: one monitor it is
-        logger.info("cannot list monitors (%s); treating the screen as one", error)
+        ui_log.info(f"cannot list monitors ({error}); treating the screen as one")
         return []
 
 

@@ -14,7 +14,6 @@ repeated until the Tk thread has taken it; both sleep while the agent says nothi
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import queue
 import signal
@@ -23,9 +22,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import ui_log
 from .desktop import LOCK_NOT_SHOWN, MAX_NAME, MAX_TEXT, clip_text
 from .ui_monitors import find_monitors
-from .ui_wire import (
+from .ui_pipe import (
     ClearCountdown,
     Close,
     FromAgent,
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_UNAVAILABLE", "main"]
 
-logger = logging.getLogger("homeroom.ui")
 
 #: The exit status that says "no windows can be shown here" (after an Unavailable message).
 EXIT_UNAVAILABLE = 3
@@ -67,7 +66,7 @@ class Pipe:
     def __init__(self, commands: int, answers: int) -> None:
         self.commands = commands
         self.answers = answers
-        self.reader: Reader[FromAgent] = Reader(FromAgent)
+        self.reader = Reader()
         self._write_guard = threading.Lock()
 
     def send(self, message: FromUi) -> None:
@@ -106,7 +105,7 @@ class Dispatcher:
                     self.handle(message)
                 except Exception:
                     # One bad message must not take the lock screen down with it.
-                    logger.exception("a desktop message failed: %r", type(message).__name__)
+                    ui_log.exception(f"a desktop message failed: {type(message).__name__!r}")
         finally:
             self.busy = False
 
@@ -151,9 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     if args:
         print(USAGE, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s homeroom-ui %(levelname)s %(message)s"
-    )
     # Ctrl-C in the agent's terminal is for the agent, which closes this process itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.dup(sys.stdout.fileno())
@@ -204,7 +200,7 @@ def serve(pipe: Pipe, display: str | None, *, reader_thread: bool) -> int:
         try:
             messages = pipe.reader.feed(data)
         except WireError as error:
-            logger.error("the agent sent something unreadable (%s); closing", error)
+            ui_log.error(f"the agent sent something unreadable ({error}); closing")
             pipe.send(Report(kind=LOCK_NOT_SHOWN, detail=f"desktop UI pipe broken: {error}"))
             finish(root, windows)
             return
@@ -260,7 +256,7 @@ def watch_with_thread(root: tkinter.Tk, fd: int, received: Callable[[bytes], Non
                 try:
                     root.event_generate(_WAKE, when="tail")
                 except Exception as error:  # the Tk loop has ended (RuntimeError, TclError)
-                    logger.info("stopped reading the agent's pipe: %s", error)
+                    ui_log.info(f"stopped reading the agent's pipe: {error}")
                     return
                 taken.wait(WAKE_AGAIN_SECONDS)
             if not data:

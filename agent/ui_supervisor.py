@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .desktop import (
     LOCK_NOT_SHOWN,
@@ -35,7 +35,6 @@ from .desktop import (
     MAX_NAME,
     MAX_OPEN_MESSAGES,
     MAX_TEXT,
-    BannerShown,
     Desktop,
     DesktopSnapshot,
     DesktopUnavailable,
@@ -68,6 +67,9 @@ from .ui_wire import (
     WireError,
     encode,
 )
+
+if TYPE_CHECKING:
+    from .desktop import BannerShown
 
 __all__ = ["SupervisedDesktop", "display_answers", "open_desktop", "why_no_windows"]
 

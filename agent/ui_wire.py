@@ -8,9 +8,13 @@ either side keeping a history. The child answers with what happened on screen: i
 where the monitors are) or cannot show anything, the banner is drawn, a message was read, the
 lock was tampered with, a snapshot of its windows.
 
-Each message is msgpack, prefixed with its length as 4 bytes (big-endian). `Reader` turns
-bytes as they arrive into messages; `encode` turns a message into bytes to write. Like the
-hub protocol, this module never touches a pipe, so both ends and the tests share it.
+Each message is one JSON object with its kind under "type", prefixed with its length as
+4 bytes (big-endian). `Reader` turns bytes as they arrive into messages; `encode` turns a
+message into bytes to write. Like the hub protocol, this module never touches a pipe.
+
+This is the agent's end, strict (msgspec checks every field of what the UI process says,
+which the agent does not trust). The UI process speaks the same messages through
+`agent.ui_pipe`, which needs only the standard library, so msgspec is not resident twice.
 """
 
 from __future__ import annotations
@@ -147,11 +151,11 @@ class SnapshotTaken(msgspec.Struct, tag="snapshot_taken", frozen=True):
 
 FromUi = Ready | Unavailable | Shown | MessageRead | Report | SnapshotTaken
 
-_encoder = msgspec.msgpack.Encoder()
+_encoder = msgspec.json.Encoder()
 
 
 def encode(message: FromAgent | FromUi) -> bytes:
-    """The message as bytes to write: its length, then msgpack."""
+    """The message as bytes to write: its length, then JSON."""
     body = _encoder.encode(message)
     return _LENGTH.pack(len(body)) + body
 
@@ -166,7 +170,7 @@ class Reader(Generic[T]):
     """
 
     def __init__(self, kind: Any) -> None:
-        self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(kind)
+        self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(kind)
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[T]:

@@ -8,9 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from websockets.exceptions import ConnectionClosed
-
 from link.reconnect import SessionLost, stay_connected
+from link.ws import ConnectionClosed
 from protocol.actions import (
     AnyAction,
     CloseApp,

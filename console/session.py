@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
 from link.dial import open_session
+from link.ws import ClientConnection, ConnectionClosed
 from protocol.actions import AnyAction
 from protocol.commands import SignedCommand, sign_command
 from protocol.credentials import StaffCredential

@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-
 from protocol.frames import MAX_FRAME_BYTES
 from protocol.handshake import ClientHandshake, channel_of
 from protocol.messages import encode_message, prepare_message_decoder
 from protocol.tokens import is_loopback
 
 from .tls import client_context
+from .ws import ClientConnection, connect
 
 
 async def open_session(

@@ -7,10 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
-from websockets.exceptions import ConnectionClosed
-
 from protocol.backoff import full_jitter
 from protocol.errors import PeerError
+
+from .ws import ConnectionClosed
 
 #: A session that lasted this long counts as healthy: the next drop starts the backoff over.
 #: One rule for every client, so a hub that admits and then drops a peer at once is not

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
+from agent import ui_pipe
 from agent.desktop import DesktopSnapshot, WindowView
 from agent.ui_wire import (
     MAX_FRAME,
@@ -80,9 +82,9 @@ def test_an_oversized_length_is_refused_before_reading_it() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b"\xc1",  # never valid msgpack
-        b"\x81\xa4type\xa4nope",  # {"type": "nope"}: no such message
-        b"\x82\xa4type\xa5shown\xa3ack\xa3one",  # Shown with a string for its number
+        b"\xc1{",  # not JSON
+        b'{"type":"nope"}',  # no such message
+        b'{"type":"shown","ack":"one"}',  # Shown with a string for its number
     ],
 )
 def test_garbage_is_an_error_not_a_message(body: bytes) -> None:
@@ -95,3 +97,85 @@ def test_each_side_reads_only_its_own_messages() -> None:
     # The agent never takes a Lock from the UI process, whatever it writes.
     with pytest.raises(WireError):
         Reader(FromUi).feed(encode(Lock(message="x", by="y")))
+
+
+# The UI process speaks through agent.ui_pipe (standard library only): both ends must agree.
+
+
+def _as_pipe_message(message: object) -> object:
+    """The ui_pipe message with the same name and fields as a ui_wire one."""
+    kind = getattr(ui_pipe, type(message).__name__)
+    fields = msgspec.structs.asdict(message)  # type: ignore[arg-type]
+    if "waiting" in fields:
+        fields["waiting"] = tuple(
+            ui_pipe.QueuedMessage(**msgspec.structs.asdict(m)) for m in fields["waiting"]
+        )
+    return kind(**fields)
+
+
+def test_the_ui_process_reads_every_message_the_agent_writes() -> None:
+    data = b"".join(encode(message) for message in TO_UI)
+    reader = ui_pipe.Reader()
+    received: list[object] = []
+    for index in range(len(data)):
+        received += reader.feed(data[index : index + 1])
+    expected = [_as_pipe_message(m) for m in TO_UI]
+    assert received == expected
+    # named tuples with no fields compare equal, so the kinds are checked too
+    assert [type(m) for m in received] == [type(m) for m in expected]
+
+
+def test_the_agent_reads_every_message_the_ui_process_writes() -> None:
+    written = [_as_pipe_message(m) for m in FROM_UI]
+    data = b"".join(ui_pipe.encode(m) for m in written)  # type: ignore[arg-type]
+    assert Reader(FromUi).feed(data) == FROM_UI
+    # and the UI's encoder writes what the agent's would, so neither end drifts
+    assert data == b"".join(encode(m) for m in FROM_UI)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xc1{",  # not JSON
+        b"[1, 2]",  # not an object
+        b'{"type":"nope"}',  # no such message
+        b'{"type":"ready","monitors":[]}',  # the UI's own message, not the agent's
+        b'{"type":"watched","text":null,"ack":"7"}',  # a string for a number
+        b'{"type":"watched","text":null,"ack":true}',  # a boolean for a number
+        b'{"type":"lock","message":"x"}',  # a field missing
+        b'{"type":"lock","message":"x","by":"y","extra":1}',  # a field too many
+        b'{"type":"messages","waiting":[{"id":1,"sender":"a"}]}',  # a message missing its text
+        b'{"type":"messages","waiting":["x"]}',
+    ],
+)
+def test_the_ui_process_refuses_what_is_not_exactly_a_message(body: bytes) -> None:
+    with pytest.raises(ui_pipe.WireError):
+        ui_pipe.Reader().feed(len(body).to_bytes(4, "big") + body)
+
+
+def test_the_ui_process_refuses_an_oversized_length() -> None:
+    with pytest.raises(ui_pipe.WireError, match="limit"):
+        ui_pipe.Reader().feed((ui_pipe.MAX_FRAME + 1).to_bytes(4, "big"))
+
+
+def test_both_ends_know_the_same_messages() -> None:
+    import agent.ui_wire
+
+    assert set(agent.ui_wire.__all__) == set(ui_pipe.__all__) - {"decode"}
+
+
+def test_the_ui_process_imports_none_of_the_agents_heavy_modules() -> None:
+    # What the UI process imports stays resident all day beside the agent's own copy.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import agent.ui_process, agent.tk_desktop\n"
+        "heavy = ('msgspec', 'logging', 'dataclasses', 'inspect', 'concurrent', 'asyncio')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
