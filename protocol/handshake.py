@@ -63,6 +63,7 @@ from .messages import (
     Proof,
     Query,
     Result,
+    RevocationUpdate,
     Roster,
     ScreenshotPart,
     SetDeviceRecord,
@@ -113,7 +114,7 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     (Side.HUB, ClientRole.CONSOLE): frozenset({Submit, Query, SetDeviceRecord, KeyframeRequest}),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset(
-        {Deliver, LockDue, PolicyUpdate, KeyframeRequest, Error}
+        {Deliver, LockDue, PolicyUpdate, RevocationUpdate, KeyframeRequest, Error}
     ),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(
         {Roster, DeviceChanged, DeviceAlert, Result, ScreenshotPart, Answer, Error}
