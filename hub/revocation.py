@@ -73,23 +73,31 @@ class Carrier:
         self.org_key = org_key
         self._stamp: tuple[int, int] | None = None
         self.current: RevocationList | None = None
+        #: The sequence last sent to every online agent (a sign-in gets `current` anyway).
+        self._broadcast = 0
         self.refresh()
 
-    def refresh(self) -> bool:
-        """Reread the file if it changed; True when a newer list is now held."""
+    def refresh(self) -> None:
+        """Reread the file if it changed, and hold it if it is newer than `current`."""
         try:
             stat = (self.folder / REVOCATION_FILE).stat()
         except FileNotFoundError:
-            return False
+            return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
-            return False
+            return
         self._stamp = stamp
         revocations = load(self.folder, self.org_key)
         held = self.current
-        if revocations is None or (
-            held is not None and revocations.body.sequence <= held.body.sequence
+        if revocations is not None and (
+            held is None or revocations.body.sequence > held.body.sequence
         ):
+            self.current = revocations
+
+    def unsent(self) -> bool:
+        """Whether `current` is newer than what online agents were last sent (then it is)."""
+        sequence = 0 if self.current is None else self.current.body.sequence
+        if sequence <= self._broadcast:
             return False
-        self.current = revocations
+        self._broadcast = sequence
         return True

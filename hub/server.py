@@ -401,6 +401,7 @@ class Hub:
             log.info("device %r online", device.name)
             await self._announce(device)
             await self.run(self.store.mark_seen, device_id, self.now())
+            await self.run(self.revocations.refresh)
             await self._send_revocations(ws)  # before any command it must be checked against
             for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
@@ -641,7 +642,8 @@ class Hub:
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
         await self._report_expired()
-        if await self.run(self.revocations.refresh):
+        await self.run(self.revocations.refresh)
+        if self.revocations.unsent():  # a new list: online agents get it now
             for link in list(self.agents.values()):
                 with contextlib.suppress(ConnectionClosed):
                     await self._send_revocations(link.ws)
