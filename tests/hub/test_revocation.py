@@ -146,3 +146,22 @@ async def test_staff_revoke_signs_the_next_list_and_devices_receive_it(room: Cla
         first.certificate.body.serial,
         second.certificate.body.serial,
     }
+
+
+async def test_a_list_past_its_expiry_is_still_enforced_and_reported_stale(
+    room: Classroom,
+) -> None:
+    # The device's clock is 31 days on (injected): the 30-day list has lapsed there.
+    smith = await room.console(room.staff("Ms Smith"))
+    credential = room.staff("Mr Mallory")
+    mallory = await room.console(credential)
+    later = time.time() + 31 * 24 * 3600
+    agent = await room.start_agent("Ada's laptop", clock=lambda: later)
+    device = agent.state.device_id
+    await org_revokes(room, credential)
+    # By its answer the device has handled the list (the command itself lapsed there).
+    assert (await sent(smith, SendMessage(text="hello"), device)).code is ErrorCode.COMMAND_EXPIRED
+    assert audited(room, "event:revocation_stale")
+    assert agent.revocations.sequence == 1
+    refused = await sent(mallory, LockScreen(), device)
+    assert refused.code is ErrorCode.CERTIFICATE_REVOKED
