@@ -65,6 +65,7 @@ from protocol.messages import (
     LockDue,
     Message,
     Result,
+    RevocationUpdate,
     Status,
     encode_message,
 )
@@ -78,6 +79,7 @@ from .actions.processes import ProcessGuard, ProcessRefused
 from .desktop import Desktop, HeadlessDesktop, banner_shown
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
+from .revocation import Revocations
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
 
@@ -157,6 +159,8 @@ class Agent:
         #: the saved replay cache was lost, so losing it never reopens the door.
         self.replay_floor = 0
         self.replay = self._load_replay()
+        # Checked here on every command, whatever the hub knows (agent/revocation.py).
+        self.revocations = Revocations(folder, state.org_public)
         # --- desktop reports and the banner (ui) ---
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: collections.deque[Event] = collections.deque(maxlen=32)
@@ -271,6 +275,8 @@ class Agent:
             await self._send(await self.carry_out(message))
         elif isinstance(message, LockDue):
             await self._lock_due(message)
+        elif isinstance(message, RevocationUpdate):
+            await self._revocations_received(message)
         elif isinstance(message, KeyframeRequest):
             # A watcher cannot apply tiles: the next capture (at the watched rate, never
             # sooner, so requests cannot speed capture up) sends a whole picture.
@@ -291,6 +297,7 @@ class Agent:
                 org_key=state.org_public,
                 now=int(self.clock()),
                 replay=self.replay,
+                revoked=self.revocations.serials,
                 recipient=Recipient(device_id=state.device_id, group=state.group),
             )
             if body.issued_at < self.replay_floor:
@@ -398,6 +405,7 @@ class Agent:
         """
         try:
             body = self.lock_order.verify_due(due.command)
+            self.revocations.check(body.issuer.body)
         except PeerError as error:
             log.warning("refused the lock the hub re-asserted: %s", error)
             detail = fit(f"{error.code.value}: {error.detail}", MAX_SHORT_TEXT)
@@ -409,6 +417,22 @@ class Agent:
         log.info("the hub re-asserted lock %s", body.id)
         await self._lock(body.action, body)
         await self._send(self._status())
+
+    async def _revocations_received(self, update: RevocationUpdate) -> None:
+        """Hold a newer organisation-signed list; report one that is older or not the org's."""
+        now = int(self.clock())
+        try:
+            if self.revocations.receive(update.revocations):
+                log.info("revocation list %d in force", self.revocations.sequence)
+        except PeerError as error:
+            log.warning("refused the revocation list the hub sent: %s", error)
+            detail = fit(f"{error.code.value}: {error.detail}", MAX_SHORT_TEXT)
+            await self._send(Event(kind="revocation_refused", at=now, detail=detail))
+            return
+        if self.revocations.is_stale(now):
+            # Still enforced; the school should know the organisation owes a new list.
+            detail = f"revocation list {self.revocations.sequence} is past its expiry"
+            await self._send(Event(kind="revocation_stale", at=now, detail=detail))
 
     async def _message(self, action: SendMessage, body: CommandBody) -> Result:
         self.desktop.show_message(action.text, sender=body.issuer.body.name)

@@ -6,6 +6,7 @@ from protocol.certificates import CertificateBody, Role
 from protocol.credentials import StaffCredential
 from protocol.tokens import EnrollmentToken, new_token, secret_hash
 
+from . import revocation
 from .keyring import STAFF_CERT_LIFETIME, Keyring
 from .store import Store
 
@@ -74,3 +75,17 @@ def is_recorded(store: Store, staff: CertificateBody) -> bool:
         staff.groups,
         staff.expires_at,
     )
+
+
+def revoke_staff(keyring: Keyring, store: Store, serial: str, *, now: int) -> int:
+    """Revoke `serial` here, and sign the next revocation list for devices to check.
+
+    Returns the list's sequence number. The hub refuses the certificate from now on;
+    agents refuse it once the list reaches them, even through a hub that does not.
+    """
+    store.revoke_staff(serial, now)
+    store.append_audit(LOCAL_ADMIN, "staff_revoke", [], "ok", serial, now)
+    published = revocation.publish(
+        keyring.folder, keyring.org_key, store.revoked_serials(), now=now
+    )
+    return published.body.sequence

@@ -19,7 +19,7 @@ from protocol.tokens import is_loopback
 from protocol.types import check_group, check_name
 
 from . import fleet_cli
-from .admin import LOCAL_ADMIN, create_token, issue_staff
+from .admin import LOCAL_ADMIN, create_token, issue_staff, revoke_staff
 from .keyring import Keyring, init_hub
 from .store import Store, StoreError
 
@@ -309,9 +309,11 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
                 f"{args.serial!r} is not a serial: copy all 32 hex digits from 'staff list' "
                 "or from the certificate"
             )
-        store.revoke_staff(args.serial, now)
-        store.append_audit(LOCAL_ADMIN, "staff_revoke", [], "ok", args.serial, now)
-        print(f"Revoked {args.serial}: refused from the next sign-in or command on.")
+        sequence = revoke_staff(keyring, store, args.serial, now=now)
+        print(
+            f"Revoked {args.serial}: refused from the next sign-in or command on; "
+            f"devices receive revocation list {sequence} from the running hub."
+        )
         return 0
     if args.command == "staff":
         for person in store.staff():

@@ -52,6 +52,7 @@ from protocol.messages import (
     Message,
     Query,
     Result,
+    RevocationUpdate,
     Roster,
     ScreenshotPart,
     SetDeviceRecord,
@@ -69,6 +70,7 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
+from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
 from .store import (
     DeviceExists,
@@ -138,6 +140,8 @@ class Hub:
         self._change = asyncio.Event()
         self.due_locks = DueLocks(store)
         self.class_sessions = ClassSessions(clock)
+        # The organisation's revocation list, carried to agents that check it themselves.
+        self.revocations = Carrier(keyring.folder, keyring.org_public)
         self.router = Router(
             store,
             self.agents,
@@ -425,6 +429,8 @@ class Hub:
             await self._announce(device)
             await self.run(self.store.mark_seen, device_id, self.now())
             link.seen_written = self.now()
+            await self.run(self.revocations.refresh)
+            await self._send_revocations(ws)  # before any command it must be checked against
             for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
@@ -734,6 +740,16 @@ class Hub:
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
         await self._report_expired()
+        await self.run(self.revocations.refresh)
+        if self.revocations.unsent():  # a new list: online agents get it now
+            for link in list(self.agents.values()):
+                with contextlib.suppress(ConnectionClosed):
+                    await self._send_revocations(link.ws)
+
+    async def _send_revocations(self, ws: ServerConnection) -> None:
+        revocations = self.revocations.current
+        if revocations is not None:
+            await ws.send(encode_message(RevocationUpdate(revocations=revocations)).decode())
 
     async def _report_expired(self) -> None:
         try:

@@ -1112,6 +1112,7 @@ class Store:
                 (device_id,),
             ).fetchone()
         return None if row is None else bytes(row[0])
+
     # -- the hub's replay cache ----------------------------------------------
 
     def remember_nonce(self, nonce: bytes, expires_at: int, issuer: str) -> None:

@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     DEVICE_KEY_MISMATCH = "device_key_mismatch"
     WRONG_ROLE = "wrong_role"
     UNRECORDED_CERTIFICATE = "unrecorded_certificate"
+    REVOCATION_OUTDATED = "revocation_outdated"
     # Enrollment.
     UNKNOWN_TOKEN = "unknown_token"
     TOKEN_EXPIRED = "token_expired"
@@ -80,6 +81,10 @@ GUIDANCE: dict[ErrorCode, str] = {
     ErrorCode.UNRECORDED_CERTIFICATE: (
         "This hub has no record of the credential's certificate. "
         "Ask an admin for a credential issued by this hub."
+    ),
+    ErrorCode.REVOCATION_OUTDATED: (
+        "A revocation list older than the one this device holds was refused; the newer one "
+        "stays in force. If the hub keeps sending it, ask IT to check the hub."
     ),
     ErrorCode.UNKNOWN_TOKEN: "The enrollment token is unknown. Ask an admin for a new token.",
     ErrorCode.TOKEN_EXPIRED: "The enrollment token has expired. Ask an admin for a new token.",

@@ -64,6 +64,7 @@ from .messages import (
     Proof,
     Query,
     Result,
+    RevocationUpdate,
     Roster,
     ScreenshotPart,
     SetDeviceRecord,
@@ -116,7 +117,7 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
     ),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset(
-        {Deliver, LockDue, PolicyUpdate, KeyframeRequest, Error}
+        {Deliver, LockDue, PolicyUpdate, RevocationUpdate, KeyframeRequest, Error}
     ),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(
         {Roster, DeviceChanged, DeviceAlert, Result, ScreenshotPart, Answer, Error}

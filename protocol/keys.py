@@ -20,6 +20,7 @@ class Purpose(StrEnum):
 
     CERTIFICATE = "certificate"
     COMMAND = "command"
+    REVOCATION = "revocation"
     HUB_HANDSHAKE = "hub-handshake"
     CLIENT_HANDSHAKE = "client-handshake"
 

@@ -34,6 +34,7 @@ from .limits import (
     MAX_VERSIONS,
     MAX_WATCHERS,
 )
+from .revocation import RevocationList
 from .types import (
     AccountName,
     DeviceId,
@@ -283,6 +284,17 @@ class PolicyUpdate(Message, tag="policy", frozen=True):
             raise ValueError("a policy update carries a set_policy command")
 
 
+class RevocationUpdate(Message, tag="revocation", frozen=True):
+    """Hub: the newest organisation-signed revocation list, after sign-in and when it changes.
+
+    The agent verifies it against its pinned organisation key and keeps the highest sequence;
+    the hub only carries it, so it cannot un-revoke anyone (protocol/revocation.py).
+    """
+
+    MAX_BYTES = 256 * KiB
+    revocations: RevocationList
+
+
 # --- Console to hub ------------------------------------------------------------
 
 
@@ -462,6 +474,7 @@ AnyMessage = (
     | Deliver
     | LockDue
     | PolicyUpdate
+    | RevocationUpdate
     | Submit
     | KeyframeRequest
     | Query

@@ -62,8 +62,10 @@ async def test_tiles_appear_for_pushed_devices_and_are_watched() -> None:
         # One watch once the layout settles (more only if it settles slower than the
         # console waits, on a loaded machine); the last asks for the tiles' final size.
         await console.wait_until(
-            lambda: (calls := console.link.calls_to("watch"))
-            and calls[-1].width == console.app.grid_thumbnail_width,
+            lambda: (
+                (calls := console.link.calls_to("watch"))
+                and calls[-1].width == console.app.grid_thumbnail_width
+            ),
             "a watch for the tiles' size",
         )
         watch = console.link.calls_to("watch")[-1]

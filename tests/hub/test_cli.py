@@ -18,7 +18,9 @@ import msgspec
 import pytest
 
 from console.session import ConsoleSession
+from protocol.codec import decode_as
 from protocol.credentials import StaffCredential
+from protocol.revocation import RevocationList
 from protocol.tokens import parse_token
 
 from ..support import scaled
@@ -76,6 +78,9 @@ def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
     # A serial the hub never recorded (a certificate minted elsewhere) is revoked too...
     assert hub("staff", "revoke", "--data", str(data), "ab" * 16).returncode == 0
     assert "ab" * 16 in hub("staff", "list", "--data", str(data)).stdout
+    # Each revocation signs the next list for devices to check themselves.
+    signed = decode_as((data / "revocation.json").read_bytes(), RevocationList, "list")
+    assert (signed.body.sequence, set(signed.body.serials)) == (2, {serial, "ab" * 16})
     # ...but a cut-down one is refused with what to copy instead.
     short = hub("staff", "revoke", "--data", str(data), serial[:8])
     assert short.returncode == 2 and "32 hex digits" in short.stderr
