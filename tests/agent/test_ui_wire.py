@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 import pytest
 
@@ -175,7 +177,9 @@ def test_the_ui_process_imports_none_of_the_agents_heavy_modules() -> None:
         "heavy = ('msgspec', 'logging', 'dataclasses', 'inspect', 'concurrent', 'asyncio')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
+    # Without the coverage run's variables: its hook in the child imports these itself.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert result.stdout.strip() == ""
