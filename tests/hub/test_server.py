@@ -321,7 +321,7 @@ def _pins(room: Classroom):  # type: ignore[no-untyped-def]
     from protocol.handshake import HubPins
 
     return HubPins(
-        hub=room.keyring.hub_key.public.fingerprint, org=room.keyring.org_key.public.fingerprint
+        hub=room.keyring.hub_key.public.fingerprint, org=room.keyring.org_public.fingerprint
     )
 
 
