@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["do", "keys"],
         metavar="do|keys",
         help="do: send one signed action from a script instead of opening the class grid; "
-        "keys: make your own key and install your certificate (homeroom-console keys --help)",
+        "keys: make your own key and install your certificate (keys --help says how)",
     )
     # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
     parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -191,9 +191,9 @@ def _load_credential(path: Path | None, *, otherwise: str) -> StaffCredential:
         if not path.exists():
             raise SystemExit(
                 f"homeroom-console: no staff credential in {path}.\n"
-                'Make your key with: homeroom-console keys new "YOUR NAME"; an admin certifies '
-                f"it and you install the card (or save a credential as {shlex.quote(str(path))} "
-                f"{otherwise})"
+                "Make your own key first (see: homeroom-console keys --help); an admin certifies "
+                f"it, and you install the card. Or save a credential as {shlex.quote(str(path))} "
+                f"{otherwise}"
             )
     try:
         return StaffCredential.decode(path.read_bytes())

@@ -1,13 +1,12 @@
 """`homeroom-console keys`: a staff member's key, made and kept on their own machine.
 
-  homeroom-console keys new "Ms Smith"     make the key (0600) and Ms-Smith.request
-  homeroom-console keys install Ms-Smith.card
-                                            join the card the hub wrote with the key
-                                            into the credential the console reads
+  keys new "Ms Smith"       makes your key (readable by you only) and Ms-Smith.request
+  keys install CARD         joins the card the hub wrote for you with your key, into the
+                            credential the console reads
 
-The request holds the public key only; an admin certifies it with `homeroom-org
-certify-staff` and records the certificate on the hub, which writes the card. The private
-key never leaves this machine, so neither the hub nor the admin ever holds it.
+The request holds the public key only; an admin certifies it with the organisation's
+tool (certify-staff) and records the certificate on the hub, which writes the card. The
+private key never leaves this machine, so neither the hub nor the admin ever holds it.
 """
 
 from __future__ import annotations
