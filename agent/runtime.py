@@ -230,6 +230,7 @@ class Agent:
                 pins=state.pins,
                 channel=channel,
                 clock=self.clock,
+                revoked=self.revocations.serials,  # a revoked hub certificate, after a theft
             )
 
         ws, endpoint = await open_session(state.hub_url, handshake)
