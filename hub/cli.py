@@ -28,7 +28,7 @@ from protocol.types import check_group, check_name
 
 from . import fleet_cli
 from .admin import LOCAL_ADMIN, add_staff, create_token, install_revocations, revoke_staff
-from .keyring import Keyring, init_hub, install_certificate, rotate
+from .keyring import Keyring, init_hub, install_certificate, request_again, rotate
 from .store import Store, StoreError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     install = command(certificate, "install", "install what homeroom-org certify-hub wrote")
     install.add_argument("grant", type=Path, metavar="FILE")
     command(certificate, "rotate", "make a new hub key and its request (the old key serves on)")
+    command(certificate, "request", "write hub.request again, for the hub's current key")
 
     serve = command(commands, "serve", "run the hub")
     serve.add_argument("--host", default="0.0.0.0")
@@ -238,6 +239,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"  hub key           {keyring.hub_key.public.fingerprint}")
         print(f"Start it with: homeroom-hub serve --data {_quoted(args.data)}")
         print("(A running hub uses a new certificate once restarted.)")
+        return 0
+    if args.command == "certificate" and args.action == "request":
+        request = request_again(args.data)
+        print(f"Wrote {request}. On the organisation's machine, certify it:")
+        print(f"  homeroom-org --org ORG certify-hub {_quoted(request)}")
         return 0
     if args.command == "certificate":
         request = rotate(args.data)

@@ -72,8 +72,8 @@ class Keyring:
         if (folder / ORG_PRIVATE_KEY).exists():
             raise FileExistsError(
                 f"{folder / ORG_PRIVATE_KEY} is the organisation's key, and it must not stay on "
-                f"the hub: move it off (homeroom-org adopts it: see docs/operations.md, "
-                f"'Moving the organisation key off an older hub') and start again."
+                "the hub. Move it off: see 'Moving the organisation key off an older hub' in "
+                "docs/operations.md."
             )
         if not (folder / "hub.cert").exists():
             raise FileNotFoundError(
@@ -120,6 +120,17 @@ def init_hub(folder: Path, *, hub_url: str, names: list[str]) -> Path:
     (folder / "tls-cert.pem").write_bytes(cert_pem)
     Store.open(folder / "hub.sqlite3").close()
     return _write_request(folder, hub_key)
+
+
+def request_again(folder: Path) -> Path:
+    """A request for the hub's current key: a lost request, or an older hub whose
+    organisation key was moved off it and which now needs `org.pub` and a new certificate."""
+    if (folder / ORG_PRIVATE_KEY).exists():
+        raise FileExistsError(
+            f"{folder / ORG_PRIVATE_KEY} is still here: adopt it on the organisation's machine "
+            "(homeroom-org init --adopt), then delete it from the hub first"
+        )
+    return _write_request(folder, PrivateKey.from_bytes((folder / HUB_KEY).read_bytes()))
 
 
 def rotate(folder: Path) -> Path:

@@ -22,7 +22,8 @@ import msgspec
 
 from link.files import write_private
 from protocol.certificates import Role
-from protocol.errors import PeerError
+from protocol.errors import PeerError, UsageError
+from protocol.keys import PrivateKey
 from protocol.requests import CertificateRequest
 from protocol.types import check_group
 
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store the key unsealed (only on a disk that is itself encrypted)",
     )
+    init.add_argument(
+        "--adopt",
+        type=Path,
+        metavar="ORG_KEY",
+        help="keep an older hub's org.key instead of making a new key (then delete it there)",
+    )
     hub = commands.add_parser("certify-hub", help="certify a hub from its hub.request")
     hub.add_argument("request", type=Path)
     hub.add_argument("--out", type=Path, help="default: hub.grant beside the request")
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (FileNotFoundError, FileExistsError, ValueError, WrongPassphrase) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, WrongPassphrase, UsageError) as error:
         print(f"homeroom-org: {error}", file=sys.stderr)
         return 2
     except PeerError as error:
@@ -119,7 +126,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     folder: Path = args.org
     if args.command == "init":
         passphrase = None if args.no_passphrase else _passphrase(new=True)
-        org = Organisation.create(folder, passphrase)
+        adopted = None if args.adopt is None else PrivateKey.from_bytes(args.adopt.read_bytes())
+        org = Organisation.create(folder, passphrase, adopt=adopted)
         print(f"Created the organisation key in {folder}:")
         print(f"  fingerprint  {org.public.fingerprint}")
         print("Keep this folder off the hub: a USB stick in a safe, with a copy in another.")

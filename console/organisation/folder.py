@@ -58,8 +58,13 @@ class Organisation:
         return self.key.public
 
     @classmethod
-    def create(cls, folder: Path, passphrase: str | None) -> Organisation:
-        """A new organisation key in `folder`, sealed under `passphrase` (None: not sealed)."""
+    def create(
+        cls, folder: Path, passphrase: str | None, *, adopt: PrivateKey | None = None
+    ) -> Organisation:
+        """A new organisation key in `folder`, sealed under `passphrase` (None: not sealed).
+
+        `adopt`: keep an existing key instead (an older hub's org.key, moved off the hub).
+        """
         if (folder / KEY_FILE).exists():
             raise FileExistsError(
                 f"{folder} already holds an organisation key; refusing to overwrite it "
@@ -72,7 +77,7 @@ class Organisation:
             )
         if passphrase == "":
             raise ValueError("an empty passphrase protects nothing: choose one, or --no-passphrase")
-        key = PrivateKey.generate()
+        key = adopt or PrivateKey.generate()
         data = key.to_bytes() if passphrase is None else sealed.seal(key, passphrase)
         write_private(folder / KEY_FILE, data)
         folder.chmod(0o700)

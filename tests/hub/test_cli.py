@@ -592,3 +592,30 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json"
         " --credential admin.credential",
     ]
+
+
+def test_an_older_hub_moves_its_organisation_key_off(tmp_path: Path) -> None:
+    """A hub set up before issue 11 kept org.key in its folder: it will not start so, and
+    the documented steps move the key off without re-enrolling anyone."""
+    from hub.keyring import Keyring
+
+    data = set_up(tmp_path)
+    old = org_key_of(tmp_path / "org")
+    (data / "org.key").write_bytes(old.to_bytes())  # as the older `init` left it
+    (data / "org.pub").unlink()
+    refused = hub("devices", "--data", str(data))
+    assert refused.returncode == 2 and "Moving the organisation key off" in refused.stderr
+    adopted = tmp_path / "adopted"
+    ok(org("--org", str(adopted), "init", "--adopt", str(data / "org.key")))
+    (data / "org.key").unlink()
+    ok(hub("certificate", "request", "--data", str(data)))
+    ok(org("--org", str(adopted), "certify-hub", str(data / "hub.request")))
+    ok(hub("certificate", "install", "--data", str(data), str(data / "hub.grant")))
+    assert Keyring.load(data).org_public == old.public
+    assert old.to_bytes() not in (adopted / "org.key").read_bytes()  # sealed now
+
+
+def org_key_of(folder: Path):  # type: ignore[no-untyped-def]
+    from console.organisation.folder import Organisation
+
+    return Organisation.open(folder, "correct horse battery staple").key
