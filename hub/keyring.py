@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 
 from link.files import write_private
-from protocol.certificates import Certificate, verify_certificate
+from protocol.certificates import Certificate, Role, verify_certificate
 from protocol.codec import decode_as
 from protocol.handshake import channel_of
 from protocol.keys import PrivateKey, PublicKey
@@ -155,6 +155,8 @@ def install_certificate(folder: Path, grant: HubGrant, *, now: int | None = None
     pinned that organisation, and a hub that changed it would lose every one of them.
     """
     subject = PublicKey(grant.certificate.body.subject_key)
+    if grant.certificate.body.role is not Role.HUB:
+        raise ValueError("that is a staff certificate: record it with homeroom-hub staff add")
     verify_certificate(grant.certificate, grant.org, now=int(time.time()) if now is None else now)
     pinned = folder / "org.pub"
     if pinned.exists() and pinned.read_text().strip() != grant.org_key.hex():
