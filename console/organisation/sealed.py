@@ -20,7 +20,7 @@ from msgspec import Meta
 
 from protocol.keys import KEY_BYTES, PrivateKey
 
-#: scrypt cost as a power of two: 2**15 takes about 32 MiB and a tenth of a second here.
+#: scrypt cost as a power of two: 2**15 takes 32 MiB and 0.2-0.3 s here (a guess costs the same).
 WORK = 15
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
