@@ -287,6 +287,8 @@ class SealedWatches:
         header = check_frame(data)
         if not header.sealed:
             raise PeerError(ErrorCode.MALFORMED, "a plain frame where a sealed one is due")
+        if len(data) < HEADER.size + ENVELOPE.size + TAG_BYTES:
+            raise PeerError(ErrorCode.MALFORMED, "sealed frame shorter than its envelope")
         epoch, counter, count = ENVELOPE.unpack_from(data, HEADER.size)
         start = HEADER.size + ENVELOPE.size + count * WRAP.size
         if start + TAG_BYTES > len(data):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import (
@@ -173,3 +177,17 @@ def test_a_sealed_screenshot_opens_only_as_it_was_described() -> None:
     ):
         with pytest.raises(PeerError):
             console.open_screenshot(*args)
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_hostile_bytes_raise_only_peer_errors(data: st.DataObject) -> None:
+    sealer, consoles = watching("smith")
+    sealed = bytearray(sealer.seal(whole(1), whole=True))
+    cut = data.draw(st.integers(min_value=HEADER.size + 1, max_value=len(sealed)))
+    sealed = sealed[:cut]
+    for _ in range(data.draw(st.integers(min_value=0, max_value=4))):
+        where = data.draw(st.integers(min_value=0, max_value=len(sealed) - 1))
+        sealed[where] = data.draw(st.integers(min_value=0, max_value=255))
+    with contextlib.suppress(PeerError):  # anything else escaping fails the test
+        consoles["smith"].open_frame(DEVICE, bytes(sealed), NOW)
