@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.actions import AnyAction
-from protocol.errors import PeerError
+from protocol.errors import ErrorCode, PeerError
 from protocol.fleet import FleetEntry, LifeChange
 from protocol.messages import Answer, AuditEntry, Error, Result, ScreenshotPart
 from protocol.screenshots import ScreenshotAssembly
@@ -108,7 +108,10 @@ class ITDesk:
             waiting_reply.set_result(DeviceReply(event, shot))
 
     def _open_screenshot(self, result: Result, data: bytes) -> bytes:
-        return self._connected().open_screenshot(result, data)
+        session = self._session()
+        if session is None:  # its key went with the session that asked
+            raise PeerError(ErrorCode.MALFORMED, "the console reconnected meanwhile: take it again")
+        return session.open_screenshot(result, data)
 
     @staticmethod
     def _settle(waiting: asyncio.Future[Answer], event: Answer | Error) -> None:

@@ -59,8 +59,8 @@ async def test_a_screenshot_has_the_screens_pixels_and_is_audited(
     assert info.sealed_by is not None
     with pytest.raises(UnidentifiedImageError):
         Image.open(io.BytesIO(relayed))
-    picture = Image.open(io.BytesIO(teacher.session.open_screenshot(result, relayed)))
-    picture = picture.convert("RGB")
+    opened = teacher.session.open_screenshot(result, relayed)
+    picture = Image.open(io.BytesIO(opened)).convert("RGB")
     assert picture.size == on_screen.size == (info.width, info.height)
     assert ImageChops.difference(picture, on_screen).getbbox() is None
     [audited] = [
