@@ -24,7 +24,7 @@ MAX_IMAGE_BYTES = 4 * 1024 * 1024
 #: what follows the header is an envelope and ciphertext, which only a watcher can check.
 SEALED = 0x80
 #: What sealing may add to a frame: the envelope with its key wraps, and the tag.
-MAX_SEAL_BYTES = 8 * 1024
+MAX_SEAL_BYTES = 16 * 1024
 MAX_FRAME_BYTES = HEADER.size + MAX_IMAGE_BYTES + MAX_SEAL_BYTES
 
 #: Tiles are squares of this many thumbnail pixels. A patch starts on the tile grid and

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import ErrorCode, PeerError, UsageError
 from .frames import HEADER, MAX_SEAL_BYTES, SEALED, check_frame
+from .limits import MAX_WATCHERS
 
 #: Poly1305's tag: what sealing adds to every frame and screenshot, besides the envelope.
 TAG_BYTES = 16
@@ -48,9 +49,9 @@ KEY_BYTES = 32
 ENVELOPE = struct.Struct(">QQB")
 #: a watch key's id (from the console's public key), the agent's share, the wrapped content key
 WRAP = struct.Struct(">8s32s48s")
-#: Keys a whole frame may carry: a watcher holds at most KEYS_PER_WATCHER at a time.
+#: Keys a whole frame may carry: each person on the banner holds at most KEYS_PER_WATCHER.
 KEYS_PER_WATCHER = 3
-MAX_WRAPS = 64
+MAX_WRAPS = KEYS_PER_WATCHER * MAX_WATCHERS
 assert ENVELOPE.size + MAX_WRAPS * WRAP.size + TAG_BYTES <= MAX_SEAL_BYTES
 
 _FRAME_INFO = b"homeroom sealed frames v1\x00"
@@ -137,10 +138,6 @@ class FrameSealer:
     def sealing(self) -> bool:
         return bool(self._watchers)
 
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
     def admit(self, *, watch_id: str, serial: str, watcher_key: bytes, until: float) -> None:
         """Derive the key for a watch just accepted; a person keeps their newest few (consoles)."""
         share_key = X25519PrivateKey.generate()
@@ -155,8 +152,9 @@ class FrameSealer:
         for old in theirs[:-KEYS_PER_WATCHER]:
             del self._watchers[old]
             self._wraps.pop(old, None)
-        while len(self._watchers) > MAX_WRAPS:  # more watchers than the banner names
+        if len(self._watchers) > MAX_WRAPS:  # more keys than the banner has names for
             del self._watchers[next(iter(self._watchers))]
+            self._new_epoch()  # whoever that was reads nothing more
 
     def update(self, now: float, serials: Collection[str]) -> bool:
         """Forget watch keys past their lease or of people no longer watching.
