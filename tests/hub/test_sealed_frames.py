@@ -18,9 +18,10 @@ from agent.screen import SyntheticScreen
 from console.session import Picture
 from hub.links import AgentLink
 from hub.server import Hub
-from protocol.actions import Watch
+from protocol.actions import Unwatch, Watch
 from protocol.certificates import Role
 from protocol.frames import HEADER, Frame, check_frame, restream
+from protocol.messages import Result
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
@@ -131,6 +132,31 @@ async def test_a_watcher_the_agent_never_accepted_gets_only_ciphertext(tmp_path:
         [jones_link] = [c for c in room.hub.consoles if c.staff.name == "Mr Jones"]
         room.hub.router.watchers[device][jones_link] = float("inf")
         now[0] += 5
+        async with asyncio.timeout(scaled(10)):
+            while jones.session.frames_refused == 0:
+                await asyncio.sleep(0.02)  # polling a count, not waiting for time to pass
+        assert not [e for e in jones.inbox.events if isinstance(e, Picture)]
+
+
+async def test_a_teacher_who_stopped_watching_cannot_read_what_follows(tmp_path: Path) -> None:
+    now = [NOW]
+    async with classroom(tmp_path) as room:
+        _, _, device = await watched_room(room, now)
+        smith = await room.console()
+        jones = await room.console(room.staff("Mr Jones", Role.TEACHER))
+        await smith.submit(Watch(width=320, fps=20, lease_seconds=60), [device])
+        before = await smith.take(Picture)
+        await jones.submit(Watch(width=320, fps=20, lease_seconds=60), [device])
+        await jones.take(Picture)
+        stop = await jones.submit(Unwatch(), [device])
+        await jones.take(Result, lambda r: r.command_id == stop.body.id and r.ok)
+        # A hostile hub keeps relaying to Mr Jones after he left the student's banner.
+        [jones_link] = [c for c in room.hub.consoles if c.staff.name == "Mr Jones"]
+        room.hub.router.watchers[device][jones_link] = float("inf")
+        jones.inbox.events.clear()
+        now[0] += 5
+        after = await smith.take(Picture, lambda p: p.frame.sequence > before.frame.sequence)
+        assert isinstance(after.frame, Frame)  # the new content key came in a whole frame
         async with asyncio.timeout(scaled(10)):
             while jones.session.frames_refused == 0:
                 await asyncio.sleep(0.02)  # polling a count, not waiting for time to pass
