@@ -57,6 +57,8 @@ class Picture:
     device_id: str
     frame: AnyFrame
     image: Image.Image
+    #: The frame's size as it arrived (sealed, when it was): what the link carried.
+    wire_bytes: int = 0
 
 
 HubEvent = Roster | DeviceChanged | DeviceAlert | Result | ScreenshotPart | Answer | Error | Picture
@@ -226,17 +228,18 @@ class ConsoleSession:
         if device_id is None:
             return None
         now = self.clock()
+        plain = data
         try:
             if header.sealed or self.sealed.expects_sealed(device_id, now):
-                data = self.sealed.open_frame(device_id, data, now)
-            frame = decode_frame(data)
+                plain = self.sealed.open_frame(device_id, data, now)
+            frame = decode_frame(plain)
         except PeerError:
             self.frames_refused += 1
             await self.request_keyframe(device_id)  # a whole frame brings a fresh start
             return None
-        return await self._assemble(device_id, frame)
+        return await self._assemble(device_id, frame, len(data))
 
-    async def _assemble(self, device_id: str, frame: AnyFrame) -> Picture | None:
+    async def _assemble(self, device_id: str, frame: AnyFrame, size: int = 0) -> Picture | None:
         """Apply a frame to the device's picture; ask for a whole frame when it cannot apply."""
         # Imported here: `homeroom-console do` never sees a picture, and importing Pillow and
         # rich (about 50 modules) would lengthen its start for nothing.
@@ -247,7 +250,7 @@ class ConsoleSession:
         image = await asyncio.to_thread(live.apply, frame)
         if image is not None:
             self._keyframe_asked.pop(device_id, None)
-            return Picture(device_id, frame, image)
+            return Picture(device_id, frame, image, size)
         await self.request_keyframe(device_id)
         return None
 

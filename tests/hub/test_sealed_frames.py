@@ -20,8 +20,9 @@ from hub.links import AgentLink
 from hub.server import Hub
 from protocol.actions import Unwatch, Watch
 from protocol.certificates import Role
-from protocol.frames import HEADER, Frame, check_frame, restream
+from protocol.frames import HEADER, Frame, check_frame, encode_frame, restream
 from protocol.messages import Result
+from protocol.sealing import ENVELOPE, TAG_BYTES, WRAP
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
@@ -84,6 +85,9 @@ async def test_the_hub_relays_frames_it_cannot_read_and_the_console_sees_the_scr
             assert_no_picture(data)
             assert picture.frame.image[:64] not in data
         assert any(check_frame(d).sequence == tiled.frame.sequence for d in relay.relayed)
+        # What sealing adds on the wire: the envelope and the tag, and one wrap in whole frames.
+        assert tiled.wire_bytes == len(encode_frame(tiled.frame)) + ENVELOPE.size + TAG_BYTES
+        assert picture.wire_bytes == len(encode_frame(picture.frame)) + 33 + WRAP.size
         assert console.session.frames_refused == 0
 
 
