@@ -127,7 +127,8 @@ class FrameSealer:
     def __init__(self, device_id: str) -> None:
         self.device_id = device_id
         self._watchers: dict[bytes, _Watcher] = {}
-        self._epoch = 0
+        # Random high half: a restarted agent's epochs are not taken for its last run's.
+        self._epoch = secrets.randbits(32) << 32
         self._key = b""
         self._content: ChaCha20Poly1305
         self._counter = 0

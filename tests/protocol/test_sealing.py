@@ -191,3 +191,13 @@ def test_hostile_bytes_raise_only_peer_errors(data: st.DataObject) -> None:
         sealed[where] = data.draw(st.integers(min_value=0, max_value=255))
     with contextlib.suppress(PeerError):  # anything else escaping fails the test
         consoles["smith"].open_frame(DEVICE, bytes(sealed), NOW)
+
+
+def test_a_restarted_agent_is_opened_afresh() -> None:
+    console, key, watch_id = SealedWatches(), SealKey.generate(), random_watch_id()
+    console.remember(key, watch_id, [DEVICE], NOW + 60)
+    for _ in range(2):  # the agent restarts: its new run starts epochs of its own
+        sealer = FrameSealer(DEVICE)
+        sealer.admit(watch_id=watch_id, serial="smith", watcher_key=key.public, until=NOW + 60)
+        assert console.open_frame(DEVICE, sealer.seal(whole(1), whole=True), NOW) == whole(1)
+        assert console.open_frame(DEVICE, sealer.seal(tiles(2), whole=False), NOW) == tiles(2)
