@@ -272,8 +272,13 @@ class SealedWatches:
         return any(device_id in held.targets for held in self._held.values())
 
     def forget_expired(self, now: float) -> None:
-        for ident in [i for i, held in self._held.items() if held.until <= now]:
+        """Forget keys past their lease, and what was opened for devices no key covers now."""
+        expired = [i for i, held in self._held.items() if held.until <= now]
+        for ident in expired:
             self._drop(ident)
+        if expired:
+            covered = set().union(*(held.targets for held in self._held.values()))
+            self._epochs = {d: e for d, e in self._epochs.items() if d in covered}
 
     def _drop(self, ident: bytes) -> None:
         held = self._held.pop(ident)
@@ -283,6 +288,7 @@ class SealedWatches:
 
     def open_frame(self, device_id: str, data: bytes, now: float) -> bytes:
         """The encoded frame inside a sealed one from `device_id`, once checked and fresh."""
+        self.forget_expired(now)
         header = check_frame(data)
         if not header.sealed:
             raise PeerError(ErrorCode.MALFORMED, "a plain frame where a sealed one is due")

@@ -148,6 +148,9 @@ def test_a_console_without_the_key_opens_nothing() -> None:
 def test_a_watch_key_ends_with_its_lease() -> None:
     sealer, consoles = watching("smith")
     assert consoles["smith"].expects_sealed(DEVICE, NOW)
+    consoles["smith"].open_frame(DEVICE, sealer.seal(whole(1), whole=True), NOW)
+    with pytest.raises(PeerError):  # past the lease, the console holds nothing to open it
+        consoles["smith"].open_frame(DEVICE, sealer.seal(tiles(2), whole=False), NOW + 61)
     assert not consoles["smith"].expects_sealed(DEVICE, NOW + 61)
     sealer.update(NOW + 61, {"smith"})
     assert not sealer.sealing
