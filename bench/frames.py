@@ -61,7 +61,7 @@ from hub.store import Store
 from protocol.actions import Unwatch, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
-from protocol.frames import Frame, encode_frame
+from protocol.frames import Frame
 
 from .scenes import SCENES
 
@@ -304,7 +304,7 @@ class Inbox:
 async def collect(session: ConsoleSession, inbox: Inbox) -> None:
     async for event in session:
         if isinstance(event, Picture):
-            size = len(encode_frame(event.frame))
+            size = event.wire_bytes  # as it arrived: sealed for this console
             inbox.pictures += 1
             inbox.frame_bytes += size
             if isinstance(event.frame, Frame):

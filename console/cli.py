@@ -302,7 +302,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     awaited: str | None = "device list"
     targets: list[str] = []
     results: dict[str, Result] = {}
-    screenshots = ScreenshotCollector()
+    screenshots = ScreenshotCollector(session.open_screenshot)
     pictures: dict[str, bytes | str] = {}  # by device: the picture, or why it is missing
     try:
         async with asyncio.timeout(args.wait):

@@ -41,7 +41,7 @@ from .certificates import (
     verify_certificate,
 )
 from .errors import ErrorCode, PeerError, UsageError
-from .frames import AnyFrame, check_frame, decode_frame
+from .frames import AnyFrame, FrameHeader, check_frame, decode_frame
 from .keys import PrivateKey, PublicKey, Purpose
 from .messages import (
     PROTOCOL_VERSIONS,
@@ -221,10 +221,10 @@ class _Endpoint:
         self._frames_allowed()
         return decode_frame(data)
 
-    def check_frame(self, data: bytes) -> None:
+    def check_frame(self, data: bytes) -> FrameHeader:
         """As receive_frame, but only validates: a relay need not copy the picture."""
         self._frames_allowed()
-        check_frame(data)
+        return check_frame(data)
 
     def _frames_allowed(self) -> None:
         if self.stage is not Stage.OPEN:
