@@ -9,16 +9,20 @@ agent as a hostile hub would, past every check a hub makes.
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from pathlib import Path
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from PIL import Image, UnidentifiedImageError
 
 from console.organisation.folder import Organisation
-from console.session import ConsoleSession
+from console.session import ConsoleSession, Picture
 from hub.keyring import Keyring
+from hub.links import AgentLink
 from hub.server import Hub
 from hub.store import Store
 from protocol.actions import LockScreen, Watch
@@ -32,8 +36,10 @@ from protocol.certificates import (
 from protocol.commands import sign_command
 from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode, PeerError
+from protocol.frames import HEADER, check_frame
 from protocol.keys import PrivateKey, Purpose
 from protocol.messages import Deliver
+from protocol.sealing import SealedWatches, SealKey
 
 from ..classroom import Classroom, classroom
 from .secrets_scan import private_keys_in
@@ -168,7 +174,39 @@ async def test_no_device_obeys_a_command_signed_with_what_the_folder_holds(
     assert agent.watchers() == []
 
 
-@pytest.mark.skip(reason="frames encrypted to the watcher come with the e2e branch (issue 11)")
 async def test_the_thief_cannot_read_a_relayed_frame(room: Classroom, tmp_path: Path) -> None:
-    """Hook for end-to-end frame encryption: a watch by a real teacher, the frames the hub
-    relays captured with the copied folder in hand; they must not decode as an image."""
+    """A real teacher watches; the frames the hub relays, captured by a thief holding the
+    copied folder, are no picture, and no key in that folder opens them."""
+    relayed: list[bytes] = []
+    relay = room.hub._relay_frame
+
+    def recording(link: AgentLink, data: bytes) -> None:
+        relayed.append(data)
+        relay(link, data)
+
+    room.hub._relay_frame = recording  # type: ignore[method-assign]
+    agent = await room.start_agent("Ada's laptop")
+    device = agent.state.device_id
+    console = await room.console()
+    await console.submit(Watch(width=320, fps=20, lease_seconds=60), [device])
+    picture = await console.take(Picture)
+    assert relayed
+    folder = stolen(room, tmp_path)
+    # Every 32-byte value in the folder, tried as the console's X25519 half of the watch.
+    thief_keys = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if len(data) == 32:
+            private = X25519PrivateKey.from_private_bytes(data)
+            thief_keys.append(SealKey(private, private.public_key().public_bytes_raw()))
+    for data in relayed:
+        assert check_frame(data).sealed
+        for attempt in (data, data[HEADER.size :]):
+            with pytest.raises(UnidentifiedImageError):
+                Image.open(io.BytesIO(attempt))
+        assert picture.frame.image[:64] not in data
+        for key in thief_keys:
+            opener = SealedWatches()
+            opener.remember(key, "thief", [device], until=time.time() + 60)
+            with pytest.raises(PeerError):
+                opener.open_frame(device, data, time.time())
