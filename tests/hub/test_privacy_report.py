@@ -10,12 +10,12 @@ import pytest
 
 from hub.cli import main
 from hub.privacy_report import as_text, privacy_report
-from protocol.actions import GetSystemInfo, LockScreen, SendMessage, TakeScreenshot, Watch
+from protocol.actions import Action, GetSystemInfo, LockScreen, SendMessage, TakeScreenshot, Watch
 from protocol.certificates import ALL_GROUPS, Role
 from protocol.messages import Result
 
 from ..agent.actions_kit import eventually
-from ..classroom import classroom
+from ..classroom import Console, classroom
 
 
 async def test_the_report_lists_exactly_the_watches_screenshots_and_commands_of_a_device(
@@ -28,12 +28,12 @@ async def test_the_report_lists_exactly_the_watches_screenshots_and_commands_of_
         teacher = await room.console(room.staff("Ms Smith"))
         it = await room.console(room.staff("IT desk", Role.IT, (ALL_GROUPS,)))
 
-        async def done(console, action, targets):  # type: ignore[no-untyped-def]
+        async def done(console: Console, action: Action, targets: list[str]) -> str:
             command = await console.submit(action, targets)
-            for target in targets:
-                await console.take(
-                    Result, lambda r, t=target: r.command_id == command.body.id and r.device_id == t
-                )
+            answered: set[str] = set()
+            while answered != set(targets):
+                result = await console.take(Result, lambda r: r.command_id == command.body.id)
+                answered.add(result.device_id)
             return command.body.id
 
         watched = await done(teacher, Watch(), [a])
