@@ -72,6 +72,7 @@ from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
+from .session_alerts import left_session_alerts
 from .store import (
     DeviceExists,
     DeviceRecord,
@@ -458,6 +459,22 @@ class Hub:
                 self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)
                 await self._announce(device)
+                await self._flag_left_session(device)
+
+    async def _flag_left_session(self, device: DeviceRecord) -> None:
+        """Tell the teacher of a class in session that this device dropped off (session_alerts)."""
+        sessions = {s.class_name: s for s in self.class_sessions.active()}
+        if not sessions:
+            return  # no lesson on: nothing to read, nobody to tell
+        try:
+            classes = await self.run(self.store.classes)
+        except StoreError as failure:
+            log.error("could not check %r against class sessions: %s", device.name, failure)
+            return
+        for serial, alert in left_session_alerts(device, classes, sessions, self.now()):
+            for console in list(self.consoles):
+                if console.staff.serial == serial:
+                    console.post(alert)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
@@ -669,9 +686,7 @@ class Hub:
             if staff.covers_group(c.group)
         )
 
-    async def _class_session(
-        self, staff: CertificateBody, request: ClassSessionRequest
-    ) -> Message:
+    async def _class_session(self, staff: CertificateBody, request: ClassSessionRequest) -> Message:
         """Start or end a class session (hub/class_sessions.py); the classes, or why not."""
         name = request.class_name
         klass = next(

@@ -390,15 +390,21 @@ class DeviceChanged(Message, tag="device", frozen=True):
     device: DeviceState
 
 
-#: What a device reports that the teacher must see at once, not only in the audit log.
-AlertKind = Literal["lock_tampered", "lock_not_shown"]
-ALERT_KINDS: frozenset[str] = frozenset(AlertKind.__args__)  # type: ignore[attr-defined]
+#: What the teacher must see at once, not only in the audit log: a device's lock undone or
+#: not shown, or focus mode warning about or closing a blocked program or site (reported by
+#: the device); a device of a class in session dropping off (noticed by the hub).
+AlertKind = Literal[
+    "lock_tampered", "lock_not_shown", "focus_warned", "focus_closed", "left_session"
+]
+#: The alerts a device may raise by an Event; "left_session" is the hub's alone to say.
+ALERT_KINDS: frozenset[str] = frozenset(AlertKind.__args__) - {"left_session"}  # type: ignore[attr-defined]
 
 
 class DeviceAlert(Message, tag="alert", frozen=True):
-    """Hub: a device reported something its teacher must see now (its lock undone or not shown).
+    """Hub: something about a device its teacher must see now (see AlertKind).
 
-    `at` and `detail` are the device's own words: shown literally, never trusted.
+    `at` and `detail` are the device's own words (for "left_session", the hub's): shown
+    literally, never trusted.
     """
 
     device_id: DeviceId
