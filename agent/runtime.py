@@ -25,6 +25,7 @@ from protocol.actions import (
     Action,
     CancelPower,
     CloseApp,
+    EndFocus,
     GetSystemInfo,
     KillProcess,
     LaunchApp,
@@ -37,6 +38,7 @@ from protocol.actions import (
     SendMessage,
     SetAppList,
     ShutDown,
+    StartFocus,
     TakeScreenshot,
     UnlockScreen,
     Unwatch,
@@ -77,6 +79,7 @@ from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
 from .desktop import Desktop, HeadlessDesktop, banner_shown
+from .focus_mode import CHECK_SECONDS, FocusMode
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .revocation import Revocations
@@ -123,7 +126,8 @@ class Agent:
     `power` replaces its final log-off/restart/shutdown calls; `grace_seconds` is how
     long a program asked to close gets before it is killed; `sample_seconds` is the
     window over which CPU use is measured; `watch_activity` reports the active window
-    and idleness to the hub (off for simulated students).
+    and idleness to the hub (off for simulated students); `focus_check_seconds` is how
+    often focus mode looks at the windows (agent/focus_mode.py).
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class Agent:
         watch_activity: bool = False,
         idle_after: float = activity.IDLE_AFTER,
         can_lock: bool | None = None,
+        focus_check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.state = state
         # The OS's name for the student, fitted once: every Status and Inventory carries it.
@@ -174,6 +179,15 @@ class Agent:
         self._restore_lock()
         self.apps = AppList.load(folder, self.recipient, state.org_public)
         self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
+        self.focus = FocusMode(
+            platform=self.platform,
+            guard=self.guard,
+            desktop=desktop,
+            clock=clock,
+            report=self._desktop_reported,
+            close_grace_seconds=grace_seconds,
+            check_seconds=focus_check_seconds,
+        )
         self.power = PowerPlanner(
             desktop, power or self.platform.power_commands(), clock, self._power_failed
         )
@@ -203,11 +217,13 @@ class Agent:
         """Stay connected: reconnect with exponential backoff and full jitter."""
         self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
+        focus = asyncio.create_task(self.focus.run())
         watcher = self._start_activity_watch() if self._watch_activity else None
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
+            focus.cancel()
             if watcher is not None:
                 watcher.stop()
             self.power.cancel(quietly=True)
@@ -375,6 +391,10 @@ class Agent:
                 return await self._power_action(action, body)
             case CancelPower():
                 return await self._cancel_power(action, body)
+            case StartFocus():
+                return self._done(body, self.focus.start(action, body))
+            case EndFocus():
+                return self._done(body, self.focus.stop())
             case SetAppList():
                 # The signed command itself is kept, so it is verified again at each start.
                 return self._done(body, self.apps.accept(command, body))

@@ -1,0 +1,74 @@
+"""Focus mode's rules with an injected clock: warned once, closed after the grace period,
+sites matched on browser titles only, and the desktop shell never touched."""
+
+from __future__ import annotations
+
+from agent.actions.focus import (
+    Close,
+    FocusRules,
+    FocusWatch,
+    FocusWindow,
+    Warn,
+    site_words,
+)
+from protocol.actions import StartFocus
+
+NOW = 1_800_000_000
+
+
+def rules(**kw: object) -> FocusRules:
+    action = StartFocus(**{"apps": ("writer", "firefox"), "sites": ("youtube.com",), **kw})  # type: ignore[arg-type]
+    return FocusRules.from_command(action, "Ms Smith", NOW)
+
+
+GAME = FocusWindow(4242, "minecraft", "Minecraft 1.21")
+ESSAY = FocusWindow(100, "writer", "Essay - Writer")
+VIDEO = FocusWindow(200, "firefox", "Cats - YouTube — Mozilla Firefox")
+
+
+def test_a_program_off_the_list_is_warned_about_once_then_closed_after_the_grace() -> None:
+    watch = FocusWatch()
+    watch.start(rules(grace_seconds=30))
+    [warn] = watch.review([ESSAY, GAME], NOW)
+    assert warn == Warn(GAME, "minecraft is not one of this lesson's programs")
+    assert watch.review([ESSAY, GAME], NOW + 29) == []  # warned already, grace not over
+    [close] = watch.review([ESSAY, GAME], NOW + 30)
+    assert close == Close(GAME, warn.reason)
+    # Started again after it was closed: a new attempt, warned about anew.
+    again = FocusWindow(4300, "minecraft", "Minecraft 1.21")
+    assert watch.review([again], NOW + 31) == [Warn(again, warn.reason)]
+
+
+def test_a_site_matches_only_a_browser_title_and_leaving_it_in_time_ends_the_attempt() -> None:
+    watch = FocusWatch()
+    watch.start(rules(grace_seconds=30))
+    notes = FocusWindow(100, "writer", "youtube notes - Writer")  # a document, not the site
+    [warn] = watch.review([VIDEO, notes], NOW)
+    assert warn == Warn(VIDEO, "youtube.com is blocked during this lesson")
+    maths = FocusWindow(200, "firefox", "Fractions - Khan Academy — Mozilla Firefox")
+    assert watch.review([maths], NOW + 10) == []  # switched the tab away in time
+    assert watch.review([VIDEO], NOW + 40) == [Warn(VIDEO, warn.reason)]  # back: new attempt
+    assert site_words("youtube.com") == ("youtube.com", "youtube")
+    assert site_words("x.com") == ("x.com",)  # "x" would match nearly every title
+
+
+def test_no_list_of_programs_blocks_only_sites_and_the_shell_is_never_touched() -> None:
+    watch = FocusWatch()
+    watch.start(rules(apps=()))
+    shell = FocusWindow(5, "xfce4-panel", "Panel")
+    assert watch.review([GAME, shell, VIDEO], NOW) == [
+        Warn(VIDEO, "youtube.com is blocked during this lesson")
+    ]
+    strict = FocusWatch()
+    strict.start(rules())
+    assert [s.window for s in strict.review([GAME, shell], NOW)] == [GAME]
+
+
+def test_focus_mode_ends_by_itself_and_when_told() -> None:
+    watch = FocusWatch()
+    watch.start(rules(minutes=45))
+    assert watch.active(NOW + 45 * 60 - 1)
+    assert watch.review([GAME], NOW + 45 * 60) == [] and not watch.active(NOW + 45 * 60)
+    watch.start(rules())
+    watch.stop()
+    assert watch.review([GAME], NOW) == []
