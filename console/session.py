@@ -22,6 +22,7 @@ from protocol.messages import (
     Answer,
     ClassSessionRequest,
     ClientRole,
+    CommandQueued,
     DeviceAlert,
     DeviceChanged,
     DeviceState,
@@ -55,7 +56,17 @@ class Picture:
     image: Image.Image
 
 
-HubEvent = Roster | DeviceChanged | DeviceAlert | Result | ScreenshotPart | Answer | Error | Picture
+HubEvent = (
+    Roster
+    | DeviceChanged
+    | DeviceAlert
+    | CommandQueued
+    | Result
+    | ScreenshotPart
+    | Answer
+    | Error
+    | Picture
+)
 
 
 class ConsoleSession:

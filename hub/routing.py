@@ -28,6 +28,7 @@ from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PublicKey
 from protocol.messages import (
     MAX_SCREENSHOT_BYTES,
+    CommandQueued,
     Deliver,
     Result,
     ScreenshotPart,
@@ -302,6 +303,10 @@ class Router:
             pending = self.pending.get(body.id)
             if pending is not None:
                 pending.queued.add(target)
+            # The sender sees it waits, rather than silence until the device comes back.
+            console.post(
+                CommandQueued(command_id=body.id, device_id=target, expires_at=body.expires_at)
+            )
             self.changed()
         except StoreError as error:
             log.error("could not queue for %s: %s", target[:16], error)

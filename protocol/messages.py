@@ -413,6 +413,19 @@ class DeviceAlert(Message, tag="alert", frozen=True):
     detail: ShortText = ""
 
 
+class CommandQueued(Message, tag="queued", frozen=True):
+    """Hub: the device is offline and the sender asked to queue: the command waits for it.
+
+    It goes out when the device connects, unless `expires_at` comes first (then a failed
+    Result says so); its Result comes then. Without the queue flag the sender gets a failed
+    Result with code device_offline at once instead.
+    """
+
+    command_id: RandomId
+    device_id: DeviceId
+    expires_at: Timestamp
+
+
 class ClassSessionInfo(WireStruct, frozen=True):
     """The class session on for a class: who started it, and when it ends by itself."""
 
@@ -489,6 +502,7 @@ AnyMessage = (
     | Roster
     | DeviceChanged
     | DeviceAlert
+    | CommandQueued
     | Answer
     | Error
 )
