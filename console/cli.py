@@ -32,7 +32,9 @@ CREDENTIAL_FILE = "staff.credential"
 
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
-  e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
+  e.g.  homeroom-console session start --class 7B-maths --credential me.credential
+          (teachers reach a class's devices only during their own class session)
+        homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
         homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
         homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential
           (admin only; apps.json is a JSON list of
@@ -110,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["do"],
-        metavar="do",
-        help="send one signed action from a script instead of opening the class grid",
+        choices=["do", "session"],
+        metavar="do|session",
+        help="do: send one signed action from a script instead of opening the class grid; "
+        "session: start or end a class session",
     )
     # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
     parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -126,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo is not None:
             parser.error("--demo opens the class grid; leave it out with do")
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
+    if args.command == "session":
+        from .session_cli import session_main
+
+        if args.demo is not None:
+            parser.error("--demo opens the class grid; leave it out with session")
+        return session_main(args.do_args, credential=args.credential, hub=args.hub)
     if args.web:
         return _web_main(parser, args)
     from .app import ClassroomApp

@@ -73,6 +73,7 @@ from .offload import StoreThread
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
 from .session_alerts import left_session_alerts
+from .session_rules import outside_sessions
 from .store import (
     DeviceExists,
     DeviceRecord,
@@ -153,6 +154,7 @@ class Hub:
             on_routed=self.due_locks.routed,
             consoles=self.consoles,
             store_thread=self.store_thread,
+            outside_sessions=self._outside_sessions,
         )
         self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
@@ -460,6 +462,13 @@ class Hub:
                 log.info("device %r offline", device.name)
                 await self._announce(device)
                 await self._flag_left_session(device)
+
+    async def _outside_sessions(self, staff: CertificateBody, targets: list[str]) -> set[str]:
+        """The targets a teacher may not reach now, for want of a class session of theirs."""
+        if staff.role is not Role.TEACHER or not targets:
+            return set()  # nobody else is bound by class sessions: no store read
+        sessions = {s.class_name: s for s in self.class_sessions.active()}
+        return outside_sessions(staff, targets, await self.run(self.store.classes), sessions)
 
     async def _flag_left_session(self, device: DeviceRecord) -> None:
         """Tell the teacher of a class in session that this device dropped off (session_alerts)."""
