@@ -65,6 +65,16 @@ class FocusMode:
         blocked = ", ".join(rules.sites) or "no sites"
         return f"focus mode until {until}: {allowed}; blocked: {blocked}"
 
+    def summary(self) -> str | None:
+        """Focus mode in force, in words for the student's panel, or None."""
+        rules = self.watch.rules
+        if rules is None or not self.watch.active(self.clock()):
+            return None
+        until = time.strftime("%H:%M", time.localtime(rules.ends_at))
+        allowed = ", ".join(sorted(rules.apps)) or "any program"
+        blocked = ", ".join(rules.sites) or "no sites"
+        return f"until {until} ({rules.teacher}): {allowed}; blocked: {blocked}"
+
     def stop(self) -> str:
         was_on = self.watch.active(self.clock())
         self.watch.stop()

@@ -73,6 +73,7 @@ from protocol.messages import (
 )
 from protocol.screenshots import cut
 
+from . import what_applies
 from .actions import activity, diagnostics, facts, processes, screenshot
 from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
@@ -179,6 +180,9 @@ class Agent:
         self._restore_lock()
         self.apps = AppList.load(folder, self.recipient, state.org_public)
         self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
+        #: The policy window in force, in words, for the student's panel (filled by policy).
+        self.policy_window: Callable[[], str | None] = lambda: None
+        self._applies_written: what_applies.WhatApplies | None = None
         self.focus = FocusMode(
             platform=self.platform,
             guard=self.guard,
@@ -734,7 +738,29 @@ class Agent:
 
     # --- Reports --------------------------------------------------------------------
 
+    def what_applies(self) -> what_applies.WhatApplies:
+        """What the student's "what applies now" panel shows (agent/what_applies.py)."""
+        return what_applies.WhatApplies(
+            at=int(self.clock()),
+            watched_by=tuple(self.watchers()),
+            locked=self.desktop.locked,
+            focus=self.focus.summary(),
+            window=self.policy_window(),
+        )
+
+    def _note_what_applies(self) -> None:
+        """Rewrite the student's panel when it changed (each status report asks)."""
+        applies = self.what_applies()
+        if self.folder is None or applies.same_as(self._applies_written):
+            return
+        try:
+            what_applies.save(self.folder, applies)
+            self._applies_written = applies
+        except OSError as error:
+            log.warning("could not write what applies now: %s", error)
+
     def _status(self) -> Status:
+        self._note_what_applies()
         return Status(
             locked=self.desktop.locked,
             watched_by=tuple(self.watchers())[:MAX_WATCHERS],
