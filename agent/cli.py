@@ -28,7 +28,7 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
         default=argparse.SUPPRESS if after_command else None,
         metavar="DIR",
         # Not computed here: the agent would load platformdirs at every start just for this.
-        help="folder for this device's key and settings (default: homeroom-agent in this user's "
+        help="folder for this device's key and settings (default: one in this user's "
         "settings folder, e.g. ~/.config/homeroom-agent)",
     )
     options.add_argument(
