@@ -9,14 +9,21 @@ each warning and closing to the hub as an Event (the teacher's console shows it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 
+import msgspec
 import psutil
 
+from link.files import write_private
 from protocol.actions import StartFocus
-from protocol.commands import CommandBody
+from protocol.codec import decode_as
+from protocol.commands import CommandBody, Recipient, SignedCommand, verify_command
+from protocol.errors import PeerError
+from protocol.keys import PublicKey
 
 from .actions import processes
 from .actions.focus import Close, FocusRules, FocusWatch, FocusWindow, Warn
@@ -28,6 +35,8 @@ log = logging.getLogger("homeroom.agent")
 
 #: How often the windows are looked at while focus mode is on.
 CHECK_SECONDS = 2.0
+#: The focus command in force, kept signed so that a restarted agent verifies it again.
+FOCUS_FILE = "focus.json"
 
 
 class FocusMode:
@@ -43,7 +52,9 @@ class FocusMode:
         report: Callable[[str, str], None],
         close_grace_seconds: float,
         check_seconds: float = CHECK_SECONDS,
+        folder: Path | None = None,
     ) -> None:
+        self.folder = folder
         self.platform = platform
         self.guard = guard
         self.desktop = desktop
@@ -55,15 +66,51 @@ class FocusMode:
         self._on = asyncio.Event()
         self._checking = asyncio.Lock()
 
-    def start(self, action: StartFocus, body: CommandBody) -> str:
-        """Put a verified focus command in force; what to tell the teacher."""
-        rules = FocusRules.from_command(action, body.issuer.body.name, body.issued_at)
-        self.watch.start(rules)
-        self._on.set()
+    def start(self, action: StartFocus, body: CommandBody, command: SignedCommand) -> str:
+        """Put a verified focus command in force, and keep it; what to tell the teacher."""
+        rules = self._take(action, body)
+        if self.folder is not None:
+            try:  # a restarted agent (the first bypass tried) picks it up again
+                write_private(self.folder / FOCUS_FILE, msgspec.json.encode(command))
+            except OSError as error:
+                log.warning("focus mode not kept for a restart: %s", error)
         until = time.strftime("%H:%M", time.localtime(rules.ends_at))
         allowed = ", ".join(sorted(rules.apps)) or "any program"
         blocked = ", ".join(rules.sites) or "no sites"
         return f"focus mode until {until}: {allowed}; blocked: {blocked}"
+
+    def _take(self, action: StartFocus, body: CommandBody) -> FocusRules:
+        rules = FocusRules.from_command(action, body.issuer.body.name, body.issued_at)
+        self.watch.start(rules)
+        self._on.set()
+        return rules
+
+    def restore(self, recipient: Recipient, org_key: PublicKey, revoked: Collection[str]) -> None:
+        """Focus mode as it was before a restart, if the kept command still verifies.
+
+        Checked as of its issue (signature, certificate, this device, revocations now); an
+        edited or foreign file is ignored, and one past its end time has nothing to restore.
+        """
+        path = None if self.folder is None else self.folder / FOCUS_FILE
+        if path is None or not path.exists():
+            return
+        try:
+            command = decode_as(path.read_bytes(), SignedCommand, FOCUS_FILE)
+            body = verify_command(
+                command,
+                org_key=org_key,
+                now=command.body.issued_at,
+                replay=None,
+                revoked=revoked,
+                recipient=recipient,
+            )
+        except (PeerError, OSError) as error:
+            log.error("ignoring the kept focus mode (%s)", error)
+            return
+        if isinstance(body.action, StartFocus):
+            self._take(body.action, body)
+            if not self.watch.active(self.clock()):
+                self._on.clear()
 
     def summary(self) -> str | None:
         """Focus mode in force, in words for the student's panel, or None."""
@@ -79,6 +126,9 @@ class FocusMode:
         was_on = self.watch.active(self.clock())
         self.watch.stop()
         self._on.clear()
+        if self.folder is not None:
+            with contextlib.suppress(OSError):
+                (self.folder / FOCUS_FILE).unlink(missing_ok=True)
         return "focus mode ended" if was_on else "focus mode was not on"
 
     async def run(self) -> None:

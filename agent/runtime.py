@@ -191,7 +191,9 @@ class Agent:
             report=self._desktop_reported,
             close_grace_seconds=grace_seconds,
             check_seconds=focus_check_seconds,
+            folder=folder,
         )
+        self.focus.restore(self.recipient, state.org_public, self.revocations.serials)
         self.power = PowerPlanner(
             desktop, power or self.platform.power_commands(), clock, self._power_failed
         )
@@ -396,7 +398,7 @@ class Agent:
             case CancelPower():
                 return await self._cancel_power(action, body)
             case StartFocus():
-                return self._done(body, self.focus.start(action, body))
+                return self._done(body, self.focus.start(action, body, command))
             case EndFocus():
                 return self._done(body, self.focus.stop())
             case SetAppList():

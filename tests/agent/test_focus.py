@@ -1,7 +1,13 @@
 """Focus mode's rules with an injected clock: warned once, closed after the grace period,
-sites matched on browser titles only, and the desktop shell never touched."""
+sites matched on browser titles only, and the desktop shell never touched; then kept,
+signed, across a restart of the agent.
+
+On a real desktop: tests/e2e/test_focus_mode_on_a_desktop.py."""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 from agent.actions.focus import (
     Close,
@@ -11,7 +17,14 @@ from agent.actions.focus import (
     Warn,
     site_words,
 )
-from protocol.actions import StartFocus
+from agent.desktop import HeadlessDesktop
+from agent.focus_mode import FOCUS_FILE
+from agent.runtime import Agent
+from agent.screen import SyntheticScreen
+from protocol.actions import EndFocus, StartFocus
+from protocol.messages import Result
+
+from ..classroom import classroom
 
 NOW = 1_800_000_000
 
@@ -72,3 +85,41 @@ def test_focus_mode_ends_by_itself_and_when_told() -> None:
     watch.start(rules())
     watch.stop()
     assert watch.review([GAME], NOW) == []
+
+
+# --- kept across a restart, over a real hub --------------------------------------------
+
+
+async def test_focus_mode_survives_a_restarted_agent_but_not_an_edit_or_its_end(
+    tmp_path: Path,
+) -> None:
+    async with classroom(tmp_path) as room:
+        agent = await room.start_agent("Ada")
+        folder = agent.folder
+        assert folder is not None
+        teacher = await room.console(room.staff("Ms Smith"))
+        focus = StartFocus(apps=("writer",), minutes=45)
+        sent = await teacher.submit(focus, [agent.state.device_id])
+        assert (await teacher.take(Result, lambda r: r.command_id == sent.body.id)).ok
+
+        def restarted(now: float | None = None) -> Agent:
+            # The student stops the agent; its service starts it again.
+            clock = time.time if now is None else (lambda: now)
+            screen = SyntheticScreen("Ada", seed=0)
+            return Agent(
+                agent.state, screen=screen, desktop=HeadlessDesktop(), folder=folder, clock=clock
+            )
+
+        summary = restarted().focus.summary()
+        assert summary is not None and summary.endswith("(Ms Smith): writer; blocked: no sites")
+        assert restarted(sent.body.issued_at + 45 * 60).focus.summary() is None  # over by then
+
+        kept = folder / FOCUS_FILE
+        original = kept.read_bytes()
+        kept.write_bytes(original.replace(b'"writer"', b'"minecraft"'))  # the student's edit
+        assert restarted().focus.summary() is None
+        kept.write_bytes(original)
+
+        ended = await teacher.submit(EndFocus(), [agent.state.device_id])
+        assert (await teacher.take(Result, lambda r: r.command_id == ended.body.id)).ok
+        assert not kept.exists() and restarted().focus.summary() is None
