@@ -484,6 +484,18 @@ class Hub:
             for console in list(self.consoles):
                 if console.staff.serial == serial:
                     console.post(alert)
+            try:  # kept, for the teacher who was not looking and for the school
+                await self.run(
+                    self.store.append_audit,
+                    "hub",
+                    alert.kind,
+                    [device.device_id],
+                    "flagged",
+                    alert.detail,
+                    alert.at,
+                )
+            except StoreError as failure:
+                log.error("could not record that %r left its lesson: %s", device.name, failure)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id

@@ -7,8 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from hub.audit import AuditRecord
 from protocol.messages import Answer, DeviceAlert, DeviceChanged, Event, encode_message
 
+from ..agent.actions_kit import eventually
 from ..classroom import Classroom, classroom
 
 
@@ -47,6 +49,13 @@ async def test_a_device_that_drops_off_in_a_session_is_flagged_to_its_teacher(
         assert alert.detail == "went offline during Maths 7B"
         await smith.take(DeviceChanged, lambda d: d.device.device_id == a and not d.device.online)
 
+        def recorded() -> list[AuditRecord]:
+            return [r for r in room.store.audit(limit=50) if r.action == "left_session"]
+
+        await eventually(recorded, "the drop-off was not recorded")  # written after the alert
+        [kept] = recorded()
+        assert (kept.actor, kept.targets, kept.at) == ("hub", (a,), alert.at)
+
         await stop_agent(room, c)  # in no class: no alert
         ended = await smith.session.class_session("Maths 7B", "end")
         await smith.take(Answer, lambda answer: answer.id == ended)
@@ -55,6 +64,7 @@ async def test_a_device_that_drops_off_in_a_session_is_flagged_to_its_teacher(
         assert not [e for e in smith.inbox.events if isinstance(e, DeviceAlert)]
         await jones.take(DeviceChanged, lambda d: d.device.device_id == b and not d.device.online)
         assert not [e for e in jones.inbox.events if isinstance(e, DeviceAlert)]
+        assert len(recorded()) == 1
 
 
 async def test_a_device_cannot_raise_the_hubs_own_alert(tmp_path: Path) -> None:
