@@ -140,7 +140,7 @@ class ConsoleSession:
 
     async def query(
         self,
-        subject: Literal["roster", "classes", "audit", "fleet", "history"],
+        subject: Literal["roster", "classes", "audit", "fleet", "history", "privacy"],
         limit: int = 1000,
         *,
         device_id: str | None = None,

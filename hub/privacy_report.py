@@ -18,7 +18,10 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from protocol.actions import ACTIONS
-from protocol.limits import fit
+from protocol.certificates import ALL_GROUPS, CertificateBody, Role
+from protocol.errors import ErrorCode
+from protocol.limits import MAX_AUDIT_ACTOR, MAX_AUDIT_DETAIL, MAX_AUDIT_WORD, fit
+from protocol.messages import Answer, Error, PrivacyLine, Query
 
 from .audit import AuditRecord
 from .store import Store
@@ -129,3 +132,33 @@ def as_json(device_id: str, device_name: str, entries: list[PrivacyEntry]) -> st
         "entries": [asdict(e) for e in entries],
     }
     return json.dumps(report, indent=2)
+
+
+def privacy_answer(store: Store, staff: CertificateBody, query: Query) -> Answer | Error:
+    """The console's privacy report of one device (run on the store's thread).
+
+    Like the whole audit log, it names staff of every group: school-wide IT and admins
+    only. The newest `query.limit` lines, oldest first.
+    """
+    if staff.role not in (Role.ADMIN, Role.IT) or ALL_GROUPS not in staff.groups:
+        message = "Privacy reports are for school-wide IT and admins; ask them for one."
+        return Error(code=ErrorCode.ROLE_FORBIDDEN, message=message, ref=query.id)
+    if query.device_id is None or store.device(query.device_id) is None:
+        message = "Name an enrolled device for its privacy report."
+        return Error(code=ErrorCode.UNKNOWN_DEVICE, message=message, ref=query.id)
+    entries = privacy_report(store, query.device_id)[-query.limit :]
+    return Answer(
+        id=query.id,
+        privacy=tuple(
+            PrivacyLine(
+                at=e.at,
+                who=fit(e.who, MAX_AUDIT_ACTOR),
+                role=fit(e.role, MAX_AUDIT_WORD),
+                kind=e.kind,
+                action=fit(e.action, MAX_AUDIT_WORD),
+                outcome=fit(e.outcome, MAX_AUDIT_WORD),
+                detail=fit(e.detail, MAX_AUDIT_DETAIL),
+            )
+            for e in entries
+        ),
+    )

@@ -70,6 +70,7 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
+from .privacy_report import privacy_answer
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
 from .session_alerts import left_session_alerts
@@ -665,6 +666,8 @@ class Hub:
             return Answer(id=query.id, classes=(await self._classes(staff))[: query.limit])
         if query.subject in ("fleet", "history"):
             return await self.run(self.fleet.answer, staff, query)
+        if query.subject == "privacy":
+            return await self.run(privacy_answer, self.store, staff, query)
         # Audit rows name devices and people of every group: school-wide IT and admins see
         # them all; anyone else sees only what they did themselves.
         everything = staff.role in (Role.ADMIN, Role.IT) and ALL_GROUPS in staff.groups

@@ -321,9 +321,10 @@ class Query(Message, tag="query", frozen=True):
     """Console: ask the hub for a list."""
 
     id: RandomId
-    subject: Literal["roster", "classes", "audit", "fleet", "history"]
+    subject: Literal["roster", "classes", "audit", "fleet", "history", "privacy"]
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
-    #: For "history": the device whose life cycle changes are asked for.
+    #: For "history" and "privacy": the device whose life cycle changes, or whose privacy
+    #: report (who watched, captured or commanded it), are asked for.
     device_id: DeviceId | None = None
 
 
@@ -451,6 +452,18 @@ class AuditEntry(WireStruct, frozen=True):
     detail: Annotated[str, Meta(max_length=MAX_AUDIT_DETAIL)] = ""
 
 
+class PrivacyLine(WireStruct, frozen=True):
+    """One line of a device's privacy report (hub/privacy_report.py): who did what, when."""
+
+    at: Timestamp
+    who: Annotated[str, Meta(max_length=MAX_AUDIT_ACTOR)]
+    role: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    kind: Literal["watched", "stopped watching", "captured", "commanded"]
+    action: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    outcome: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    detail: Annotated[str, Meta(max_length=MAX_AUDIT_DETAIL)] = ""
+
+
 class Answer(Message, tag="answer", frozen=True):
     """Hub: the reply to a Query, by its id."""
 
@@ -461,6 +474,7 @@ class Answer(Message, tag="answer", frozen=True):
     audit: tuple[AuditEntry, ...] = ()
     fleet: tuple[FleetEntry, ...] = ()
     history: tuple[LifeChange, ...] = ()
+    privacy: tuple[PrivacyLine, ...] = ()
 
 
 # --- Both ways ---------------------------------------------------------------

@@ -12,7 +12,8 @@ from hub.cli import main
 from hub.privacy_report import as_text, privacy_report
 from protocol.actions import Action, GetSystemInfo, LockScreen, SendMessage, TakeScreenshot, Watch
 from protocol.certificates import ALL_GROUPS, Role
-from protocol.messages import Result
+from protocol.errors import ErrorCode
+from protocol.messages import Answer, Error, Result
 
 from ..agent.actions_kit import eventually
 from ..classroom import Console, classroom
@@ -96,3 +97,21 @@ def test_what_a_device_said_is_printed_without_its_escapes(tmp_path: Path) -> No
     text = as_text("Ada\x1b[31m", [entry])
     assert "\x1b" not in text and "\x07" not in text
     assert len(text.splitlines()) == 2  # the device's newline does not forge a row
+
+
+async def test_only_school_wide_it_and_admins_may_ask_the_hub_for_a_report(tmp_path: Path) -> None:
+    async with classroom(tmp_path) as room:
+        ada = await room.start_agent("Ada")
+        teacher = await room.console(room.staff("Ms Smith"))
+        asked = await teacher.session.query("privacy", device_id=ada.state.device_id)
+        refused = await teacher.take(Error, lambda e: e.ref == asked)
+        assert refused.code is ErrorCode.ROLE_FORBIDDEN and "school-wide IT" in refused.message
+        it = await room.console(room.staff("IT desk", Role.IT, (ALL_GROUPS,)))
+        asked = await it.session.query("privacy", device_id="0" * 64)
+        unknown = await it.take(Error, lambda e: e.ref == asked)
+        assert unknown.code is ErrorCode.UNKNOWN_DEVICE
+        sent = await teacher.submit(Watch(), [ada.state.device_id])
+        await teacher.take(Result, lambda r: r.command_id == sent.body.id)
+        asked = await it.session.query("privacy", device_id=ada.state.device_id)
+        answer = await it.take(Answer, lambda a: a.id == asked)
+        assert [(line.who, line.kind) for line in answer.privacy] == [("Ms Smith", "watched")]
