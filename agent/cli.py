@@ -28,7 +28,7 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
         default=argparse.SUPPRESS if after_command else None,
         metavar="DIR",
         # Not computed here: the agent would load platformdirs at every start just for this.
-        help="folder for this device's key and settings (default: homeroom-agent in this user's "
+        help="folder for this device's key and settings (default: one in this user's "
         "settings folder, e.g. ~/.config/homeroom-agent)",
     )
     options.add_argument(
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "run", parents=after, help="connect to the hub and serve (in the desktop session)"
     )
+    commands.add_parser(
+        "what-applies", parents=after, help="who is watching this screen, focus mode, and more"
+    )
     return parser
 
 
@@ -73,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Enrolled as {state.name!r} in group {state.group!r}.")
             print(f"Device id {state.device_id}; key kept in {folder}.")
             print(f"Now run: homeroom-agent run{state_option}")
+            return 0
+        if args.command == "what-applies":
+            from .what_applies import load
+
+            applies = load(folder)
+            if applies is None:
+                print("Homeroom has not run on this device yet: nothing of it applies.")
+            else:
+                print("\n".join(applies.lines()))
             return 0
         if not (folder / STATE_FILE).exists():
             print(

@@ -25,6 +25,7 @@ from protocol.actions import (
     Action,
     CancelPower,
     CloseApp,
+    EndFocus,
     GetSystemInfo,
     KillProcess,
     LaunchApp,
@@ -37,6 +38,7 @@ from protocol.actions import (
     SendMessage,
     SetAppList,
     ShutDown,
+    StartFocus,
     TakeScreenshot,
     UnlockScreen,
     Unwatch,
@@ -72,12 +74,14 @@ from protocol.messages import (
 from protocol.screenshots import cut
 from protocol.sealing import FrameSealer, screenshot_about, seal_screenshot
 
+from . import what_applies
 from .actions import activity, diagnostics, facts, processes, screenshot
 from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
 from .actions.power import PowerPlanner
 from .actions.processes import ProcessGuard, ProcessRefused
 from .desktop import Desktop, HeadlessDesktop, banner_shown
+from .focus_mode import CHECK_SECONDS, FocusMode
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
 from .revocation import Revocations
@@ -124,7 +128,8 @@ class Agent:
     `power` replaces its final log-off/restart/shutdown calls; `grace_seconds` is how
     long a program asked to close gets before it is killed; `sample_seconds` is the
     window over which CPU use is measured; `watch_activity` reports the active window
-    and idleness to the hub (off for simulated students).
+    and idleness to the hub (off for simulated students); `focus_check_seconds` is how
+    often focus mode looks at the windows (agent/focus_mode.py).
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class Agent:
         watch_activity: bool = False,
         idle_after: float = activity.IDLE_AFTER,
         can_lock: bool | None = None,
+        focus_check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.state = state
         # The OS's name for the student, fitted once: every Status and Inventory carries it.
@@ -175,6 +181,20 @@ class Agent:
         self._restore_lock()
         self.apps = AppList.load(folder, self.recipient, state.org_public)
         self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
+        #: The policy window in force, in words, for the student's panel (filled by policy).
+        self.policy_window: Callable[[], str | None] = lambda: None
+        self._applies_written: what_applies.WhatApplies | None = None
+        self.focus = FocusMode(
+            platform=self.platform,
+            guard=self.guard,
+            desktop=desktop,
+            clock=clock,
+            report=self._desktop_reported,
+            close_grace_seconds=grace_seconds,
+            check_seconds=focus_check_seconds,
+            folder=folder,
+        )
+        self.focus.restore(self.recipient, state.org_public, self.revocations.serials)
         self.power = PowerPlanner(
             desktop, power or self.platform.power_commands(), clock, self._power_failed
         )
@@ -206,11 +226,13 @@ class Agent:
         """Stay connected: reconnect with exponential backoff and full jitter."""
         self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
+        focus = asyncio.create_task(self.focus.run())
         watcher = self._start_activity_watch() if self._watch_activity else None
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
+            focus.cancel()
             if watcher is not None:
                 watcher.stop()
             self.power.cancel(quietly=True)
@@ -379,6 +401,10 @@ class Agent:
                 return await self._power_action(action, body)
             case CancelPower():
                 return await self._cancel_power(action, body)
+            case StartFocus():
+                return self._done(body, self.focus.start(action, body, command))
+            case EndFocus():
+                return self._done(body, self.focus.stop())
             case SetAppList():
                 # The signed command itself is kept, so it is verified again at each start.
                 return self._done(body, self.apps.accept(command, body))
@@ -739,7 +765,29 @@ class Agent:
 
     # --- Reports --------------------------------------------------------------------
 
+    def what_applies(self) -> what_applies.WhatApplies:
+        """What the student's "what applies now" panel shows (agent/what_applies.py)."""
+        return what_applies.WhatApplies(
+            at=int(self.clock()),
+            watched_by=tuple(self.watchers()),
+            locked=self.desktop.locked,
+            focus=self.focus.summary(),
+            window=self.policy_window(),
+        )
+
+    def _note_what_applies(self) -> None:
+        """Rewrite the student's panel when it changed (each status report asks)."""
+        applies = self.what_applies()
+        if self.folder is None or applies.same_as(self._applies_written):
+            return
+        try:
+            what_applies.save(self.folder, applies)
+            self._applies_written = applies
+        except OSError as error:
+            log.warning("could not write what applies now: %s", error)
+
     def _status(self) -> Status:
+        self._note_what_applies()
         return Status(
             locked=self.desktop.locked,
             watched_by=tuple(self.watchers())[:MAX_WATCHERS],

@@ -346,7 +346,7 @@ class ClassroomApp(App[None]):
         detail = f": {alert.detail}" if alert.detail else "."
         self.notify(
             printable(f"{tile.device.display_name}: {alert.headline} at {alert.time}{detail}"),
-            title="Lock alert",
+            title=alert.title,
             severity="error",
             markup=False,
             timeout=30,

@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import msgspec.inspect
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
-from protocol.messages import Answer, Error, Result, Roster, ScreenshotPart
+from protocol.messages import Answer, CommandQueued, Error, Result, Roster, ScreenshotPart
 
 from .it_desk import ScreenshotCollector
 from .roster import printable
@@ -31,7 +32,9 @@ CREDENTIAL_FILE = "staff.credential"
 
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
-  e.g.  homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
+  e.g.  homeroom-console session start --class 7B-maths --credential me.credential
+          (teachers reach a class's devices only during their own class session)
+        homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential
         homeroom-console do message --to "Ada's laptop" text="Come and see me" --json
         homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json --credential admin.credential
           (admin only; apps.json is a JSON list of
@@ -109,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["do", "keys"],
-        metavar="do|keys",
+        choices=["do", "keys", "session"],
+        metavar="do|keys|session",
         help="do: send one signed action from a script instead of opening the class grid; "
-        "keys: make your own key and install your certificate (keys --help says how)",
+        "keys: make your own key and install your certificate (keys --help says how); "
+        "session: start or end a class session",
     )
     # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
     parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -128,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
     if args.command == "keys":
         return _keys_main(args.do_args, args.credential)
+    if args.command == "session":
+        from .session_cli import session_main
+
+        if args.demo is not None:
+            parser.error("--demo opens the class grid; leave it out with session")
+        return session_main(args.do_args, credential=args.credential, hub=args.hub)
     if args.web:
         return _web_main(parser, args)
     from .app import ClassroomApp
@@ -219,7 +229,10 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
     parser.add_argument("--class", dest="klass", metavar="CLASS", help="every device of a class")
     parser.add_argument("--all", action="store_true", help="every device you may steer")
     parser.add_argument(
-        "--queue", action="store_true", help="queue for offline devices until the command expires"
+        "--queue",
+        action="store_true",
+        help="queue for offline devices until the command expires (printed as QUEUED); "
+        "without it an offline device is refused at once (FAILED device_offline)",
     )
     parser.add_argument("--ttl", type=int, default=60, help="seconds the command stays valid")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for results")
@@ -302,6 +315,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     awaited: str | None = "device list"
     targets: list[str] = []
     results: dict[str, Result] = {}
+    queued: dict[str, CommandQueued] = {}  # kept by the hub for devices that are offline
     screenshots = ScreenshotCollector(session.open_screenshot)
     pictures: dict[str, bytes | str] = {}  # by device: the picture, or why it is missing
     try:
@@ -311,13 +325,16 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
             targets = await _targets(session, events, roster, args)
             command = await session.submit(action, targets, queue=args.queue, ttl=args.ttl)
             awaited = None  # from here on, silence means devices that did not answer
-            while len(results) < len(targets):
-                event = await _next(events, (Result, Error, ScreenshotPart))
+            while len(results.keys() | queued.keys()) < len(targets):
+                event = await _next(events, (Result, Error, ScreenshotPart, CommandQueued))
                 if isinstance(event, Error):
                     refusal = printable(event.message)
                     print(f"homeroom-console: the hub refused: {refusal}", file=sys.stderr)
                     return 2
                 if event.command_id != command.body.id:
+                    continue
+                if isinstance(event, CommandQueued):
+                    queued[event.device_id] = event
                     continue
                 if isinstance(event, ScreenshotPart):
                     with contextlib.suppress(PeerError):  # caught by the digest on the Result
@@ -345,6 +362,19 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     rows = []
     for target in targets:
         result = results.get(target)
+        if result is None and target in queued:
+            until = time.strftime("%H:%M", time.localtime(queued[target].expires_at))
+            rows.append(
+                {
+                    "device_id": target,
+                    "name": names.get(target, target[:16]),
+                    "ok": False,
+                    "code": "queued",
+                    "detail": f"offline; sent when it connects, unless that is after {until}",
+                    "expires_at": queued[target].expires_at,
+                }
+            )
+            continue
         rows.append(
             {
                 "device_id": target,
@@ -363,7 +393,8 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     else:
         for row in rows:
             print(_readable(row))
-    return 0 if all(row["ok"] for row in rows) else 1
+    # Queued is what the sender chose: not a failure, though not done yet either.
+    return 0 if all(row["ok"] or row["code"] == "queued" for row in rows) else 1
 
 
 def _save_pictures(
@@ -422,7 +453,13 @@ def _readable(row: dict[str, Any]) -> str:
     Everything from a device passes through `printable`: a process or window may be named
     with escape sequences meant for this terminal.
     """
-    status = "ok" if row["ok"] else f"FAILED {printable(str(row['code']))}"
+    status = (
+        "ok"
+        if row["ok"]
+        else "QUEUED"
+        if row["code"] == "queued"
+        else f"FAILED {printable(str(row['code']))}"
+    )
     detail = f": {printable(row['detail'])}" if row["detail"] else ""
     lines = [f"{printable(row['name'])}: {status}{detail}"]
     facts = row.get("facts", {})

@@ -28,6 +28,7 @@ from protocol.limits import MAX_MESSAGE_TEXT, MAX_SHORT_TEXT, fit
 from protocol.messages import (
     Answer,
     ClassInfo,
+    CommandQueued,
     DeviceAlert,
     DeviceChanged,
     DeviceState,
@@ -39,7 +40,7 @@ from protocol.messages import (
 from .classes import ClassView
 from .it_desk import ITDesk
 from .link import QUEUED_ACTIONS
-from .roster import ActionOutcome, DeviceView, LockAlert
+from .roster import QUEUED_CODE, ActionOutcome, DeviceView, LockAlert
 from .session import ConsoleSession, Picture
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class HubConnection:
             self._pending = {task for task in self._pending if not task.done()}
         if isinstance(event, (Roster, DeviceChanged)) and self.session is not None:
             self._live = {d.device_id for d in self.session.devices.values() if d.online}
+        elif isinstance(event, CommandQueued):  # the hub keeps it for the offline device
+            app.outcome_received(ActionOutcome(event.device_id, True, QUEUED_CODE, ""))
         elif isinstance(event, Result):
             if event.ok and event.command_id in self._quiet:
                 return  # a watch that worked (one result per device): the pictures say so

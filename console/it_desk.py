@@ -17,7 +17,7 @@ from typing import Any
 from protocol.actions import AnyAction
 from protocol.errors import ErrorCode, PeerError
 from protocol.fleet import FleetEntry, LifeChange
-from protocol.messages import Answer, AuditEntry, Error, Result, ScreenshotPart
+from protocol.messages import Answer, AuditEntry, Error, PrivacyLine, Result, ScreenshotPart
 from protocol.screenshots import ScreenshotAssembly
 
 from .session import ConsoleSession
@@ -153,6 +153,11 @@ class ITDesk:
     async def history(self, device_id: str) -> tuple[LifeChange, ...]:
         query = self._connected().query("history", device_id=device_id)
         return (await self._answer(query)).history
+
+    async def privacy(self, device_id: str) -> tuple[PrivacyLine, ...]:
+        """Who watched, captured or commanded the device, when (hub/privacy_report.py)."""
+        query = self._connected().query("privacy", device_id=device_id)
+        return (await self._answer(query)).privacy
 
     async def set_record(self, device_id: str, **fields: Any) -> FleetEntry:
         """Change a device's record; its new fleet row, or HubRefused with the reason."""

@@ -55,6 +55,15 @@ class DeviceView:
 ALERT_HEADLINES = {
     "lock_tampered": ("lock tampered with", "tampered"),
     "lock_not_shown": ("lock not shown", "not shown"),
+    "focus_warned": ("warned by focus mode", "focus warned"),
+    "focus_closed": ("closed by focus mode", "focus closed"),
+    "left_session": ("dropped off during the lesson", "dropped off"),
+}
+#: The notification's title for each kind of alert (a lock alert unless said here).
+ALERT_TITLES = {
+    "focus_warned": "Focus mode",
+    "focus_closed": "Focus mode",
+    "left_session": "Left the lesson",
 }
 
 
@@ -74,6 +83,11 @@ class LockAlert:
     def headline(self) -> str:
         """The alert in a few words, e.g. "lock tampered with"."""
         return ALERT_HEADLINES.get(self.kind, (self.kind.replace("_", " "), ""))[0]
+
+    @property
+    def title(self) -> str:
+        """The notification's title, e.g. "Lock alert"."""
+        return ALERT_TITLES.get(self.kind, "Lock alert")
 
     @property
     def mark(self) -> str:

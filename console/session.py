@@ -25,6 +25,7 @@ from protocol.messages import (
     Answer,
     ClassSessionRequest,
     ClientRole,
+    CommandQueued,
     DeviceAlert,
     DeviceChanged,
     DeviceState,
@@ -61,7 +62,17 @@ class Picture:
     wire_bytes: int = 0
 
 
-HubEvent = Roster | DeviceChanged | DeviceAlert | Result | ScreenshotPart | Answer | Error | Picture
+HubEvent = (
+    Roster
+    | DeviceChanged
+    | DeviceAlert
+    | CommandQueued
+    | Result
+    | ScreenshotPart
+    | Answer
+    | Error
+    | Picture
+)
 
 
 class ConsoleSession:
@@ -161,7 +172,7 @@ class ConsoleSession:
 
     async def query(
         self,
-        subject: Literal["roster", "classes", "audit", "fleet", "history"],
+        subject: Literal["roster", "classes", "audit", "fleet", "history", "privacy"],
         limit: int = 1000,
         *,
         device_id: str | None = None,

@@ -51,6 +51,10 @@ class ClassSessions:
             return None
         return session
 
+    def active(self) -> list[ClassSession]:
+        """Every session on now."""
+        return [s for name in list(self._sessions) if (s := self.current(name)) is not None]
+
     def start(
         self, class_name: str, teacher: CertificateBody, minutes: int = DEFAULT_MINUTES
     ) -> ClassSession:

@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_cli.add_commands(devices, command)
     audit = command(commands, "audit", "show the newest audit entries and check the chain")
     audit.add_argument("--limit", type=int, default=30)
+    privacy = command(
+        commands, "privacy-report", "who watched, captured or commanded one device, and when"
+    )
+    privacy.add_argument("--device", required=True, help="the device's name or id")
+    privacy.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -383,7 +388,28 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         broken = store.verify_audit()
         print("audit chain intact" if broken is None else f"AUDIT CHAIN BROKEN at entry {broken}")
         return 0 if broken is None else 1
+    if args.command == "privacy-report":
+        return _privacy_report(args, store)
     raise AssertionError(args.command)
+
+
+def _privacy_report(args: argparse.Namespace, store: Store) -> int:
+    from .privacy_report import as_json, as_text, privacy_report
+
+    devices = store.devices(include_removed=True)
+    found = [d for d in devices if args.device in (d.device_id, d.name)]
+    if len(found) != 1:
+        problem = "no device" if not found else f"{len(found)} devices"
+        raise ValueError(
+            f"{problem} called {args.device!r}; give a name or id from 'homeroom-hub devices'"
+        )
+    device = found[0]
+    entries = privacy_report(store, device.device_id)
+    if args.json:
+        print(as_json(device.device_id, device.name, entries))
+    else:
+        print(as_text(device.name, entries))
+    return 0
 
 
 def _classes(args: argparse.Namespace, store: Store, now: int) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PublicKey
 from protocol.messages import (
     MAX_SCREENSHOT_BYTES,
+    CommandQueued,
     Deliver,
     Result,
     ScreenshotPart,
@@ -98,6 +99,10 @@ class PendingCommand:
     watch_lease: int | None = None
 
 
+#: Given the issuer and the targets about to be reached, those to refuse (hub/session_rules.py).
+SessionCheck = Callable[[CertificateBody, list[str]], Awaitable[set[str]]]
+
+
 def routed(disposition: Disposition) -> bool:
     """Whether the command goes to the device, now or when it connects."""
     return isinstance(disposition, Delivered | Queued)
@@ -129,8 +134,11 @@ class Router:
         on_routed: Callable[[SignedCommand, set[str]], None] | None = None,
         consoles: Collection[ConsoleLink] = (),
         store_thread: StoreThread | None = None,
+        outside_sessions: SessionCheck | None = None,
     ) -> None:
         self.store = store
+        #: Which targets the issuer may not reach for want of a class session (session_rules).
+        self.outside_sessions = outside_sessions
         #: Told of each command and the devices it goes to, once audited (hub/due_locks.py).
         self.on_routed = on_routed
         # Store calls run there, never on the event loop (offload.py).
@@ -173,6 +181,11 @@ class Router:
             # The very certificate it signed in with, which the hub found recorded.
             raise PeerError(ErrorCode.BAD_SIGNATURE, "a console submits its own commands only")
         plan = await self.run(self.plan, body, queue=submit.queue)
+        if self.outside_sessions is not None and not isinstance(body.action, Unwatch):
+            reaching = [target for target, disposition in plan.items() if routed(disposition)]
+            barred = await self.outside_sessions(body.issuer.body, reaching)
+            no_session = Refused(ErrorCode.NO_CLASS_SESSION)
+            plan = {t: no_session if t in barred else d for t, d in plan.items()}
         if isinstance(body.action, Watch):
             plan = self._within_watch_limit(console, plan)
         going = {target for target, disposition in plan.items() if routed(disposition)}
@@ -302,6 +315,10 @@ class Router:
             pending = self.pending.get(body.id)
             if pending is not None:
                 pending.queued.add(target)
+            # The sender sees it waits, rather than silence until the device comes back.
+            console.post(
+                CommandQueued(command_id=body.id, device_id=target, expires_at=body.expires_at)
+            )
             self.changed()
         except StoreError as error:
             log.error("could not queue for %s: %s", target[:16], error)

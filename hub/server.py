@@ -70,8 +70,11 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
+from .privacy_report import privacy_answer
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
+from .session_alerts import left_session_alerts
+from .session_rules import outside_sessions
 from .store import (
     DeviceExists,
     DeviceRecord,
@@ -152,6 +155,7 @@ class Hub:
             on_routed=self.due_locks.routed,
             consoles=self.consoles,
             store_thread=self.store_thread,
+            outside_sessions=self._outside_sessions,
         )
         self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
@@ -458,6 +462,41 @@ class Hub:
                 self.presence[device_id].activity = None  # stale once the device is gone
                 log.info("device %r offline", device.name)
                 await self._announce(device)
+                await self._flag_left_session(device)
+
+    async def _outside_sessions(self, staff: CertificateBody, targets: list[str]) -> set[str]:
+        """The targets a teacher may not reach now, for want of a class session of theirs."""
+        if staff.role is not Role.TEACHER or not targets:
+            return set()  # nobody else is bound by class sessions: no store read
+        sessions = {s.class_name: s for s in self.class_sessions.active()}
+        return outside_sessions(staff, targets, await self.run(self.store.classes), sessions)
+
+    async def _flag_left_session(self, device: DeviceRecord) -> None:
+        """Tell the teacher of a class in session that this device dropped off (session_alerts)."""
+        sessions = {s.class_name: s for s in self.class_sessions.active()}
+        if not sessions:
+            return  # no lesson on: nothing to read, nobody to tell
+        try:
+            classes = await self.run(self.store.classes)
+        except StoreError as failure:
+            log.error("could not check %r against class sessions: %s", device.name, failure)
+            return
+        for serial, alert in left_session_alerts(device, classes, sessions, self.now()):
+            for console in list(self.consoles):
+                if console.staff.serial == serial:
+                    console.post(alert)
+            try:  # kept, for the teacher who was not looking and for the school
+                await self.run(
+                    self.store.append_audit,
+                    "hub",
+                    alert.kind,
+                    [device.device_id],
+                    "flagged",
+                    alert.detail,
+                    alert.at,
+                )
+            except StoreError as failure:
+                log.error("could not record that %r left its lesson: %s", device.name, failure)
 
     async def _from_agent(self, link: AgentLink, item: Message) -> None:
         device_id = link.device.device_id
@@ -627,6 +666,8 @@ class Hub:
             return Answer(id=query.id, classes=(await self._classes(staff))[: query.limit])
         if query.subject in ("fleet", "history"):
             return await self.run(self.fleet.answer, staff, query)
+        if query.subject == "privacy":
+            return await self.run(privacy_answer, self.store, staff, query)
         # Audit rows name devices and people of every group: school-wide IT and admins see
         # them all; anyone else sees only what they did themselves.
         everything = staff.role in (Role.ADMIN, Role.IT) and ALL_GROUPS in staff.groups

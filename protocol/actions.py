@@ -9,7 +9,13 @@ from msgspec import Meta
 
 from .certificates import Role
 from .codec import WireStruct
-from .limits import MAX_MESSAGE_TEXT, MAX_POLICY_WINDOWS, MAX_PROCESS_NAME, MAX_URL
+from .limits import (
+    MAX_CLASS_SESSION_MINUTES,
+    MAX_MESSAGE_TEXT,
+    MAX_POLICY_WINDOWS,
+    MAX_PROCESS_NAME,
+    MAX_URL,
+)
 from .types import GroupName, LongText, RawKey, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
@@ -190,6 +196,35 @@ class SetPolicy(Action, tag="set_policy", frozen=True):
     note: LongText = ""
 
 
+#: A site on a focus block-list: a domain or a word, lower case, matched on window titles.
+SiteName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$")]
+MAX_FOCUS_ENTRIES = 64
+
+
+class StartFocus(Action, tag="focus", frozen=True):
+    """Focus mode for a lesson: only the listed programs, none of the listed sites.
+
+    `apps` are process names as the device's process list shows them ("firefox",
+    "soffice.bin"); any other program with a window is warned about, then closed after
+    `grace_seconds` (no `apps`: every program may run, only `sites` are blocked).
+    `sites` are matched on the browser's window title (agent/actions/focus.py says what
+    that can and cannot catch). It ends by itself `minutes` after the command was
+    issued, or at an end_focus; a newer focus command replaces it.
+    """
+
+    ALLOWED = _CLASSROOM
+    apps: Annotated[tuple[ProcessName, ...], Meta(max_length=MAX_FOCUS_ENTRIES)] = ()
+    sites: Annotated[tuple[SiteName, ...], Meta(max_length=MAX_FOCUS_ENTRIES)] = ()
+    minutes: Annotated[int, Meta(ge=1, le=MAX_CLASS_SESSION_MINUTES)] = 60
+    grace_seconds: Annotated[int, Meta(ge=5, le=600)] = 30
+
+
+class EndFocus(Action, tag="end_focus", frozen=True):
+    """End focus mode on the device now."""
+
+    ALLOWED = _CLASSROOM
+
+
 class Watch(Action, tag="watch", frozen=True):
     """Start sending thumbnails at this size and rate, until the lease runs out."""
 
@@ -224,6 +259,8 @@ AnyAction = (
     | CancelPower
     | SetAppList
     | SetPolicy
+    | StartFocus
+    | EndFocus
     | Watch
     | Unwatch
 )

@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     REPLAY_CACHE_FULL = "replay_cache_full"
     SUPERSEDED = "superseded"
     DEVICE_OFFLINE = "device_offline"
+    NO_CLASS_SESSION = "no_class_session"
     ACTION_FAILED = "action_failed"
     # The hub itself.
     BUSY = "busy"
@@ -102,6 +103,10 @@ GUIDANCE: dict[ErrorCode, str] = {
         "Send it again if it is still wanted."
     ),
     ErrorCode.DEVICE_OFFLINE: "The device is offline. Try again when it is connected.",
+    ErrorCode.NO_CLASS_SESSION: (
+        "A teacher reaches a class's devices only during their own class session. Start "
+        "one (t in the console, or homeroom-console session start --class CLASS), then try again."
+    ),
     ErrorCode.ACTION_FAILED: "The device could not carry out the action.",
     ErrorCode.BUSY: "The hub is busy; try again shortly.",
     ErrorCode.TOO_MANY_CONNECTIONS: (

@@ -51,6 +51,7 @@ from .messages import (
     Challenge,
     ClassSessionRequest,
     ClientRole,
+    CommandQueued,
     Deliver,
     DeviceAlert,
     DeviceChanged,
@@ -121,7 +122,7 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
         {Deliver, LockDue, PolicyUpdate, RevocationUpdate, KeyframeRequest, Error}
     ),
     (Side.CLIENT, ClientRole.CONSOLE): frozenset(
-        {Roster, DeviceChanged, DeviceAlert, Result, ScreenshotPart, Answer, Error}
+        {Roster, DeviceChanged, DeviceAlert, CommandQueued, Result, ScreenshotPart, Answer, Error}
     ),
     (Side.CLIENT, ClientRole.ENROLL): frozenset({Error}),
 }

@@ -324,9 +324,10 @@ class Query(Message, tag="query", frozen=True):
     """Console: ask the hub for a list."""
 
     id: RandomId
-    subject: Literal["roster", "classes", "audit", "fleet", "history"]
+    subject: Literal["roster", "classes", "audit", "fleet", "history", "privacy"]
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
-    #: For "history": the device whose life cycle changes are asked for.
+    #: For "history" and "privacy": the device whose life cycle changes, or whose privacy
+    #: report (who watched, captured or commanded it), are asked for.
     device_id: DeviceId | None = None
 
 
@@ -393,21 +394,40 @@ class DeviceChanged(Message, tag="device", frozen=True):
     device: DeviceState
 
 
-#: What a device reports that the teacher must see at once, not only in the audit log.
-AlertKind = Literal["lock_tampered", "lock_not_shown"]
-ALERT_KINDS: frozenset[str] = frozenset(AlertKind.__args__)  # type: ignore[attr-defined]
+#: What the teacher must see at once, not only in the audit log: a device's lock undone or
+#: not shown, or focus mode warning about or closing a blocked program or site (reported by
+#: the device); a device of a class in session dropping off (noticed by the hub).
+AlertKind = Literal[
+    "lock_tampered", "lock_not_shown", "focus_warned", "focus_closed", "left_session"
+]
+#: The alerts a device may raise by an Event; "left_session" is the hub's alone to say.
+ALERT_KINDS: frozenset[str] = frozenset(AlertKind.__args__) - {"left_session"}  # type: ignore[attr-defined]
 
 
 class DeviceAlert(Message, tag="alert", frozen=True):
-    """Hub: a device reported something its teacher must see now (its lock undone or not shown).
+    """Hub: something about a device its teacher must see now (see AlertKind).
 
-    `at` and `detail` are the device's own words: shown literally, never trusted.
+    `at` and `detail` are the device's own words (for "left_session", the hub's): shown
+    literally, never trusted.
     """
 
     device_id: DeviceId
     kind: AlertKind
     at: Timestamp
     detail: ShortText = ""
+
+
+class CommandQueued(Message, tag="queued", frozen=True):
+    """Hub: the device is offline and the sender asked to queue: the command waits for it.
+
+    It goes out when the device connects, unless `expires_at` comes first (then a failed
+    Result says so); its Result comes then. Without the queue flag the sender gets a failed
+    Result with code device_offline at once instead.
+    """
+
+    command_id: RandomId
+    device_id: DeviceId
+    expires_at: Timestamp
 
 
 class ClassSessionInfo(WireStruct, frozen=True):
@@ -435,6 +455,18 @@ class AuditEntry(WireStruct, frozen=True):
     detail: Annotated[str, Meta(max_length=MAX_AUDIT_DETAIL)] = ""
 
 
+class PrivacyLine(WireStruct, frozen=True):
+    """One line of a device's privacy report (hub/privacy_report.py): who did what, when."""
+
+    at: Timestamp
+    who: Annotated[str, Meta(max_length=MAX_AUDIT_ACTOR)]
+    role: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    kind: Literal["watched", "stopped watching", "captured", "commanded"]
+    action: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    outcome: Annotated[str, Meta(max_length=MAX_AUDIT_WORD)]
+    detail: Annotated[str, Meta(max_length=MAX_AUDIT_DETAIL)] = ""
+
+
 class Answer(Message, tag="answer", frozen=True):
     """Hub: the reply to a Query, by its id."""
 
@@ -445,6 +477,7 @@ class Answer(Message, tag="answer", frozen=True):
     audit: tuple[AuditEntry, ...] = ()
     fleet: tuple[FleetEntry, ...] = ()
     history: tuple[LifeChange, ...] = ()
+    privacy: tuple[PrivacyLine, ...] = ()
 
 
 # --- Both ways ---------------------------------------------------------------
@@ -486,6 +519,7 @@ AnyMessage = (
     | Roster
     | DeviceChanged
     | DeviceAlert
+    | CommandQueued
     | Answer
     | Error
 )

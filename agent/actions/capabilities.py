@@ -18,6 +18,9 @@ NEEDS_CAPTURE = frozenset({"watch", "unwatch", "screenshot"})
 NEEDS_LOCK = frozenset({"lock"})
 #: Display servers where a full-screen, topmost window with input grabbed holds.
 LOCKABLE = frozenset({"x11", "windows", "quartz"})
+#: Focus mode sees programs through the window list, which these display servers give.
+NEEDS_WINDOW_LIST = frozenset({"focus"})
+WINDOW_LISTS = frozenset({"x11", "windows", "quartz"})
 
 
 def can_capture(screen: ScreenSource) -> bool:
@@ -42,6 +45,9 @@ def detect(platform: Platform, screen: ScreenSource, *, lock: bool | None) -> De
     if not can_lock:
         missing |= NEEDS_LOCK
         notes.append(f"no enforceable lock on {display}")
+    if display not in WINDOW_LISTS:
+        missing |= NEEDS_WINDOW_LIST
+        notes.append(f"no window list on {display}, so no focus mode")
     return DeviceCapabilities(
         platform=platform.name,
         display_server=display,

@@ -72,6 +72,8 @@ class DeviceDesk(Screen[None]):
                 yield ScreenshotView(id="screenshot")
             with TabPane("History", id="history-tab"):
                 yield LiteralTable(id="history", cursor_type="row")
+            with TabPane("Privacy", id="privacy-tab"):
+                yield LiteralTable(id="privacy", cursor_type="row", zebra_stripes=True)
         yield Static(id="device-status", markup=False)
         yield Footer()
 
@@ -81,6 +83,7 @@ class DeviceDesk(Screen[None]):
         self.table("diagnostics").add_columns("Check", "Result")
         self.table("processes").add_columns("PID", "CPU %", "Memory", "User", "Name", "Window")
         self.table("history").add_columns("When", "Who", "Field", "Was", "Now")
+        self.table("privacy").add_columns("When", "Who", "Did", "Outcome", "Detail")
         self.action_refresh()
 
     def table(self, name: str) -> LiteralTable:
@@ -94,6 +97,7 @@ class DeviceDesk(Screen[None]):
 
     def action_refresh(self) -> None:
         self.load_history()
+        self.load_privacy()
         if not self.entry.online:
             self.status("The device is offline: it answers when it is back.")
             return
@@ -147,6 +151,21 @@ class DeviceDesk(Screen[None]):
             table.add_literal_row(
                 (when(change.at), change.actor, change.field, change.old, change.new)
             )
+
+    @work(exclusive=True, group="privacy")
+    async def load_privacy(self) -> None:
+        """Who watched, captured or commanded this device, when: its privacy report."""
+        try:
+            lines = await self.desk.privacy(self.entry.device_id)
+        except HubRefused as refused:
+            self.status(str(refused))
+            return
+        table = self.table("privacy")
+        table.clear()
+        for line in lines:
+            did = line.kind if line.kind != "commanded" else f"commanded: {line.action}"
+            who = f"{line.who} ({line.role})" if line.role else line.who
+            table.add_literal_row((when(line.at), who, did, line.outcome, line.detail))
 
     def action_kill(self) -> None:
         table = self.table("processes")

@@ -149,4 +149,8 @@ async def test_the_console_knows_what_each_device_can_do(room: Classroom) -> Non
     assert unable.display_server == "none"
     assert "screenshot" not in unable.actions and "lock" not in unable.actions
     assert "list_processes" in unable.actions
-    assert unable.note == "no screen capture on none; no enforceable lock on none"
+    assert unable.note == (
+        "no screen capture on none; no enforceable lock on none; "
+        "no window list on none, so no focus mode"
+    )
+    assert "focus" not in unable.actions

@@ -172,7 +172,7 @@ async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> No
 
 def tmux(*args: str) -> str:
     return subprocess.run(
-        ["tmux", "-L", "homeroom-test", *args],
+        ["tmux", "-L", f"homeroom-test-{os.getpid()}", *args],
         capture_output=True,
         text=True,
         check=False,

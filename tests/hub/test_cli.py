@@ -408,7 +408,9 @@ class School:
             await self._serve(argv, hint)
         elif program == "homeroom-agent" and "run" in rest:
             await self._run_agent(argv, hint)
-        elif program == "homeroom-console" and not {"do", "keys", "-h", "--help"} & set(rest):
+        elif program == "homeroom-console" and not {"do", "keys", "session", "-h", "--help"} & set(
+            rest
+        ):
             await asyncio.to_thread(self._open_console, argv, hint)
         else:
             code, out, err = await self._execute(argv)
@@ -587,6 +589,7 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         "homeroom-console keys install DIR/hub/staff/Ms-Smith.card",
         "homeroom-console",
         "homeroom-console do --help",
+        "homeroom-console session start --class 7B-maths --credential me.credential",
         'homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential',
         """homeroom-console do message --to "Ada's laptop" text="Come and see me" --json""",
         "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json"

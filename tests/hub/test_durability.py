@@ -20,7 +20,7 @@ from hub.store import Store
 from protocol.actions import LockScreen, SendMessage
 from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode
-from protocol.messages import DeviceChanged, Error, Result
+from protocol.messages import Answer, DeviceChanged, Error, Result
 
 from ..classroom import Inbox
 from ..support import scaled
@@ -55,6 +55,12 @@ async def signed_in(credential: StaffCredential) -> tuple[ConsoleSession, Inbox]
     return session, Inbox(session)
 
 
+async def start_lesson(console: ConsoleSession, inbox: Inbox) -> None:
+    """The teacher's class session: outside it she cannot command her class."""
+    started = await console.class_session("7B Maths", "start")
+    await inbox.take(Answer, lambda a: a.id == started)
+
+
 async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
     tmp_path: Path,
 ) -> None:
@@ -71,6 +77,7 @@ async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
         # Mid-lesson: Ada is online and gets locked; then her laptop goes to sleep and the
         # teacher leaves her a message to be delivered when it is back.
         console, inbox = await signed_in(credential)
+        await start_lesson(console, inbox)
         async with running_agent(state, tmp_path / "ada", HeadlessDesktop(), inbox):
             lock = await console.submit(LockScreen(message="Eyes on me"), [state.device_id])
             assert (await inbox.take(Result, lambda r: r.command_id == lock.body.id)).ok
@@ -101,6 +108,7 @@ async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
 
         # Ada's laptop comes back: the message arrives once, and its result reaches the teacher.
         console, inbox = await signed_in(credential)
+        await start_lesson(console, inbox)  # the restart ended the class session
         desktop = HeadlessDesktop()
         async with running_agent(state, tmp_path / "ada", desktop, inbox):
             result = await inbox.take(Result, lambda r: r.command_id == note.body.id)
