@@ -21,6 +21,7 @@ class Purpose(StrEnum):
     CERTIFICATE = "certificate"
     COMMAND = "command"
     REVOCATION = "revocation"
+    POLICY = "policy"
     HUB_HANDSHAKE = "hub-handshake"
     CLIENT_HANDSHAKE = "client-handshake"
 
