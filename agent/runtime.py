@@ -64,6 +64,7 @@ from protocol.messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicyUpdate,
     Result,
     RevocationUpdate,
     Status,
@@ -79,6 +80,7 @@ from .actions.processes import ProcessGuard, ProcessRefused
 from .desktop import Desktop, HeadlessDesktop, banner_shown
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
+from .policy import NightLock, PolicyKeeper
 from .revocation import Revocations
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
@@ -93,6 +95,8 @@ log = logging.getLogger("homeroom.agent")
 
 AGENT_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 30.0
+#: How often the agent looks whether a policy window opened or closed (agent/policy.py).
+POLICY_SECONDS = 15.0
 #: How long a new watch waits for the "being viewed" banner to be on screen before the first
 #: picture. A UI that takes longer (stopped, or restarting) does not get to block watching.
 BANNER_SECONDS = 5.0
@@ -161,6 +165,15 @@ class Agent:
         self.replay = self._load_replay()
         # Checked here on every command, whatever the hub knows (agent/revocation.py).
         self.revocations = Revocations(folder, state.org_public)
+        # The group's signed policy, enforced here on this clock, online or not.
+        self.policy = PolicyKeeper(
+            folder,
+            state.org_public,
+            state.group,
+            clock=clock,
+            revoked=lambda: self.revocations.serials,
+        )
+        self.night_lock = NightLock()
         # --- desktop reports and the banner (ui) ---
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: collections.deque[Event] = collections.deque(maxlen=32)
@@ -196,6 +209,9 @@ class Agent:
         self._ws: ClientConnection | None = None
         self._endpoint: ClientHandshake
         self._sequence = 0
+        self.enforce_policy()  # a device started inside a lock window locks at once
+        if self.policy.problem is not None:
+            self._desktop_reported("policy_refused", self.policy.problem)
 
     # --- Connection ---------------------------------------------------------
 
@@ -203,11 +219,13 @@ class Agent:
         """Stay connected: reconnect with exponential backoff and full jitter."""
         self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
+        policy = asyncio.create_task(self._keep_policy())
         watcher = self._start_activity_watch() if self._watch_activity else None
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
+            policy.cancel()
             if watcher is not None:
                 watcher.stop()
             self.power.cancel(quietly=True)
@@ -277,6 +295,8 @@ class Agent:
             await self._lock_due(message)
         elif isinstance(message, RevocationUpdate):
             await self._revocations_received(message)
+        elif isinstance(message, PolicyUpdate):
+            await self._policy_received(message)
         elif isinstance(message, KeyframeRequest):
             # A watcher cannot apply tiles: the next capture (at the watched rate, never
             # sooner, so requests cannot speed capture up) sends a whole picture.
@@ -303,6 +323,7 @@ class Agent:
             if body.issued_at < self.replay_floor:
                 raise PeerError(ErrorCode.REPLAYED, "issued before the replay cache was lost")
             self.lock_order.check(body)
+            self.policy.check(body)  # the window open now, on this device's clock
         except PeerError as error:
             log.warning("refused command %s: %s", command.body.id, error)
             return Result(
@@ -385,6 +406,7 @@ class Agent:
     async def _lock(self, action: LockScreen, body: CommandBody) -> Result:
         by = body.issuer.body.name
         self.desktop.lock(action.message, by=by)
+        self.night_lock.staff_locked()
         self.lock_order.locked_at = body.issued_at
         self._remember_lock(SavedLock(message=action.message, by=by, issued_at=body.issued_at))
         return self._done(body)
@@ -433,6 +455,46 @@ class Agent:
             # Still enforced; the school should know the organisation owes a new list.
             detail = f"revocation list {self.revocations.sequence} is past its expiry"
             await self._send(Event(kind="revocation_stale", at=now, detail=detail))
+
+    # --- Policy (agent/policy.py) -----------------------------------------------------
+
+    async def _policy_received(self, update: PolicyUpdate) -> None:
+        """Hold a newer admin-signed policy; report one that is older, altered or foreign."""
+        try:
+            if self.policy.receive(update.policy):
+                log.info("policy %d of %s in force", self.policy.sequence, self.state.group)
+        except PeerError as error:
+            log.warning("refused the policy the hub sent: %s", error)
+            detail = fit(f"{error.code.value}: {error.detail}", MAX_SHORT_TEXT)
+            await self._send(Event(kind="policy_refused", at=int(self.clock()), detail=detail))
+            return
+        if self.enforce_policy():
+            await self._send(self._status())
+
+    def enforce_policy(self) -> bool:
+        """Apply the policy window open now: lock or unlock for a lock window, stop capture
+        where it is forbidden. True if the screen's lock changed. Runs on a timer, offline too.
+        """
+        if not self.policy.capture_allowed() and self.leases:
+            log.info("the policy window forbids capture: watching stops")
+            self.leases.clear()
+            self._leases_changed()
+        change = self.night_lock.enforce(self.policy, self.desktop.locked)
+        if change is None:
+            return False
+        if change.lock:
+            log.info("%s opens: locking the screen", change.by)
+            self.desktop.lock(change.message, by=change.by)
+        else:
+            log.info("the lock window closed: unlocking the screen")
+            self.desktop.unlock()
+        return True
+
+    async def _keep_policy(self) -> None:
+        while True:
+            await asyncio.sleep(POLICY_SECONDS)
+            if self.enforce_policy():
+                await self._send(self._status())
 
     async def _message(self, action: SendMessage, body: CommandBody) -> Result:
         self.desktop.show_message(action.text, sender=body.issuer.body.name)
@@ -591,6 +653,9 @@ class Agent:
     # --- Watching and capture ------------------------------------------------------
 
     def _active_leases(self) -> list[WatchLease]:
+        if self.leases and not self.policy.capture_allowed():
+            self.leases.clear()  # the window closed capture: not one more frame
+            self.desktop.set_watched([])
         now = self.clock()
         expired = [serial for serial, lease in self.leases.items() if lease.until <= now]
         for serial in expired:

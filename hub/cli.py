@@ -18,7 +18,7 @@ from protocol.limits import fit
 from protocol.tokens import is_loopback
 from protocol.types import check_group, check_name
 
-from . import fleet_cli
+from . import fleet_cli, policy_cli
 from .admin import LOCAL_ADMIN, create_token, issue_staff, revoke_staff
 from .keyring import Keyring, init_hub
 from .store import Store, StoreError
@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     kadd.add_argument("devices", nargs="+")
     command(klass, "list", "list classes and their devices")
 
+    policy_cli.add_commands(
+        family("policy", "each group's policy: when staff may do what"), command
+    )
+
     devices = command(commands, "devices", "the fleet: name, group, user, host, last seen")
     devices.add_argument("--remove", metavar="DEVICE", help="remove a device (name or id) for good")
     fleet_cli.add_commands(devices, command)
@@ -325,6 +329,8 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "class":
         return _classes(args, store, now)
+    if args.command == "policy":
+        return policy_cli.run(args, keyring, store, now)
     if args.command == "devices" and (code := fleet_cli.run(args, store, now)) is not None:
         return code
     if args.command == "devices" and args.remove:

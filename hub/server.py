@@ -18,6 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
+from protocol.commands import CommandBody
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
@@ -50,6 +51,7 @@ from protocol.messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicyUpdate,
     Query,
     Result,
     RevocationUpdate,
@@ -70,6 +72,7 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
+from .policy import PolicyBook
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
 from .store import (
@@ -142,6 +145,8 @@ class Hub:
         self.class_sessions = ClassSessions(clock)
         # The organisation's revocation list, carried to agents that check it themselves.
         self.revocations = Carrier(keyring.folder, keyring.org_public)
+        # Each group's admin-signed policy, enforced here and carried to its devices.
+        self.policies = PolicyBook(keyring.org_public)
         self.router = Router(
             store,
             self.agents,
@@ -152,6 +157,7 @@ class Hub:
             on_routed=self.due_locks.routed,
             consoles=self.consoles,
             store_thread=self.store_thread,
+            policy=self._policy_refusal,
         )
         self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
@@ -210,6 +216,7 @@ class Hub:
             max_queue=MAX_QUEUED_MESSAGES,
         ) as (server, door):
             self.door = door
+            await self.run(self.policies.refresh, self.store)
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
                 yield server
@@ -431,6 +438,7 @@ class Hub:
             link.seen_written = self.now()
             await self.run(self.revocations.refresh)
             await self._send_revocations(ws)  # before any command it must be checked against
+            await self._send_policy(ws, device.group)
             for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
@@ -669,9 +677,7 @@ class Hub:
             if staff.covers_group(c.group)
         )
 
-    async def _class_session(
-        self, staff: CertificateBody, request: ClassSessionRequest
-    ) -> Message:
+    async def _class_session(self, staff: CertificateBody, request: ClassSessionRequest) -> Message:
         """Start or end a class session (hub/class_sessions.py); the classes, or why not."""
         name = request.class_name
         klass = next(
@@ -740,11 +746,54 @@ class Hub:
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
         await self._report_expired()
+        await self._policies_changed(await self.run(self.policies.refresh, self.store))
+        self._end_forbidden_watches()
         await self.run(self.revocations.refresh)
         if self.revocations.unsent():  # a new list: online agents get it now
             for link in list(self.agents.values()):
                 with contextlib.suppress(ConnectionClosed):
                     await self._send_revocations(link.ws)
+
+    # --- Group policies (hub/policy.py) -------------------------------------------------
+
+    def address_of_device(self, device_id: str) -> str | None:
+        """The address a connected device comes from, for policies fenced by network."""
+        link = self.agents.get(device_id)
+        peer = None if link is None else link.ws.remote_address
+        return str(peer[0]) if peer else None
+
+    def _policy_refusal(self, body: CommandBody, group: str, device_id: str) -> str | None:
+        refused = self.policies.refusal(
+            body, group, self.clock(), self.address_of_device(device_id)
+        )
+        return None if refused is None else refused.reason
+
+    async def _policies_changed(self, groups: list[str]) -> None:
+        """Send new policies to their groups' online devices."""
+        for link in list(self.agents.values()):
+            if link.device.group in groups:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._send_policy(link.ws, link.device.group)
+
+    def _end_forbidden_watches(self) -> None:
+        """Relay no more frames of devices whose policy window now forbids capture.
+
+        The device stops capturing by itself on its own clock; this is the hub's half.
+        """
+        now = self.clock()
+        for device_id, leases in self.router.watchers.items():
+            agent = self.agents.get(device_id)
+            if agent is None or not leases:
+                continue
+            address = self.address_of_device(device_id)
+            if not self.policies.capture_allowed(agent.device.group, now, address):
+                log.info("the policy window forbids capture: no frames of %r", agent.device.name)
+                leases.clear()
+
+    async def _send_policy(self, ws: ServerConnection, group: str) -> None:
+        signed = self.policies.signed.get(group)
+        if signed is not None:
+            await ws.send(encode_message(PolicyUpdate(policy=signed)).decode())
 
     async def _send_revocations(self, ws: ServerConnection) -> None:
         revocations = self.revocations.current

@@ -277,6 +277,12 @@ def window_at(policy: Policy, when: float, address: str | None = None) -> Window
     return None
 
 
+def capture_allowed(policy: Policy, when: float, address: str | None = None) -> bool:
+    """Whether the window open at `when` lets the screen be captured at all."""
+    window = window_at(policy, when, address)
+    return window is not None and window.capture
+
+
 def _open(rules: PolicyRules, window: Window, local: datetime) -> bool:
     start, end, now = _clock(window.start), _clock(window.end), local.time()
     today = local.date()

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import date, time
 from typing import Any
 
@@ -46,13 +47,26 @@ class PolicyFileError(ValueError):
     """The policy file is wrong; the message names the file, the line and what to write."""
 
 
-def read_policy(text: str, source: str = "policy file") -> PolicyRules:
-    """The rules in a policy file's `text`, or PolicyFileError naming `source` and the line."""
+def read_policy(
+    text: str, source: str = "policy file", known_zone: Callable[[str], bool] | None = None
+) -> PolicyRules:
+    """The rules in a policy file's `text`, or PolicyFileError naming `source` and the line.
+
+    `known_zone` says whether a time zone name is in the tz database (the caller looks).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyFileError(f"{source}: not valid TOML: {error}") from None
-    return _Reader(text, source).rules(data)
+    reader = _Reader(text, source)
+    rules = reader.rules(data)
+    if known_zone is not None and not known_zone(rules.time_zone):
+        raise reader.fail(
+            ("time_zone",),
+            f"{rules.time_zone!r} is not a time zone this computer knows; "
+            'use a tz database name such as "Europe/London"',
+        )
+    return rules
 
 
 class _Reader:
