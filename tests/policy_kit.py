@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from protocol.certificates import Certificate
 from protocol.keys import PrivateKey
-from protocol.policy import PolicyRules, SignedPolicy, sign_policy
+from protocol.policy import WEEKDAYS, PolicyRules, SignedPolicy, sign_policy
 from protocol.policy_file import read_policy
 
 LONDON = ZoneInfo("Europe/London")
@@ -88,3 +89,36 @@ def signed(
         sequence=sequence,
         now=at("2026-09-21 08:00") if now is None else now,
     )
+
+
+#: The example without term dates and holidays: every Monday to Friday is a school day,
+#: so tests on real sockets can run on any date.
+EVERY_WEEK = EXAMPLE[: EXAMPLE.index("[[terms]]")] + EXAMPLE[EXAMPLE.index("[network]") :]
+
+
+class WallClock:
+    """An injected clock on London wall-clock time that the test moves between windows.
+
+    It starts on a Monday at least two days after the real date, so certificates and
+    tokens made now are in date, and it runs on from each time it is set to (rate limits
+    need time to pass).
+    """
+
+    def __init__(self) -> None:
+        today = datetime.now(LONDON).date()
+        monday = today + timedelta(days=2 + (7 - (today.weekday() + 2) % 7) % 7)
+        self.monday = monday
+        self._base = 0.0
+        self._set_at = time.monotonic()
+        self.set("mon 10:00")
+
+    def set(self, when: str) -> None:
+        """Move to "mon 10:00", "tue 07:00"...: that day of the test's week, London time."""
+        day, clock = when.split()
+        date = self.monday + timedelta(days=WEEKDAYS.index(day))
+        local = datetime.fromisoformat(f"{date.isoformat()} {clock}").replace(tzinfo=LONDON)
+        self._base = local.timestamp()
+        self._set_at = time.monotonic()
+
+    def __call__(self) -> float:
+        return self._base + (time.monotonic() - self._set_at)
