@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -193,3 +195,9 @@ def test_toml_syntax_errors_name_their_line_too() -> None:
         read_policy('time_zone = "Europe/London"\n\nstart = \n', "7B.toml")
     with pytest.raises(PolicyFileError, match="at least one"):
         read_policy('time_zone = "Europe/London"\n', "7B.toml")
+
+
+def test_the_example_in_the_operations_guide_is_the_one_tested() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    shown = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert shown == EXAMPLE
