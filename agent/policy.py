@@ -41,6 +41,7 @@ from protocol.policy import (
     newer_than,
     verify_policy,
     window_at,
+    without_policy,
 )
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ class PolicyKeeper:
     def check(self, body: CommandBody) -> None:
         """Raise PeerError(POLICY_FORBIDDEN) naming the window if the policy refuses `body`."""
         if self.policy is None:
+            refused = without_policy(self.group, body.issuer.body.role)
+            if refused is not None:
+                raise PeerError(ErrorCode.POLICY_FORBIDDEN, refused.reason)
             return
         decision = decide(self.policy, body.issuer.body.role, body.action.name, self.clock())
         if isinstance(decision, Refused):

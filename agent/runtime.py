@@ -32,6 +32,7 @@ from protocol.actions import (
     LockScreen,
     LogOff,
     OpenUrl,
+    PauseDevice,
     Reboot,
     RunDiagnostics,
     SendMessage,
@@ -108,6 +109,8 @@ class SavedLock(msgspec.Struct, frozen=True):
     by: str
     #: When the lock command was issued: an unlock issued before it does not lift it.
     issued_at: int = 0
+    #: For a pause: when the device lifts it by itself (0: a lock until unlocked).
+    until: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,8 @@ class Agent:
             revoked=lambda: self.revocations.serials,
         )
         self.night_lock = NightLock()
+        #: When a guardian's pause ends by itself (0: no pause on).
+        self.paused_until = 0
         # --- desktop reports and the banner (ui) ---
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: collections.deque[Event] = collections.deque(maxlen=32)
@@ -368,6 +373,8 @@ class Agent:
         match action:
             case LockScreen():
                 return await self._lock(action, body)
+            case PauseDevice():
+                return await self._pause(action, body)
             case UnlockScreen():
                 return await self._unlock(action, body, command)
             case SendMessage():
@@ -403,18 +410,30 @@ class Agent:
 
     # --- Classroom actions ----------------------------------------------------------
 
-    async def _lock(self, action: LockScreen, body: CommandBody) -> Result:
+    async def _lock(self, action: LockScreen, body: CommandBody, *, until: int = 0) -> Result:
         by = body.issuer.body.name
         self.desktop.lock(action.message, by=by)
         self.night_lock.staff_locked()
+        self.paused_until = until  # a lock replaces a pause, a pause a lock
         self.lock_order.locked_at = body.issued_at
-        self._remember_lock(SavedLock(message=action.message, by=by, issued_at=body.issued_at))
+        self._remember_lock(
+            SavedLock(message=action.message, by=by, issued_at=body.issued_at, until=until)
+        )
         return self._done(body)
+
+    async def _pause(self, action: PauseDevice, body: CommandBody) -> Result:
+        """A lock the device lifts by itself after `minutes` (enforce_policy), offline too."""
+        until = int(self.clock()) + action.minutes * 60
+        ends = time.strftime("%H:%M", time.localtime(until))  # the device's own time zone
+        message = action.message or f"Time off the device until {ends}."
+        await self._lock(LockScreen(message=fit(message, MAX_SHORT_TEXT)), body, until=until)
+        return self._done(body, f"paused until {ends} ({action.minutes} min)")
 
     async def _unlock(
         self, action: UnlockScreen, body: CommandBody, command: SignedCommand
     ) -> Result:
         self.desktop.unlock()
+        self.paused_until = 0
         self._remember_lock(None)
         self.lock_order.unlocked(command)
         return self._done(body)
@@ -479,6 +498,13 @@ class Agent:
             log.info("the policy window forbids capture: watching stops")
             self.leases.clear()
             self._leases_changed()
+        if self.paused_until and self.clock() >= self.paused_until:
+            log.info("the pause is over: unlocking the screen")
+            self.paused_until = 0
+            self.lock_order.locked_at = 0
+            self._remember_lock(None)
+            self.desktop.unlock()
+            return True
         change = self.night_lock.enforce(self.policy, self.desktop.locked)
         if change is None:
             return False
@@ -815,6 +841,7 @@ class Agent:
             lock = SavedLock(message="", by="your school")  # damaged: stay locked, fail closed
         self.desktop.lock(lock.message, by=lock.by)
         self.lock_order.locked_at = lock.issued_at
+        self.paused_until = lock.until
 
     # --- Replay cache, kept across restarts ---------------------------------------------
 

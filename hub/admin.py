@@ -49,12 +49,26 @@ def issue_staff(
     now: int,
     lifetime: int = STAFF_CERT_LIFETIME,
     hub_url: str | None = None,
+    devices: tuple[str, ...] = (),
 ) -> StaffCredential:
-    """A new staff credential, recorded in the store so it can be listed and revoked."""
+    """A new staff credential, recorded in the store so it can be listed and revoked.
+
+    A guardian's names their own children's `devices` (ids), and the groups of those.
+    """
+    if role is Role.GUARDIAN:
+        if not devices:
+            raise ValueError("a guardian needs at least one --device: their own child's")
+        found = [store.device(device_id) for device_id in devices]
+        missing = [i for i, d in zip(devices, found, strict=True) if d is None]
+        if missing:
+            raise ValueError(f"no device {missing[0]!r}; name it as 'homeroom-hub devices' does")
+        groups = tuple(sorted({d.group for d in found if d is not None}))
+    elif devices:
+        raise ValueError("only a guardian's credential names devices")
     if not groups:
         raise ValueError(f"a {role.value} needs at least one --group (or '*' for all)")
     credential = keyring.staff_credential(
-        name, role, groups, now=now, lifetime=lifetime, hub_url=hub_url
+        name, role, groups, now=now, lifetime=lifetime, hub_url=hub_url, devices=devices
     )
     body = credential.certificate.body
     store.add_staff(

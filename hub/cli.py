@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", action="append", default=[], type=group_name, help="groups they may steer"
     )
     add.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="DEVICE",
+        help="for a guardian: their child's device, by name or id (repeatable)",
+    )
+    add.add_argument(
         "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
     )
     add.add_argument("--expires", type=duration, default=duration("52w"))
@@ -290,6 +297,8 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "staff" and args.action == "add":
         groups = tuple(args.group) or (("*",) if args.role in ("admin", "it") else ())
+        by_name = {d.name: d.device_id for d in store.devices()}
+        devices = tuple(by_name.get(device, device) for device in args.device)
         credential = issue_staff(
             keyring,
             store,
@@ -298,8 +307,10 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             groups=groups,
             now=now,
             lifetime=args.expires,
+            devices=devices,
         )
         body = credential.certificate.body
+        groups = body.groups
         path = _write_credential(keyring, args.name, credential, args.out)
         print(
             f"Wrote {path} for {args.name!r} ({args.role}, groups {', '.join(groups)}), "

@@ -59,8 +59,10 @@ class Keyring:
         now: int | None = None,
         lifetime: int = STAFF_CERT_LIFETIME,
         hub_url: str | None = None,
+        devices: tuple[str, ...] = (),
     ) -> StaffCredential:
-        """A new key and organisation-signed certificate for one staff member."""
+        """A new key and organisation-signed certificate for one staff member (for a
+        guardian, naming their children's `devices`)."""
         key = PrivateKey.generate()
         certificate = issue_certificate(
             self.org_key,
@@ -70,6 +72,7 @@ class Keyring:
             groups=groups,
             now=int(time.time()) if now is None else now,
             lifetime=lifetime,
+            devices=devices,
         )
         return StaffCredential(
             hub_url=hub_url or self.hub_url,

@@ -32,6 +32,7 @@ from protocol.policy import (
     decide,
     sign_policy,
     verify_policy,
+    without_policy,
 )
 
 from .admin import is_recorded
@@ -163,7 +164,10 @@ class PolicyBook:
         self, body: CommandBody, group: str, when: float, address: str | None
     ) -> Refused | None:
         """Why the policy refuses this command for a device of `group` now, if it does."""
-        decision = self.decide(group, body.issuer.body.role, body.action.name, when, address)
+        role = body.issuer.body.role
+        decision = self.decide(group, role, body.action.name, when, address)
+        if decision is None:
+            return without_policy(group, role)
         return decision if isinstance(decision, Refused) else None
 
     def capture_allowed(self, group: str, when: float, address: str | None) -> bool:

@@ -258,7 +258,7 @@ class Router:
         device = self.store.device(target)
         if device is None:
             return Refused(ErrorCode.UNKNOWN_DEVICE)
-        if not body.issuer.body.covers_group(device.group):
+        if not body.issuer.body.covers_device(target, device.group):
             return Refused(ErrorCode.GROUP_FORBIDDEN)
         if self.policy is not None:
             reason = self.policy(body, device.group, target)

@@ -280,10 +280,10 @@ class Hub:
         if claim.role is ClientRole.CONSOLE:
             staff = claim.staff
             assert staff is not None
-            if staff.role is Role.GUARDIAN:
-                # Until home-hours policy and per-child scoping exist, a guardian would
-                # see a whole group's names and screens: refuse rather than overshare.
-                raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
+            if staff.role is Role.GUARDIAN and not staff.devices:
+                # A guardian sees and pauses their own children's devices only: a
+                # certificate that names none would have nothing, or too much, to cover.
+                raise PeerError(ErrorCode.WRONG_ROLE, "a guardian credential names no device")
             if not await self.run(is_recorded, self.store, staff):
                 # Signed by the organisation but never recorded here: minted from a stolen
                 # or old copy of the organisation key, so nobody could list or revoke it.
@@ -415,7 +415,7 @@ class Hub:
         self._changed()
         change = DeviceChanged(device=self.device_state(device))
         for console in list(self.consoles):
-            if console.staff.covers_group(device.group):
+            if console.staff.covers_device(device.device_id, device.group):
                 console.post(change)
 
     async def _serve_agent(
@@ -530,7 +530,7 @@ class Hub:
         kind = cast(AlertKind, event.kind)  # checked against ALERT_KINDS by the caller
         alert = DeviceAlert(device_id=device.device_id, kind=kind, at=event.at, detail=event.detail)
         for console in list(self.consoles):
-            if console.staff.covers_group(device.group):
+            if console.staff.covers_device(device.device_id, device.group):
                 console.post(alert)
 
     async def _update_presence(self, link: AgentLink, **live: object) -> None:
@@ -562,6 +562,9 @@ class Hub:
     # --- Consoles -----------------------------------------------------------------
 
     async def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
+        if staff.devices:  # a guardian: their own children's devices, nobody else's
+            found = [await self.run(self.store.device, i) for i in sorted(set(staff.devices))]
+            return [d for d in found if d is not None and staff.covers_device(d.device_id, d.group)]
         if ALL_GROUPS in staff.groups:
             return await self.run(self.store.devices)
         # A teacher's groups only, read through the group index: a class's sign-in must not
@@ -602,6 +605,14 @@ class Hub:
             self.router.console_left(console)
 
     async def _from_console(self, console: ConsoleLink, item: Message) -> None:
+        if console.staff.role is Role.GUARDIAN and not _for_guardians(item):
+            # Classes, the fleet and its history name other families' children. Answered,
+            # not counted as the peer's error: a console may ask for them as it starts.
+            ref = getattr(item, "id", None)
+            if ref is not None:
+                message = "Guardians see their own children's devices only."
+                console.post(Error(code=ErrorCode.ROLE_FORBIDDEN, message=message, ref=ref))
+            return
         if isinstance(item, Submit):
             await self.router.submit(console, item)
         elif isinstance(item, Query):
@@ -805,6 +816,13 @@ class Hub:
             await self.router.report_expired()
         except StoreError as failure:
             log.error("could not report expired commands (will retry): %s", failure)
+
+
+def _for_guardians(item: Message) -> bool:
+    """What a guardian's console may ask: commands, their roster, their own audit rows."""
+    return isinstance(item, Submit) or (
+        isinstance(item, Query) and item.subject in ("roster", "audit")
+    )
 
 
 async def run_hub(

@@ -351,6 +351,17 @@ class Refused:
 Decision = Allowed | Refused
 
 
+def without_policy(group: str, role: Role) -> Refused | None:
+    """A group with no policy has no home window: guardians may do nothing there."""
+    if role is not Role.GUARDIAN:
+        return None
+    return Refused(
+        OUTSIDE_NAME,
+        f"{group or 'This group'} has no policy, so no window is open to guardians; "
+        "ask the school to set one.",
+    )
+
+
 def decide(
     policy: Policy, role: Role, action: str, when: float, address: str | None = None
 ) -> Decision:

@@ -49,7 +49,7 @@ start = "15:30"
 end = "21:00"
 capture = false
 [window.allow]
-guardian = ["lock", "unlock", "message"]
+guardian = ["pause"]
 it = ["system_info", "diagnostics", "list_processes"]
 
 [[window]]

@@ -60,7 +60,7 @@ def test_home_window_allows_no_capture_for_anyone() -> None:
             refused = decide(POLICY, role, action, AFTER_SCHOOL)
             assert isinstance(refused, Refused) and refused.window == "home"
             assert "home window allows no screen capture" in refused.reason
-    assert decide(POLICY, Role.GUARDIAN, "lock", AFTER_SCHOOL) == Allowed("home")
+    assert decide(POLICY, Role.GUARDIAN, "pause", AFTER_SCHOOL) == Allowed("home")
     assert decide(POLICY, Role.IT, "system_info", AFTER_SCHOOL).allowed
     assert not decide(POLICY, Role.TEACHER, "lock", AFTER_SCHOOL).allowed
 
@@ -175,7 +175,7 @@ def _line_of(text: str, needle: str) -> int:
     ("old", "new", "says"),
     [
         ('end = "21:00"', 'end = "25:00"', "'25:00' is not a time of day"),
-        ('guardian = ["lock"', 'guardian = ["lok"', "'lok' is not an action"),
+        ('guardian = ["pause"', 'guardian = ["pauze"', "'pauze' is not an action"),
         ("capture = false", "captur = false", "unknown setting 'captur'"),
         ('school = ["10.20.0.0/16"', 'school = ["10.20.0.0/33"', "is not an address range"),
         ("end = 2026-12-18", "end = 2026-08-18", "ends before it starts"),
