@@ -77,9 +77,15 @@ async def test_a_console_that_stops_reading_is_hung_up_on_alone(room: Classroom)
     assert result.ok
 
 
-async def test_guardians_cannot_sign_in_yet(room: Classroom) -> None:
+async def test_a_guardian_credential_naming_no_device_cannot_sign_in(room: Classroom) -> None:
+    # `staff add` refuses to make one; one made anyway would cover a whole group.
+    credential = room.keyring.staff_credential("A parent", Role.GUARDIAN, ("7B",), hub_url=room.url)
+    body = credential.certificate.body
+    room.store.add_staff(
+        body.serial, body.name, body.role.value, list(body.groups), body.expires_at, body.issued_at
+    )
     with pytest.raises(PeerError) as caught:
-        await room.console(room.staff("A parent", Role.GUARDIAN))
+        await room.console(credential)
     assert caught.value.code is ErrorCode.WRONG_ROLE
 
 
