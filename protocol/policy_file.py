@@ -100,7 +100,7 @@ class _Reader:
         fields = {
             "time_zone": data["time_zone"],
             "windows": [self.window(w, i) for i, w in enumerate(windows)],
-            "school_week": self.days(data.get("school_week", WEEKDAYS[:5]), ("school_week",)),
+            "school_week": self.days(data.get("school_week", list(WEEKDAYS[:5])), ("school_week",)),
             "terms": [self.dates(t, ("terms", i)) for i, t in enumerate(data.get("terms", []))],
             "holidays": [
                 self.dates(h, ("holidays", i)) for i, h in enumerate(data.get("holidays", []))

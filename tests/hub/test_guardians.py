@@ -4,20 +4,25 @@ watching or a screenshot at any time."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from hub.admin import issue_staff
+from hub.policy import publish
 from protocol.actions import LockScreen, PauseDevice, TakeScreenshot, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode
 from protocol.messages import Answer, Deliver, Error, Roster
+from protocol.policy_file import read_policy
 from tests.policy_kit import WallClock
 
 from ..classroom import Classroom, classroom
+from ..support import scaled
 from .test_policy import console, refused_by, sent, set_policy, start_agent
 
 
@@ -124,3 +129,46 @@ async def test_the_device_refuses_a_guardian_even_through_a_hub_that_lets_them(
         Deliver(command=session.sign(PauseDevice(), [ada.state.device_id]))
     )
     assert refused_by(in_school, "school")
+
+
+#: A home window open all day, every day: for the installed command, on the real clock.
+ALL_DAY_HOME = """\
+time_zone = "UTC"
+
+[[window]]
+name = "home"
+start = "00:00"
+end = "00:00"
+[window.allow]
+guardian = ["pause"]
+"""
+
+
+async def test_a_parent_pauses_from_the_installed_command(tmp_path: Path) -> None:
+    async with classroom(tmp_path) as room:
+        ada = await room.start_agent("Ada's laptop")
+        ben = await room.start_agent("Ben's laptop")
+        admin = room.staff("Ada Admin", Role.ADMIN, ("*",))
+        publish(room.store, room.keyring.org_public, admin, read_policy(ALL_DAY_HOME),
+                group="7B", now=int(time.time()))  # fmt: skip
+        await room.hub.housekeep()
+        credential = tmp_path / "mum.credential"
+        credential.write_bytes(guardian_of(room, ada.state.device_id).encode())
+
+        async def do(*args: str) -> tuple[int, str, str]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "console", "do", *args,
+                "--credential", str(credential), "--wait", str(scaled(10)),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            async with asyncio.timeout(scaled(60)):
+                out, err = await process.communicate()
+            return process.returncode or 0, out.decode(), err.decode()
+
+        code, out, err = await do("pause", "--to", "Ada's laptop", "minutes=20")
+        assert code == 0, err
+        assert "Ada's laptop: ok" in out and ada.desktop.locked
+        code, _, err = await do("pause", "--to", "Ben's laptop")
+        assert code != 0 and not ben.desktop.locked  # not on her roster at all
+        code, _, err = await do("screenshot", "--to", "Ada's laptop")
+        assert code == 2 and "role" in err.lower()

@@ -201,3 +201,13 @@ def test_the_example_in_the_operations_guide_is_the_one_tested() -> None:
     guide = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     shown = guide.split("```toml\n", 1)[1].split("```", 1)[0]
     assert shown == EXAMPLE
+
+
+def test_a_small_file_takes_the_defaults() -> None:
+    rules = read_policy(
+        'time_zone = "UTC"\n[[window]]\nname = "home"\nstart = 00:00:00\nend = 00:00:00\n'
+    )
+    assert rules.school_week == (0, 1, 2, 3, 4) and rules.windows[0].days == (0, 1, 2, 3, 4, 5, 6)
+    policy = Policy(rules, LONDON)
+    assert window_at(policy, SATURDAY).name == "home"  # type: ignore[union-attr]
+    assert not decide(policy, Role.ADMIN, "lock", SATURDAY).allowed  # granted to nobody
