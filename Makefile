@@ -79,6 +79,7 @@ wheels: $(READY)
 
 bench: $(READY) system
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.sealing
 	$(BIN)/python -m bench.classroom 100 10
 	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 	$(BIN)/python -m bench.desktop_latency 20 60 $$(command -v veyon-server >/dev/null && echo --veyon)

@@ -72,6 +72,7 @@ from protocol.messages import (
     encode_message,
 )
 from protocol.screenshots import cut
+from protocol.sealing import FrameSealer, screenshot_about, seal_screenshot
 
 from .actions import activity, diagnostics, facts, processes, screenshot
 from .actions.apps import AppList, AppRefused
@@ -207,6 +208,8 @@ class Agent:
         self._activity = activity.ActivityThrottle()
         self._activity_timer: asyncio.TimerHandle | None = None
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
+        # Frames sealed for the watchers' consoles, so the hub relays what it cannot read.
+        self.sealer = FrameSealer(state.device_id)
         self.captures = 0
         self.frames_sent = 0
         self.connected = asyncio.Event()
@@ -253,6 +256,7 @@ class Agent:
                 pins=state.pins,
                 channel=channel,
                 clock=self.clock,
+                revoked=self.revocations.serials,  # a revoked hub certificate, after a theft
             )
 
         ws, endpoint = await open_session(state.hub_url, handshake)
@@ -531,6 +535,10 @@ class Agent:
         until = min(self.clock() + action.lease_seconds, body.expires_at + action.lease_seconds)
         # A renewal keeps the stream going; only a new watcher needs a whole picture.
         new_watcher = issuer.serial not in self.leases
+        if action.seal_to is not None:
+            self.sealer.admit(
+                watch_id=body.id, serial=issuer.serial, watcher_key=action.seal_to, until=until
+            )
         self.leases[issuer.serial] = WatchLease(issuer.name, action.width, action.fps, until)
         self._leases_changed(new_watcher=new_watcher)
         return self._done(body)
@@ -584,14 +592,25 @@ class Agent:
 
     async def _screenshot(self, action: TakeScreenshot, body: CommandBody) -> Result:
         shot = await asyncio.to_thread(screenshot.take_screenshot, self.screen, action.max_width)
+        data, share = shot.data, None
+        if action.seal_to is not None:
+            about = screenshot_about(shot.width, shot.height, shot.format)
+            data, share = seal_screenshot(
+                data,
+                command_id=body.id,
+                device_id=self.state.device_id,
+                seal_to=action.seal_to,
+                about=about,
+            )
         parts, info = cut(
-            shot.data,
+            data,
             command_id=body.id,
             device_id=self.state.device_id,
             width=shot.width,
             height=shot.height,
             format=shot.format,
         )
+        info = msgspec.structs.replace(info, sealed_by=share)
         # The parts go first: the Result tells the receiver it has them all.
         for part in parts:
             await self._send(part)
@@ -688,6 +707,8 @@ class Agent:
             del self.leases[serial]
         if expired:
             self.desktop.set_watched(self.watchers())
+        if self.sealer.update(now, self.leases):
+            self.capture.request_keyframe()  # the new content key travels in whole frames
         return list(self.leases.values())
 
     def watchers(self) -> list[str]:
@@ -697,7 +718,8 @@ class Agent:
         # The student is told before the first picture is taken: the capture loop waits for
         # this banner to be on screen (_banner_shown).
         self._banner = self.desktop.set_watched(self.watchers())
-        if new_watcher:
+        # Someone who left can no longer read what follows: a new content key, in a whole frame.
+        if self.sealer.update(self.clock(), self.leases) or new_watcher:
             self.capture.request_keyframe()
         self._watch_changed.set()
 
@@ -770,8 +792,11 @@ class Agent:
         ws = self._ws
         if ws is None:
             return False
+        data = encode_frame(frame)
+        if self.sealer.sealing:
+            data = self.sealer.seal(data, whole=isinstance(frame, Frame))
         try:
-            await ws.send(encode_frame(frame))
+            await ws.send(data)
         except ConnectionClosed:
             return False
         self.frames_sent += 1

@@ -22,9 +22,9 @@ from agent.desktop import HeadlessDesktop
 from agent.enrollment import enroll
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
+from console.demo import certified_staff, set_up_school
 from console.session import ConsoleSession, Picture
-from hub.admin import create_token, issue_staff
-from hub.keyring import init_hub
+from hub.admin import create_token
 from hub.store import Store
 from protocol.actions import Watch
 from protocol.certificates import Role
@@ -41,12 +41,18 @@ async def measure(agents: int, seconds: float) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="homeroom-bench-"))
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
-    keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1"])
+    org, keyring = set_up_school(folder, hub_url=url, names=["127.0.0.1"])
     now = int(time.time())
     with Store.open(keyring.store_path) as store:
         token = create_token(keyring, store, group="bench", uses=agents, lifetime=3600, now=now)
-        teacher = issue_staff(
-            keyring, store, name="Bench Teacher", role=Role.TEACHER, groups=("bench",), now=now - 60
+        teacher = certified_staff(
+            org,
+            keyring,
+            store,
+            name="Bench Teacher",
+            role=Role.TEACHER,
+            groups=("bench",),
+            now=now - 60,
         )
     hub = subprocess.Popen(
         [

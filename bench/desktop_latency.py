@@ -40,9 +40,9 @@ import psutil
 
 from agent.desktop import LOCK_TITLE, message_title
 from agent.enrollment import enroll
+from console.demo import certified_staff, set_up_school
 from console.session import ConsoleSession, HubEvent
-from hub.admin import create_token, issue_staff
-from hub.keyring import init_hub
+from hub.admin import create_token
 from hub.store import Store
 from protocol.actions import LockScreen, SendMessage, UnlockScreen
 from protocol.certificates import Role
@@ -275,12 +275,12 @@ async def measure(rounds: int, idle_seconds: float, display: str, watcher: MapWa
     folder = Path(tempfile.mkdtemp(prefix="homeroom-bench-ui-"))
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
-    keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1"])
+    org, keyring = set_up_school(folder, hub_url=url, names=["127.0.0.1"])
     now = int(time.time())
     with Store.open(keyring.store_path) as store:
         token = create_token(keyring, store, group="bench", uses=1, lifetime=3600, now=now)
-        teacher = issue_staff(
-            keyring, store, name=TEACHER, role=Role.TEACHER, groups=("bench",), now=now - 60
+        teacher = certified_staff(
+            org, keyring, store, name=TEACHER, role=Role.TEACHER, groups=("bench",), now=now - 60
         )
     with hub_process(folder / "hub", port):
         state = await enroll(token.encode(), DEVICE_NAME, folder / "agent")

@@ -54,14 +54,14 @@ from agent.enrollment import enroll
 from agent.screen import MssScreen
 from agent.thumbnail import ThumbnailEncoder
 from agent.x11_screen import X11Screen
+from console.demo import certified_staff, set_up_school
 from console.session import ConsoleSession, Picture
-from hub.admin import create_token, issue_staff
-from hub.keyring import init_hub
+from hub.admin import create_token
 from hub.store import Store
 from protocol.actions import Unwatch, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
-from protocol.frames import Frame, encode_frame
+from protocol.frames import Frame
 
 from .scenes import SCENES
 
@@ -304,7 +304,7 @@ class Inbox:
 async def collect(session: ConsoleSession, inbox: Inbox) -> None:
     async for event in session:
         if isinstance(event, Picture):
-            size = len(encode_frame(event.frame))
+            size = event.wire_bytes  # as it arrived: sealed for this console
             inbox.pictures += 1
             inbox.frame_bytes += size
             if isinstance(event.frame, Frame):
@@ -319,12 +319,18 @@ async def hub_process(folder: Path) -> AsyncIterator[tuple[StaffCredential, str,
     """A hub in its own process; yields a teacher's credential, an enrollment token, the port."""
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
-    keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1"])
+    org, keyring = set_up_school(folder, hub_url=url, names=["127.0.0.1"])
     now = int(time.time())
     with Store.open(keyring.store_path) as store:
         token = create_token(keyring, store, group="bench", uses=10, lifetime=3600, now=now)
-        teacher = issue_staff(
-            keyring, store, name="Bench Teacher", role=Role.TEACHER, groups=("bench",), now=now - 60
+        teacher = certified_staff(
+            org,
+            keyring,
+            store,
+            name="Bench Teacher",
+            role=Role.TEACHER,
+            groups=("bench",),
+            now=now - 60,
         )
     serve = ["serve", "--data", str(folder / "hub"), "--host", "127.0.0.1", "--port", str(port)]
     hub = subprocess.Popen(

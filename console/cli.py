@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["do"],
-        metavar="do",
-        help="send one signed action from a script instead of opening the class grid",
+        choices=["do", "keys"],
+        metavar="do|keys",
+        help="do: send one signed action from a script instead of opening the class grid; "
+        "keys: make your own key and install your certificate (keys --help says how)",
     )
     # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
     parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo is not None:
             parser.error("--demo opens the class grid; leave it out with do")
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
+    if args.command == "keys":
+        return _keys_main(args.do_args, args.credential)
     if args.web:
         return _web_main(parser, args)
     from .app import ClassroomApp
@@ -152,6 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _keys_main(argv: list[str], credential: Path | None) -> int:
+    from . import keys
+
+    if credential is not None:
+        argv = [*argv, "--credential", str(credential)]
+    try:
+        return keys.main(argv, default_credential())
+    except (FileNotFoundError, FileExistsError, ValueError, PeerError) as error:
+        print(f"homeroom-console: {error}", file=sys.stderr)
+        return 2
+
+
 def _web_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """`homeroom-console --web`: checks what it can before anything listens."""
     from . import web
@@ -176,7 +191,9 @@ def _load_credential(path: Path | None, *, otherwise: str) -> StaffCredential:
         if not path.exists():
             raise SystemExit(
                 f"homeroom-console: no staff credential in {path}.\n"
-                f"Ask IT for a credential, then save it as {shlex.quote(str(path))} {otherwise}"
+                "Make your own key first (see: homeroom-console keys --help); an admin certifies "
+                f"it, and you install the card. Or save a credential as {shlex.quote(str(path))} "
+                f"{otherwise}"
             )
     try:
         return StaffCredential.decode(path.read_bytes())
@@ -285,7 +302,7 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     awaited: str | None = "device list"
     targets: list[str] = []
     results: dict[str, Result] = {}
-    screenshots = ScreenshotCollector()
+    screenshots = ScreenshotCollector(session.open_screenshot)
     pictures: dict[str, bytes | str] = {}  # by device: the picture, or why it is missing
     try:
         async with asyncio.timeout(args.wait):

@@ -20,14 +20,17 @@ from agent.enrollment import enroll
 from agent.platforms import ActivitySample, ActivityWatcher, Platform, current
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
-from hub.admin import create_token, issue_staff
-from hub.keyring import init_hub
+from hub.admin import add_staff, create_token
+from hub.keyring import Keyring, init_hub, install_certificate
 from hub.server import Hub
 from hub.store import Store
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
+from protocol.keys import PrivateKey
+from protocol.requests import CertificateRequest, Requester, make_request
 
 from .hub_link import HubConnection
+from .organisation.folder import STAFF_CERT_LIFETIME, Organisation
 
 if TYPE_CHECKING:
     from .app import ClassroomApp
@@ -166,6 +169,51 @@ def demo_platform(seed: int, activities: tuple[tuple[str, str], ...] = DEMO_ACTI
     return cast(Platform, DemoPlatform(seed, activities))
 
 
+def set_up_school(folder: Path, *, hub_url: str, names: list[str]) -> tuple[Organisation, Keyring]:
+    """The documented set-up on one machine: an organisation in `folder/org` (unsealed, a
+    throwaway), a hub in `folder/hub` that it certifies. The two folders stay apart, so the
+    hub's folder holds no key that certifies anyone, as on a real school's hub."""
+    org = Organisation.create(folder / "org", passphrase=None)
+    request = init_hub(folder / "hub", hub_url=hub_url, names=names)
+    grant = org.certify_hub(CertificateRequest.decode(request.read_bytes()))
+    return org, install_certificate(folder / "hub", grant)
+
+
+def certified_staff(
+    org: Organisation,
+    keyring: Keyring,
+    store: Store,
+    *,
+    name: str,
+    role: Role,
+    groups: tuple[str, ...],
+    now: int,
+    lifetime: int = STAFF_CERT_LIFETIME,
+    hub_url: str | None = None,
+    devices: tuple[str, ...] = (),
+) -> StaffCredential:
+    """A staff member's credential as the documented steps make it: their key (made here, as
+    on their machine), the organisation's certificate, recorded by the hub. A guardian's
+    names their own children's `devices` (ids)."""
+    key = PrivateKey.generate()
+    certificate = org.certify_staff(
+        make_request(key, Requester.STAFF, name),
+        role=role,
+        groups=groups,
+        devices=devices,
+        now=now,
+        lifetime=lifetime,
+    )
+    card = add_staff(keyring, store, certificate, now=now, hub_url=hub_url)
+    return StaffCredential(
+        hub_url=card.hub_url,
+        hub=card.hub,
+        org=card.org,
+        certificate=card.certificate,
+        private_key=key.to_bytes(),
+    )
+
+
 @dataclass
 class DemoClassroom:
     url: str
@@ -180,7 +228,7 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
     with contextlib.ExitStack() as stack:
         if folder is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="homeroom-demo-")))
-        keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+        org, keyring = set_up_school(folder, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
         store = stack.enter_context(Store.open(keyring.store_path))
         hub = Hub(keyring, store)
         async with hub.serve("127.0.0.1", 0, tls=True) as server:
@@ -189,7 +237,8 @@ async def demo_classroom(students: int, folder: Path | None = None) -> AsyncIter
             token = create_token(
                 keyring, store, group=DEMO_GROUP, uses=students, lifetime=600, now=now, hub_url=url
             ).encode()
-            teacher = issue_staff(
+            teacher = certified_staff(
+                org,
                 keyring,
                 store,
                 name="Demo Teacher",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.actions import AnyAction
-from protocol.errors import PeerError
+from protocol.errors import ErrorCode, PeerError
 from protocol.fleet import FleetEntry, LifeChange
 from protocol.messages import Answer, AuditEntry, Error, Result, ScreenshotPart
 from protocol.screenshots import ScreenshotAssembly
@@ -41,10 +41,14 @@ class DeviceReply:
 
 
 class ScreenshotCollector:
-    """Puts screenshot parts together per (command, device) and checks them on the Result."""
+    """Puts screenshot parts together per (command, device) and checks them on the Result.
 
-    def __init__(self) -> None:
+    `open` takes the picture out of its seal (ConsoleSession.open_screenshot).
+    """
+
+    def __init__(self, open: Callable[[Result, bytes], bytes] | None = None) -> None:
         self._assemblies: dict[tuple[str, str], ScreenshotAssembly] = {}
+        self._open = open
 
     def add(self, part: ScreenshotPart) -> None:
         key = (part.command_id, part.device_id)
@@ -58,7 +62,8 @@ class ScreenshotCollector:
             return None
         if assembly is None:
             assembly = ScreenshotAssembly(result.command_id, result.device_id)
-        return assembly.finish(result.screenshot)
+        data = assembly.finish(result.screenshot)
+        return data if self._open is None else self._open(result, data)
 
 
 class ITDesk:
@@ -68,7 +73,7 @@ class ITDesk:
         self._session = session
         self._answers: dict[str, asyncio.Future[Answer]] = {}
         self._results: dict[tuple[str, str], asyncio.Future[DeviceReply]] = {}
-        self._screenshots = ScreenshotCollector()
+        self._screenshots = ScreenshotCollector(self._open_screenshot)
         # An answer may overtake the end of its own request's send: kept here till claimed.
         self._unclaimed: dict[str, Answer | Error] = {}
 
@@ -101,6 +106,12 @@ class ITDesk:
                 waiting_reply.set_exception(HubRefused(f"the screenshot was damaged: {error}"))
                 return
             waiting_reply.set_result(DeviceReply(event, shot))
+
+    def _open_screenshot(self, result: Result, data: bytes) -> bytes:
+        session = self._session()
+        if session is None:  # its key went with the session that asked
+            raise PeerError(ErrorCode.MALFORMED, "the console reconnected meanwhile: take it again")
+        return session.open_screenshot(result, data)
 
     @staticmethod
     def _settle(waiting: asyncio.Future[Answer], event: Answer | Error) -> None:

@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
 from link.dial import open_session
 from link.ws import ClientConnection, ConnectionClosed
-from protocol.actions import AnyAction
+from protocol.actions import AnyAction, TakeScreenshot, Watch
+from protocol.certificates import CLOCK_SKEW
 from protocol.commands import SignedCommand, sign_command
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
-from protocol.frames import AnyFrame
+from protocol.frames import AnyFrame, decode_frame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
@@ -35,6 +38,7 @@ from protocol.messages import (
     Submit,
     encode_message,
 )
+from protocol.sealing import SealedWatches, SealKey, screenshot_about
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,6 +57,8 @@ class Picture:
     device_id: str
     frame: AnyFrame
     image: Image.Image
+    #: The frame's size as it arrived (sealed, when it was): what the link carried.
+    wire_bytes: int = 0
 
 
 HubEvent = Roster | DeviceChanged | DeviceAlert | Result | ScreenshotPart | Answer | Error | Picture
@@ -80,6 +86,10 @@ class ConsoleSession:
         self._keyframe_asked: dict[str, float] = {}  # by device id: when we last asked
         self._ws: ClientConnection | None = None
         self._key = credential.key
+        #: The keys put in this console's watches and screenshots; frames are opened with them.
+        self.sealed = SealedWatches()
+        #: Frames dropped because their seal failed, was for someone else, or was replayed.
+        self.frames_refused = 0
 
     @property
     def name(self) -> str:
@@ -105,13 +115,35 @@ class ConsoleSession:
             await self._ws.close()
 
     def sign(self, action: AnyAction, targets: Sequence[str], *, ttl: int = 60) -> SignedCommand:
-        return sign_command(
+        """Sign `action`; a watch or screenshot gets a fresh key, so the hub relays ciphertext."""
+        key = None
+        if isinstance(action, Watch | TakeScreenshot) and action.seal_to is None:
+            key = SealKey.generate()
+            action = msgspec.structs.replace(action, seal_to=key.public)
+        command = sign_command(
             self._key,
             self.credential.certificate,
             targets=targets,
             action=action,
             now=int(self.clock()),
             ttl=ttl,
+        )
+        if key is not None:
+            body = command.body
+            # As long as the device may send under it: its lease counts from the expiry at most.
+            lease = action.lease_seconds if isinstance(action, Watch) else 0
+            until = body.expires_at + lease + CLOCK_SKEW
+            self.sealed.remember(key, body.id, body.targets, until)
+        return command
+
+    def open_screenshot(self, result: Result, data: bytes) -> bytes:
+        """The picture a Result's assembled parts hold, opened if they were sealed for us."""
+        info = result.screenshot
+        if info is None:
+            return data
+        about = screenshot_about(info.width, info.height, info.format)
+        return self.sealed.open_screenshot(
+            result.command_id, result.device_id, data, info.sealed_by, about
         )
 
     async def submit(
@@ -173,12 +205,9 @@ class ConsoleSession:
             async for data in ws:
                 try:
                     if isinstance(data, bytes):
-                        frame = endpoint.receive_frame(data)
-                        device_id = self._streams.get(frame.stream)
-                        if device_id is not None:
-                            picture = await self._assemble(device_id, frame)
-                            if picture is not None:
-                                yield picture
+                        picture = await self._frame_arrived(endpoint, data)
+                        if picture is not None:
+                            yield picture
                         continue
                     message = endpoint.receive(data)
                 except PeerError:
@@ -192,7 +221,25 @@ class ConsoleSession:
                     self._streams[device.stream] = device.device_id
                 yield message  # type: ignore[misc]
 
-    async def _assemble(self, device_id: str, frame: AnyFrame) -> Picture | None:
+    async def _frame_arrived(self, endpoint: ClientHandshake, data: bytes) -> Picture | None:
+        """Open a frame sealed for this console (drop and count any that is not), apply it."""
+        header = endpoint.check_frame(data)
+        device_id = self._streams.get(header.stream)
+        if device_id is None:
+            return None
+        now = self.clock()
+        plain = data
+        try:
+            if header.sealed or self.sealed.expects_sealed(device_id, now):
+                plain = self.sealed.open_frame(device_id, data, now)
+            frame = decode_frame(plain)
+        except PeerError:
+            self.frames_refused += 1
+            await self.request_keyframe(device_id)  # a whole frame brings a fresh start
+            return None
+        return await self._assemble(device_id, frame, len(data))
+
+    async def _assemble(self, device_id: str, frame: AnyFrame, size: int = 0) -> Picture | None:
         """Apply a frame to the device's picture; ask for a whole frame when it cannot apply."""
         # Imported here: `homeroom-console do` never sees a picture, and importing Pillow and
         # rich (about 50 modules) would lengthen its start for nothing.
@@ -203,7 +250,7 @@ class ConsoleSession:
         image = await asyncio.to_thread(live.apply, frame)
         if image is not None:
             self._keyframe_asked.pop(device_id, None)
-            return Picture(device_id, frame, image)
+            return Picture(device_id, frame, image, size)
         await self.request_keyframe(device_id)
         return None
 

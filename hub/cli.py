@@ -1,4 +1,9 @@
-"""`homeroom-hub`: create a hub, enrol devices and staff, and serve."""
+"""`homeroom-hub`: create a hub, enrol devices, record staff, and serve.
+
+Nothing here can certify anyone: the organisation's key is on an admin's machine
+(`homeroom-org`), which signs the hub's certificate, staff certificates and revocation
+lists; this command only installs and records what it signed.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from link.files import write_private
-from protocol.certificates import Role
+from protocol.certificates import Certificate
+from protocol.codec import decode_as
+from protocol.errors import PeerError
 from protocol.limits import fit
+from protocol.requests import HubGrant
+from protocol.revocation import RevocationList
 from protocol.tokens import is_loopback
 from protocol.types import check_group, check_name
 
 from . import fleet_cli, policy_cli
-from .admin import LOCAL_ADMIN, create_token, issue_staff, revoke_staff
-from .keyring import Keyring, init_hub
+from .admin import LOCAL_ADMIN, add_staff, create_token, install_revocations, revoke_staff
+from .keyring import Keyring, init_hub, install_certificate, request_again, rotate
 from .store import Store, StoreError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -108,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=shared, help=help, description=help)
         return sub.add_subparsers(dest="action", required=True)
 
-    init = command(commands, "init", "create the keys, TLS certificate, store and a first admin")
+    init = command(
+        commands, "init", "create the hub's key and its request, the TLS certificate and the store"
+    )
     init.add_argument(
         "--url", help="how devices reach this hub, e.g. wss://hub.school.example:8443"
     )
@@ -118,9 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="host name or IP address for the TLS certificate (repeatable)",
     )
-    init.add_argument(
-        "--admin", default="Administrator", type=person_or_class_name, help="first admin's name"
-    )
+
+    certificate = family("certificate", "the hub's certificate from the organisation")
+    install = command(certificate, "install", "install what homeroom-org certify-hub wrote")
+    install.add_argument("grant", type=Path, metavar="FILE")
+    command(certificate, "rotate", "make a new hub key and its request (the old key serves on)")
+    command(certificate, "request", "write hub.request again, for the hub's current key")
 
     serve = command(commands, "serve", "run the hub")
     serve.add_argument("--host", default="0.0.0.0")
@@ -151,28 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     trevoke.add_argument("token_id")
 
     staff = family("staff", "staff credentials")
-    add = command(staff, "add", "issue a credential file for the console")
-    add.add_argument("name", type=person_or_class_name)
-    add.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
-    add.add_argument(
-        "--group", action="append", default=[], type=group_name, help="groups they may steer"
+    add = command(
+        staff, "add", "record a certificate from homeroom-org certify-staff; write their card"
     )
-    add.add_argument(
-        "--device",
-        action="append",
-        default=[],
-        metavar="DEVICE",
-        help="for a guardian: their child's device, by name or id (repeatable)",
-    )
-    add.add_argument(
-        "--out", type=Path, help="where to write it (default: DATA/staff/NAME.credential)"
-    )
-    add.add_argument("--expires", type=duration, default=duration("52w"))
+    add.add_argument("certificate", type=Path, metavar="CERT")
+    add.add_argument("--out", type=Path, help="where to write the card (default: DATA/staff/)")
     revoke = command(
-        staff, "revoke", "revoke a certificate by serial, recorded here or not (32 hex digits)"
+        staff, "revoke", "refuse a serial at this hub now, recorded here or not (32 hex digits)"
     )
     revoke.add_argument("serial")
-    command(staff, "list", "list issued credentials")
+    command(staff, "list", "list recorded staff certificates")
+
+    revocation = family("revocation", "the organisation's signed revocation list")
+    rinstall = command(
+        revocation, "install", "refuse its serials here and carry it to every device"
+    )
+    rinstall.add_argument("revocations", type=Path, metavar="FILE")
 
     klass = family("class", "class rosters")
     kcreate = command(klass, "create", "make an empty class for one group")
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
-    except (StoreError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (StoreError, FileNotFoundError, FileExistsError, ValueError, PeerError) as error:
         print(f"homeroom-hub: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -217,20 +224,35 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         names = args.name or ["localhost", "127.0.0.1"]
         url = args.url or f"wss://{names[0]}:8443"
-        keyring = init_hub(args.data, hub_url=url, names=names)
-        with Store.open(keyring.store_path) as store:
-            credential = issue_staff(
-                keyring, store, name=args.admin, role=Role.ADMIN, groups=("*",), now=now
-            )
-        path = _write_credential(keyring, args.admin, credential, None)
+        request = init_hub(args.data, hub_url=url, names=names)
         print(f"Created a hub in {args.data}:")
-        print(f"  organisation key  {keyring.org_key.public.fingerprint}  (org.key: keep it safe)")
-        print(f"  hub key           {keyring.hub_key.public.fingerprint}")
-        print(f"  TLS certificate   {keyring.tls_cert_path} for {', '.join(names)}")
-        print(f"  store             {keyring.store_path}")
-        print(f"  admin credential  {path} (for {args.admin!r})")
+        print(f"  TLS certificate   {args.data / 'tls-cert.pem'} for {', '.join(names)}")
+        print(f"  store             {args.data / 'hub.sqlite3'}")
+        print(f"  request           {request} (the hub's public key, for the organisation)")
         print(f"Devices will dial {url}.")
+        print("Next, the organisation certifies this hub, on its own machine (not this one,")
+        print("unless the school chose to keep both here): carry the request there and run")
+        print(f"  homeroom-org --org ORG certify-hub {_quoted(request)}")
+        return 0
+    if args.command == "certificate" and args.action == "install":
+        grant = HubGrant.decode(args.grant.read_bytes(), str(args.grant))
+        keyring = install_certificate(args.data, grant)
+        body = keyring.hub_certificate.body
+        print(f"Installed the hub's certificate, valid until {_when(body.expires_at)}:")
+        print(f"  organisation key  {keyring.org_public.fingerprint}")
+        print(f"  hub key           {keyring.hub_key.public.fingerprint}")
         print(f"Start it with: homeroom-hub serve --data {_quoted(args.data)}")
+        print("(A running hub uses a new certificate once restarted.)")
+        return 0
+    if args.command == "certificate" and args.action == "request":
+        request = request_again(args.data)
+        print(f"Wrote {request}. On the organisation's machine, certify it:")
+        print(f"  homeroom-org --org ORG certify-hub {_quoted(request)}")
+        return 0
+    if args.command == "certificate":
+        request = rotate(args.data)
+        print(f"Made a new hub key; its request is {request}. The current key serves on until")
+        print("the organisation certifies the new one and you install it (then restart).")
         return 0
     keyring = Keyring.load(args.data)
     if args.command == "serve":
@@ -296,27 +318,20 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         )
         return 0
     if args.command == "staff" and args.action == "add":
-        groups = tuple(args.group) or (("*",) if args.role in ("admin", "it") else ())
-        by_name = {d.name: d.device_id for d in store.devices()}
-        devices = tuple(by_name.get(device, device) for device in args.device)
-        credential = issue_staff(
-            keyring,
-            store,
-            name=args.name,
-            role=Role(args.role),
-            groups=groups,
-            now=now,
-            lifetime=args.expires,
-            devices=devices,
-        )
-        body = credential.certificate.body
-        groups = body.groups
-        path = _write_credential(keyring, args.name, credential, args.out)
+        certificate = decode_as(args.certificate.read_bytes(), Certificate, str(args.certificate))
+        card = add_staff(keyring, store, certificate, now=now)
+        body = card.certificate.body
+        path = _write_card(keyring, body.name, card.encode(), args.out)
         print(
-            f"Wrote {path} for {args.name!r} ({args.role}, groups {', '.join(groups)}), "
+            f"Recorded {body.name!r} ({body.role.value}, groups {', '.join(body.groups)}), "
             f"serial {body.serial}, valid until {_when(body.expires_at)}."
         )
-        print(f"Give it to them privately; they run: homeroom-console --credential {_quoted(path)}")
+        if body.devices:
+            names = {d.device_id: d.name for d in store.devices()}
+            children = ", ".join(_shown(names.get(i, i)) for i in body.devices)
+            print(f"They see and may pause only: {children}.")
+        print(f"Give them {path} (it holds no secret); on their machine they run:")
+        print(f"  homeroom-console keys install {_quoted(path)}")
         return 0
     if args.command == "staff" and args.action == "revoke":
         if not re.fullmatch(r"[0-9a-f]{32}", args.serial):
@@ -324,10 +339,20 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
                 f"{args.serial!r} is not a serial: copy all 32 hex digits from 'staff list' "
                 "or from the certificate"
             )
-        sequence = revoke_staff(keyring, store, args.serial, now=now)
+        revoke_staff(store, args.serial, now=now)
+        print(f"Revoked {args.serial} at this hub: refused from the next sign-in or command on.")
+        print("Devices check revocation themselves, from a list the organisation signs; on its")
+        print(f"machine run: homeroom-org --org ORG revoke {args.serial}")
+        return 0
+    if args.command == "revocation":
+        revocations = decode_as(
+            args.revocations.read_bytes(), RevocationList, str(args.revocations)
+        )
+        fresh = install_revocations(keyring, store, revocations, now=now)
         print(
-            f"Revoked {args.serial}: refused from the next sign-in or command on; "
-            f"devices receive revocation list {sequence} from the running hub."
+            f"Installed revocation list {revocations.body.sequence} "
+            f"({len(revocations.body.serials)} serials, {fresh} newly refused here); "
+            "the running hub sends it to every device."
         )
         return 0
     if args.command == "staff":
@@ -357,7 +382,7 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             print(
                 f"{device.name:<24} {device.group:<10} {(device.user or '-'):<12} "
                 f"{(device.hostname or '-'):<16} {_when(device.last_seen):<22} "
-                f"{device.device_id[:16]}"
+                f"{device.device_id}"  # whole: homeroom-org certify-staff --device takes it
             )
         return 0
     if args.command == "audit":
@@ -393,9 +418,9 @@ def _shown(text: str) -> str:
     return fit(text, max(len(text), 1), printable=True)
 
 
-def _write_credential(keyring: Keyring, name: str, credential, out: Path | None) -> Path:  # type: ignore[no-untyped-def]
+def _write_card(keyring: Keyring, name: str, card: bytes, out: Path | None) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "staff"
-    path = out or keyring.folder / "staff" / f"{safe}.credential"
+    path = out or keyring.folder / "staff" / f"{safe}.card"
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private(path, credential.encode())
+    path.write_bytes(card)
     return path

@@ -86,7 +86,8 @@ def publish(
     if not is_recorded(store, signer):
         raise PolicyRefused(
             f"this hub has no record of {signer.name!r}'s credential; "
-            "use an admin credential issued by this hub."
+            "record their certificate here first (homeroom-hub staff add), or sign with "
+            "another admin's credential."
         )
     if not store.set_policy(group, sequence, _encode(signed), now):
         raise PolicyRefused(f"a newer policy for {group!r} was set meanwhile; run it again.")

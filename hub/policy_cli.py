@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from protocol.certificates import CLOCK_SKEW, Role
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.limits import fit
@@ -17,7 +18,6 @@ from protocol.policy_file import read_policy
 from protocol.types import check_group
 
 from . import policy
-from .admin import is_recorded
 from .keyring import Keyring
 from .store import Store
 
@@ -39,8 +39,10 @@ def add_commands(
     put.add_argument(
         "--credential",
         type=Path,
+        required=True,
         metavar="FILE",
-        help="the signing admin's credential (default: the one admin credential in DATA/staff)",
+        help="the signing admin's credential, from their own machine, never the hub's folder "
+        "('-' reads it from standard input)",
     )
     show = command(actions, "show", "print a group's policy and the window open now")
     show.add_argument("--group", required=True, type=_group)
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> i
         rules = read_policy(
             args.file.read_text(encoding="utf-8"), str(args.file), known_zone=policy.known_zone
         )
-        credential = _admin_credential(args, keyring, store, now)
+        credential = _admin_credential(args, keyring)
         signed = policy.publish(
             store, keyring.org_public, credential, rules, group=args.group, now=now
         )
@@ -65,7 +67,10 @@ def run(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> i
     held = policy.load(store, keyring.org_public, args.group)
     if held is None:
         print(f"{args.group!r} has no policy: staff are limited only by their roles and groups.")
-        print(f"Set one with: homeroom-hub policy set --group {args.group!r} FILE.toml")
+        print(
+            f"Set one with: homeroom-hub policy set --data {shlex.quote(str(keyring.folder))} "
+            f"--group {shlex.quote(args.group)} FILE.toml --credential ADMIN.credential"
+        )
         return 0
     body, rules = held.body, held.body.rules
     print(
@@ -103,42 +108,42 @@ def _describe(window: Window) -> str:
     return "\n".join(lines)
 
 
-def _admin_credential(
-    args: argparse.Namespace, keyring: Keyring, store: Store, now: int
-) -> StaffCredential:
-    """The admin credential to sign with: --credential, or the only usable one in DATA/staff."""
-    if args.credential is not None:
-        return _read_credential(args.credential)
-    revoked = store.revoked_serials()
-    usable = []
-    for path in sorted((keyring.folder / "staff").glob("*.credential")):
-        try:
-            credential = _read_credential(path)
-        except ValueError:
-            continue
-        body = credential.certificate.body
-        if (
-            body.role is Role.ADMIN
-            and body.covers_group(args.group)
-            and body.serial not in revoked
-            and now <= body.expires_at + CLOCK_SKEW
-            and is_recorded(store, body)
-        ):
-            usable.append(path)
-    if len(usable) != 1:
-        found = f"{len(usable)} admin credentials" if usable else "no admin credential"
+def _admin_credential(args: argparse.Namespace, keyring: Keyring) -> StaffCredential:
+    """The admin credential named by --credential ('-': standard input).
+
+    A credential holds its owner's private key, so it is read from where the admin keeps
+    it and never from, or into, the hub's folder: whoever copies that folder must find no
+    key that signs anything (issue 11). The policy module checks the role and record.
+    """
+    path: Path = args.credential
+    if str(path) == "-":
+        return _decode_credential(sys.stdin.buffer.read(), "standard input")
+    if path.resolve().is_relative_to(keyring.folder.resolve()):
         raise ValueError(
-            f"{found} for {args.group!r} in {keyring.folder / 'staff'}; "
-            "name the one to sign with: --credential FILE"
+            f"{path} is in the hub's folder, and a staff credential holds its owner's private "
+            "key, which must never be kept there: delete it, and name the admin's own copy "
+            "(made by homeroom-console keys install on their machine), e.g. "
+            "--credential - < ~/.config/homeroom-console/staff.credential"
         )
-    return _read_credential(usable[0])
+    return _read_credential(path)
 
 
 def _read_credential(path: Path) -> StaffCredential:
     try:
-        return StaffCredential.decode(path.read_bytes())
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(
+            f"cannot read {path} ({error.strerror}); if the hub's account may not read it, "
+            f"pass it on standard input: --credential - < {path}"
+        ) from None
+    return _decode_credential(data, str(path))
+
+
+def _decode_credential(data: bytes, where: str) -> StaffCredential:
+    try:
+        return StaffCredential.decode(data)
     except PeerError as error:
-        raise ValueError(f"{path} is not a staff credential ({error.detail})") from None
+        raise ValueError(f"{where} is not a staff credential ({error.detail})") from None
 
 
 def _when(seconds: int) -> str:

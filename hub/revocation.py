@@ -1,10 +1,10 @@
 """The newest revocation list the hub carries to agents, kept as a file in its data folder.
 
 The list is the organisation's, not the hub's: agents verify it against their pinned
-organisation key, so the hub only stores and forwards it. While the organisation key is
-still kept in the hub's folder, `staff revoke` signs the next list here (`publish`); a tool
-that holds the key elsewhere would sign with protocol.revocation and drop the file in.
-A running hub notices a new file on its next housekeeping round and sends it on.
+organisation key, so the hub only stores and forwards it. The organisation signs each list
+off the hub (`homeroom-org revoke`) and `homeroom-hub revocation install` checks it and
+drops it in here (`install`). A running hub notices a new file on its next housekeeping
+round and sends it on.
 """
 
 from __future__ import annotations
@@ -17,13 +17,8 @@ import msgspec
 from link.files import write_private
 from protocol.codec import decode_as
 from protocol.errors import PeerError
-from protocol.keys import PrivateKey, PublicKey
-from protocol.revocation import (
-    REVOCATION_LIFETIME,
-    RevocationList,
-    sign_revocation_list,
-    verify_revocation_list,
-)
+from protocol.keys import PublicKey
+from protocol.revocation import RevocationList, newer_than, verify_revocation_list
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +42,15 @@ def load(folder: Path, org_key: PublicKey) -> RevocationList | None:
     return revocations
 
 
-def publish(
-    folder: Path,
-    org_key: PrivateKey,
-    serials: frozenset[str],
-    *,
-    now: int,
-    lifetime: int = REVOCATION_LIFETIME,
-) -> RevocationList:
-    """Sign every revoked serial as the next list after the one in `folder`, and keep it."""
-    held = load(folder, org_key.public)
-    sequence = 1 if held is None else held.body.sequence + 1
-    revocations = sign_revocation_list(
-        org_key, serials, sequence=sequence, now=now, lifetime=lifetime
-    )
+def install(folder: Path, org_key: PublicKey, revocations: RevocationList) -> None:
+    """Keep `revocations` for agents if the organisation signed it and it is the newest.
+
+    Raises PeerError for a list from another key, an older list, or another list under the
+    held number: agents would refuse each, so the hub does not carry it.
+    """
+    verify_revocation_list(revocations, org_key)
+    newer_than(revocations, load(folder, org_key))
     write_private(folder / REVOCATION_FILE, msgspec.json.encode(revocations))
-    return revocations
 
 
 class Carrier:

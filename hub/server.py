@@ -688,9 +688,7 @@ class Hub:
             if staff.covers_group(c.group)
         )
 
-    async def _class_session(
-        self, staff: CertificateBody, request: ClassSessionRequest
-    ) -> Message:
+    async def _class_session(self, staff: CertificateBody, request: ClassSessionRequest) -> Message:
         """Start or end a class session (hub/class_sessions.py); the classes, or why not."""
         name = request.class_name
         klass = next(

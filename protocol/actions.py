@@ -10,7 +10,7 @@ from msgspec import Meta
 from .certificates import Role
 from .codec import WireStruct
 from .limits import MAX_MESSAGE_TEXT, MAX_POLICY_WINDOWS, MAX_PROCESS_NAME, MAX_URL
-from .types import GroupName, LongText, ShortText
+from .types import GroupName, LongText, RawKey, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 _IT = frozenset({Role.IT, Role.ADMIN})
@@ -106,6 +106,9 @@ class TakeScreenshot(Action, tag="screenshot", frozen=True):
 
     ALLOWED = _CLASSROOM
     max_width: Annotated[int, Meta(ge=64, le=16_384)] | None = None
+    #: The console's X25519 key for this screenshot: the agent seals it to that key, inside
+    #: the signed command, so the hub relays bytes it cannot read (protocol/sealing.py).
+    seal_to: RawKey | None = None
 
 
 class ListProcesses(Action, tag="list_processes", frozen=True):
@@ -205,6 +208,9 @@ class Watch(Action, tag="watch", frozen=True):
     width: Annotated[int, Meta(ge=64, le=3840)] = 320
     fps: Annotated[float, Meta(ge=0.05, le=30.0)] = 1.0
     lease_seconds: Annotated[int, Meta(ge=5, le=3600)] = 60
+    #: The console's X25519 key for this watch: frames are sealed for it (protocol/sealing.py).
+    #: Signed with the rest, so a hub cannot put its own key in its place.
+    seal_to: RawKey | None = None
 
 
 class Unwatch(Action, tag="unwatch", frozen=True):

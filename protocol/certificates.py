@@ -31,6 +31,8 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.TEACHER, Role.IT, Role.GUARDIAN})
+#: The most devices one guardian's certificate names.
+MAX_DEVICES = 16
 
 
 class CertificateBody(WireStruct, frozen=True, omit_defaults=True):
@@ -49,7 +51,7 @@ class CertificateBody(WireStruct, frozen=True, omit_defaults=True):
     issued_at: Timestamp
     expires_at: Timestamp
     issuer: Fingerprint
-    devices: Annotated[tuple[Fingerprint, ...], Meta(max_length=16)] = ()
+    devices: Annotated[tuple[Fingerprint, ...], Meta(max_length=MAX_DEVICES)] = ()
 
     def covers_group(self, group: str) -> bool:
         return ALL_GROUPS in self.groups or group in self.groups

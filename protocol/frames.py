@@ -20,7 +20,12 @@ FRAME_VERSION = 1
 #: magic, version, kind and format, stream, sequence, captured_at (ms), width, height
 HEADER = struct.Struct(">2sBBIIQHH")
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
-MAX_FRAME_BYTES = HEADER.size + MAX_IMAGE_BYTES
+#: Set in the kind-and-format byte of a frame sealed for its watchers (protocol/sealing.py):
+#: what follows the header is an envelope and ciphertext, which only a watcher can check.
+SEALED = 0x80
+#: What sealing may add to a frame: the envelope with its key wraps, and the tag.
+MAX_SEAL_BYTES = 16 * 1024
+MAX_FRAME_BYTES = HEADER.size + MAX_IMAGE_BYTES + MAX_SEAL_BYTES
 
 #: Tiles are squares of this many thumbnail pixels. A patch starts on the tile grid and
 #: covers whole tiles, except where the picture's right or bottom edge cuts the last one.
@@ -121,6 +126,7 @@ class FrameHeader:
     captured_at_ms: int
     width: int
     height: int
+    sealed: bool = False
 
 
 def encode_frame(frame: AnyFrame) -> bytes:
@@ -146,6 +152,8 @@ def encode_frame(frame: AnyFrame) -> bytes:
 def decode_frame(data: bytes) -> AnyFrame:
     """Read a binary message; anything but a well-formed frame is the peer's error."""
     header = check_frame(data)
+    if header.sealed:
+        raise PeerError(ErrorCode.MALFORMED, "a sealed frame: open it first (protocol/sealing.py)")
     if header.kind is FrameKind.WHOLE:
         return Frame(
             header.stream,
@@ -186,6 +194,10 @@ def check_frame(data: bytes) -> FrameHeader:
     )
     if magic != MAGIC or version != FRAME_VERSION:
         raise PeerError(ErrorCode.MALFORMED, "not a Homeroom frame (bad magic or version)")
+    sealed = bool(kind_format & SEALED)
+    kind_format &= ~SEALED
+    if not sealed and len(data) > HEADER.size + MAX_IMAGE_BYTES:
+        raise PeerError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes")
     try:
         kind = FrameKind(kind_format >> 4)
         image_format = ImageFormat(kind_format & 0x0F)
@@ -193,9 +205,9 @@ def check_frame(data: bytes) -> FrameHeader:
         raise PeerError(ErrorCode.MALFORMED, f"unknown frame format {kind_format:#x}") from None
     if width == 0 or height == 0:
         raise PeerError(ErrorCode.MALFORMED, "frame of zero size")
-    if kind is FrameKind.TILES:
+    if kind is FrameKind.TILES and not sealed:  # a sealed frame's tiles are the watcher's to check
         _check_tiles(data, width, height)
-    return FrameHeader(kind, image_format, stream, sequence, captured, width, height)
+    return FrameHeader(kind, image_format, stream, sequence, captured, width, height, sealed)
 
 
 def _check_tiles(data: bytes, width: int, height: int) -> None:

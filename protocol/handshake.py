@@ -13,8 +13,9 @@ to the hub and the two authenticate each other before anything else is read:
 The transcript binds both nonces, both keys, the version, the role and the
 hub's TLS certificate, so no signature can be replayed on another connection
 and a machine in the middle that terminates TLS is caught (channel binding).
-The client checks the hub's key and the organisation key against the ones it
-pinned, and fails closed. After its proof the hub layer looks the identity
+The client checks the organisation key against the one it pinned, and that
+the organisation certified the hub (when enrolling: the very hub key the token
+names), and fails closed. After its proof the hub layer looks the identity
 up in its store (enrolled device? revoked staff?) and accepts or refuses.
 Until Welcome, application messages and frames are refused; after it, each
 side accepts only the message types in `ACCEPTED` for the peer's role.
@@ -40,7 +41,7 @@ from .certificates import (
     verify_certificate,
 )
 from .errors import ErrorCode, PeerError, UsageError
-from .frames import AnyFrame, check_frame, decode_frame
+from .frames import AnyFrame, FrameHeader, check_frame, decode_frame
 from .keys import PrivateKey, PublicKey, Purpose
 from .messages import (
     PROTOCOL_VERSIONS,
@@ -220,10 +221,10 @@ class _Endpoint:
         self._frames_allowed()
         return decode_frame(data)
 
-    def check_frame(self, data: bytes) -> None:
+    def check_frame(self, data: bytes) -> FrameHeader:
         """As receive_frame, but only validates: a relay need not copy the picture."""
         self._frames_allowed()
-        check_frame(data)
+        return check_frame(data)
 
     def _frames_allowed(self) -> None:
         if self.stage is not Stage.OPEN:
@@ -250,6 +251,7 @@ class ClientHandshake(_Endpoint):
         device_name: str | None = None,
         versions: tuple[int, ...] = PROTOCOL_VERSIONS,
         clock: Callable[[], float] = time.time,
+        revoked: Collection[str] = (),
     ) -> None:
         super().__init__()
         if (role is ClientRole.CONSOLE) != (certificate is not None):
@@ -259,6 +261,7 @@ class ClientHandshake(_Endpoint):
         self.role = role
         self._key = key
         self._pins = pins
+        self._revoked = revoked
         self._channel = channel
         self._certificate = certificate
         self._token = token
@@ -300,9 +303,15 @@ class ClientHandshake(_Endpoint):
         org_key = PublicKey(challenge.org_key)
         if org_key.fingerprint != self._pins.org:
             raise PeerError(ErrorCode.HUB_KEY_MISMATCH, "organisation key is not the pinned one")
-        hub = verify_certificate(challenge.hub_certificate, org_key, now=int(self._clock()))
+        # Any hub the pinned organisation certifies (and has not revoked) will do, so the
+        # hub's key can be rotated without re-enrolling a device; only enrolling, the first
+        # contact, holds the hub to the key its token names.
+        hub = verify_certificate(
+            challenge.hub_certificate, org_key, now=int(self._clock()), revoked=self._revoked
+        )
         hub_key = PublicKey(hub.subject_key)
-        if hub.role is not Role.HUB or hub_key.fingerprint != self._pins.hub:
+        pinned = self.role is not ClientRole.ENROLL or hub_key.fingerprint == self._pins.hub
+        if hub.role is not Role.HUB or not pinned:
             raise PeerError(ErrorCode.HUB_KEY_MISMATCH, "the hub's key is not the pinned one")
         if challenge.channel != self._channel:
             raise PeerError(ErrorCode.CHANNEL_MISMATCH, "TLS certificate differs from the hub's")

@@ -19,6 +19,7 @@ class Purpose(StrEnum):
     """What a signature is for; signed into it so one can never pass for another."""
 
     CERTIFICATE = "certificate"
+    CERTIFICATE_REQUEST = "certificate-request"
     COMMAND = "command"
     REVOCATION = "revocation"
     POLICY = "policy"

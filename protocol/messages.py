@@ -187,6 +187,9 @@ class ScreenshotInfo(WireStruct, frozen=True):
     size: Annotated[int, Meta(ge=1, le=MAX_SCREENSHOT_BYTES)]
     parts: Annotated[int, Meta(ge=1, le=MAX_SCREENSHOT_PARTS)]
     sha256: Annotated[bytes, Meta(min_length=32, max_length=32)]
+    #: The agent's X25519 share when the parts are sealed for the console that asked
+    #: (protocol/sealing.py): size and digest are then those of the sealed bytes.
+    sealed_by: RawKey | None = None
 
 
 class Result(Message, tag="result", frozen=True):

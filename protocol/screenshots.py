@@ -20,6 +20,10 @@ from .messages import (
     ScreenshotInfo,
     ScreenshotPart,
 )
+from .sealing import TAG_BYTES
+
+#: The largest picture an agent may encode: sealing it for the console adds its tag.
+MAX_PICTURE_BYTES = MAX_SCREENSHOT_BYTES - TAG_BYTES
 
 
 def cut(

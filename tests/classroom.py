@@ -15,9 +15,11 @@ from agent.enrollment import enroll
 from agent.runtime import Agent
 from agent.screen import ScreenSource, SyntheticScreen
 from agent.state import AgentState
+from console.demo import certified_staff, set_up_school
+from console.organisation.folder import Organisation
 from console.session import ConsoleSession, HubEvent
-from hub.admin import create_token, issue_staff
-from hub.keyring import Keyring, init_hub
+from hub.admin import create_token
+from hub.keyring import Keyring
 from hub.routing import DELIVERY_SECONDS
 from hub.server import HANDSHAKE_SECONDS, HOUSEKEEPING_SECONDS, Hub
 from hub.store import Store
@@ -49,6 +51,8 @@ class Classroom:
     store: Store
     hub: Hub
     url: str
+    #: The organisation's folder, beside the hub's (as on an admin's machine, apart).
+    org: Organisation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
 
@@ -64,14 +68,21 @@ class Classroom:
         ).encode()
 
     def staff(
-        self, name: str = "Ms Smith", role: Role = Role.TEACHER, groups: tuple[str, ...] = ("7B",)
+        self,
+        name: str = "Ms Smith",
+        role: Role = Role.TEACHER,
+        groups: tuple[str, ...] = ("7B",),
+        devices: tuple[str, ...] = (),
     ) -> StaffCredential:
-        return issue_staff(
+        """A credential made as the documented steps make it; a guardian's names `devices`."""
+        return certified_staff(
+            self.org,
             self.keyring,
             self.store,
             name=name,
             role=role,
             groups=groups,
+            devices=devices,
             now=int(time.time()) - 60,
             hub_url=self.url,
         )
@@ -166,7 +177,7 @@ async def classroom(
     `behind_proxy`: the hub listens plain (pass tls=False) for a TLS proxy that presents the
     hub's own certificate; the test starts the proxy and points `url` at it.
     """
-    keyring = init_hub(folder / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+    org, keyring = set_up_school(folder, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     store = Store.open(keyring.store_path)
     hub = Hub(
         keyring,
@@ -180,7 +191,7 @@ async def classroom(
     async with hub.serve("127.0.0.1", 0, tls=tls, proxy_channel=proxy_channel) as server:
         port = server.sockets[0].getsockname()[1]
         url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}"
-        room = Classroom(folder, keyring, store, hub, url)
+        room = Classroom(folder, keyring, store, hub, url, org)
         try:
             yield room
         finally:

@@ -76,6 +76,13 @@ def test_hub_loads_no_ui_agent_or_console(module: str) -> None:
     assert loaded & {*UI, "agent", "console"} == set()
 
 
+@pytest.mark.parametrize("module", ["console.organisation.cli", "console.keys"])
+def test_the_key_tools_load_no_hub_agent_or_ui(module: str) -> None:
+    # Run on an admin's or a teacher's machine: they need the protocol and a file writer only.
+    loaded = top_level_modules_loaded_by(module)
+    assert loaded & {*UI, "hub", "agent", "websockets", "sqlite3"} == set()
+
+
 # --- the import-linter contracts bite --------------------------------------------------
 
 AGENT_CONTRACT = "agent carries no hub, console or Textual code"

@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from protocol.messages import MAX_SCREENSHOT_BYTES
+from protocol.screenshots import MAX_PICTURE_BYTES
 
 from ..screen import ScreenSource
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 #: PNG up to this size (a typical 1080p desktop is well under); above it, WebP at
 #: near-lossless quality, which keeps text sharp at a fraction of the bytes.
-PNG_BUDGET = MAX_SCREENSHOT_BYTES // 2
+PNG_BUDGET = MAX_PICTURE_BYTES // 2
 WEBP_QUALITIES = (92, 80, 60)
 # zlib level 6: on a 1920x1080 synthetic desktop, 24 KB in 78 ms against level 3's 47 KB in
 # 51 ms (this machine). Screenshots are rare and often cross school Wi-Fi: bytes win.
@@ -47,7 +47,7 @@ def encode_screenshot(image: Image.Image) -> Screenshot:
         return Screenshot(png, width, height, "png")
     for quality in WEBP_QUALITIES:
         webp = _encode(image, "WEBP", quality=quality, method=4)
-        if len(webp) <= MAX_SCREENSHOT_BYTES:
+        if len(webp) <= MAX_PICTURE_BYTES:
             return Screenshot(webp, width, height, "webp")
     # A huge and noisy screen: halve it rather than send nothing.
     from ..thumbnail import shrink

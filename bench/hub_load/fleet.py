@@ -14,8 +14,7 @@ from pathlib import Path
 import msgspec
 
 from agent.state import AgentState
-from hub.admin import issue_staff
-from hub.keyring import init_hub
+from console.demo import certified_staff, set_up_school
 from hub.store import Store
 from link.files import write_private
 from protocol.certificates import Role
@@ -37,7 +36,7 @@ def class_of(number: int, class_size: int) -> str:
 
 def build_school(folder: Path, url: str, devices: int, class_size: int) -> School:
     """Devices in classes of `class_size`, and a teacher credential per class."""
-    keyring = init_hub(folder / "hub", hub_url=url, names=["127.0.0.1", "localhost"])
+    org, keyring = set_up_school(folder, hub_url=url, names=["127.0.0.1", "localhost"])
     now = int(time.time())
     states: list[AgentState] = []
     with Store.open(keyring.store_path) as store:
@@ -65,7 +64,8 @@ def build_school(folder: Path, url: str, devices: int, class_size: int) -> Schoo
         classes: list[tuple[Path, list[str]]] = []
         for first in range(0, devices, class_size):
             group = class_of(first, class_size)
-            teacher = issue_staff(
+            teacher = certified_staff(
+                org,
                 keyring,
                 store,
                 name=f"Teacher {group}",

@@ -1,4 +1,5 @@
-"""Screenshots over a real hub from a real Xvfb screen: the console gets the screen's pixels."""
+"""Screenshots over a real hub from a real Xvfb screen: the console gets the screen's pixels,
+sealed on the way so the hub passes on bytes it cannot read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tkinter
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, UnidentifiedImageError
 
 from agent.screen import MssScreen
 from protocol.actions import TakeScreenshot
@@ -54,7 +55,12 @@ async def test_a_screenshot_has_the_screens_pixels_and_is_audited(
     assembly = ScreenshotAssembly(command.body.id, agent.state.device_id)
     for _ in range(info.parts):
         assembly.add(await teacher.take(ScreenshotPart, lambda p: p.command_id == command.body.id))
-    picture = Image.open(io.BytesIO(assembly.finish(info))).convert("RGB")
+    relayed = assembly.finish(info)  # the bytes the hub passed on: sealed for this console
+    assert info.sealed_by is not None
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(relayed))
+    opened = teacher.session.open_screenshot(result, relayed)
+    picture = Image.open(io.BytesIO(opened)).convert("RGB")
     assert picture.size == on_screen.size == (info.width, info.height)
     assert ImageChops.difference(picture, on_screen).getbbox() is None
     [audited] = [

@@ -17,7 +17,14 @@ with atheris.instrument_imports():
     from protocol.errors import PeerError
     from protocol.frames import decode_frame
     from protocol.messages import decode_message
+    from protocol.sealing import SealedWatches, SealKey
     from protocol.tokens import parse_token
+
+DEVICE = "d" * 64
+#: A console holding one watch key, opening what the hub relays to it (protocol/sealing.py).
+WATCH_KEY = SealKey.generate()
+WATCHES = SealedWatches()
+WATCHES.remember(WATCH_KEY, "0" * 32, [DEVICE], float("inf"))
 
 DECODERS = (
     decode_message,
@@ -25,6 +32,7 @@ DECODERS = (
     lambda data: parse_token(data.decode("utf-8", "replace")),
     StaffCredential.decode,
     ReplayCache.from_bytes,
+    lambda data: WATCHES.open_frame(DEVICE, data, 0.0),
 )
 
 
@@ -77,11 +85,23 @@ def seed_corpus() -> str:
         b"\2" + token.encode().encode(),
         b"\3" + credential.encode(),
         b"\4" + cache.to_bytes(),
+        b"\5" + sealed_frame(),
     ]
     folder = Path(tempfile.mkdtemp(prefix="homeroom-fuzz-"))
     for number, seed in enumerate(seeds):
         (folder / f"seed-{number}").write_bytes(seed)
     return str(folder)
+
+
+def sealed_frame() -> bytes:
+    """A whole frame sealed for WATCH_KEY, as an agent sends it."""
+    from protocol.frames import Frame, ImageFormat, encode_frame
+    from protocol.sealing import FrameSealer
+
+    sealer = FrameSealer(DEVICE)
+    sealer.admit(watch_id="0" * 32, serial="s", watcher_key=WATCH_KEY.public, until=1e18)
+    plain = encode_frame(Frame(1, 2, 3, ImageFormat.JPEG, 320, 200, b"\xff\xd8"))
+    return sealer.seal(plain, whole=True)
 
 
 def main() -> None:

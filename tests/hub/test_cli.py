@@ -1,4 +1,5 @@
-"""`homeroom-hub` as IT runs it: init, tokens, staff credentials, classes, devices, audit."""
+"""`homeroom-hub` as IT runs it, with `homeroom-org` and `homeroom-console keys` beside it:
+init, the hub's certificate, tokens, staff certificates, revocation, classes, devices, audit."""
 
 from __future__ import annotations
 
@@ -37,6 +38,64 @@ def hub(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def org(*args: str) -> subprocess.CompletedProcess[str]:
+    """`homeroom-org`, on the admin's machine; its passphrase comes from the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "console.organisation", *args],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+        env={**os.environ, "HOMEROOM_ORG_PASSPHRASE": "correct horse battery staple"},
+    )
+
+
+def console_keys(*args: str) -> subprocess.CompletedProcess[str]:
+    """`homeroom-console keys`, on the staff member's own machine."""
+    return subprocess.run(
+        [sys.executable, "-m", "console", "keys", *args],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def set_up(tmp_path: Path, *init: str) -> Path:
+    """The documented set-up: the organisation, a hub it certifies; returns the hub's folder."""
+    data, organisation = tmp_path / "hub", tmp_path / "org"
+    ok(org("--org", str(organisation), "init"))
+    ok(hub("init", "--data", str(data), *init))
+    ok(org("--org", str(organisation), "certify-hub", str(data / "hub.request")))
+    ok(hub("certificate", "install", "--data", str(data), str(data / "hub.grant")))
+    return data
+
+
+def certify(
+    tmp_path: Path, name: str, *roles: str, data: Path | None = None
+) -> tuple[StaffCredential, subprocess.CompletedProcess[str]]:
+    """A staff member makes a key on their machine, the organisation certifies it, the hub
+    records it, and they install the card; returns their credential and the org's answer."""
+    data = data or tmp_path / "hub"
+    home = tmp_path / "staff" / name
+    credential, request = home / "staff.credential", home / "me.request"
+    home.mkdir(parents=True)
+    ok(console_keys("new", name, "--credential", str(credential), "--out", str(request)))
+    certified = org("--org", str(tmp_path / "org"), "certify-staff", str(request), *roles)
+    if certified.returncode == 0:
+        ok(hub("staff", "add", "--data", str(data), str(next(home.glob("*.cert")))))
+        card = next((data / "staff").glob("*.card"))
+        ok(console_keys("install", str(card), "--credential", str(credential)))
+        card.unlink()
+        return StaffCredential.decode(credential.read_bytes()), certified
+    return None, certified  # type: ignore[return-value]
+
+
 def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
     data = tmp_path / "hub"
     made = hub(
@@ -49,9 +108,19 @@ def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
         "hub.school.example",
     )
     assert made.returncode == 0, made.stderr
-    assert "organisation key" in made.stdout and "admin credential" in made.stdout
-    for secret in ("org.key", "hub.key", "tls-key.pem", "staff/Administrator.credential"):
+    assert "certify-hub" in made.stdout and "organisation key" not in made.stdout
+    for secret in ("hub.key", "tls-key.pem"):
         assert os.stat(data / secret).st_mode & 0o077 == 0, secret
+    assert not (data / "org.key").exists()
+    # Until the organisation certifies it, the hub says what to do rather than serve.
+    early = hub("token", "create", "--data", str(data), "--group", "7B")
+    assert early.returncode == 2 and "certify-hub" in early.stderr
+    ok(org("--org", str(tmp_path / "org"), "init"))
+    # The organisation's key is sealed under its passphrase, and mode 0600.
+    assert os.stat(tmp_path / "org" / "org.key").st_mode & 0o077 == 0
+    assert b"scrypt" in (tmp_path / "org" / "org.key").read_bytes()
+    ok(org("--org", str(tmp_path / "org"), "certify-hub", str(data / "hub.request")))
+    ok(hub("certificate", "install", "--data", str(data), str(data / "hub.grant")))
     again = hub("init", "--data", str(data))
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
 
@@ -61,35 +130,36 @@ def test_an_admin_sets_up_a_hub(tmp_path: Path) -> None:
     assert parsed.group == "7B" and parsed.max_uses == 30
     assert parsed.hub_url == "wss://hub.school.example:8443"
 
-    staff = hub(
-        "staff", "add", "--data", str(data), "Ms Smith", "--role", "teacher", "--group", "7B"
-    )
-    assert staff.returncode == 0, staff.stderr
-    credential = StaffCredential.decode((data / "staff" / "Ms-Smith.credential").read_bytes())
+    credential, _ = certify(tmp_path, "Ms Smith", "--role", "teacher", "--group", "7B")
     assert credential.certificate.body.groups == ("7B",)
-    no_group = hub("staff", "add", "--data", str(data), "Mr Jones", "--role", "teacher")
+    assert credential.hub_url == "wss://hub.school.example:8443"
+    _, no_group = certify(tmp_path, "Mr Jones", "--role", "teacher")
     assert no_group.returncode == 2 and "--group" in no_group.stderr
 
     listing = hub("staff", "list", "--data", str(data))
-    assert "Ms Smith" in listing.stdout and "Administrator" in listing.stdout
+    assert "Ms Smith" in listing.stdout and "Mr Jones" not in listing.stdout
     serial = credential.certificate.body.serial
     assert hub("staff", "revoke", "--data", str(data), serial).returncode == 0
     assert "revoked" in hub("staff", "list", "--data", str(data)).stdout
     # A serial the hub never recorded (a certificate minted elsewhere) is revoked too...
     assert hub("staff", "revoke", "--data", str(data), "ab" * 16).returncode == 0
     assert "ab" * 16 in hub("staff", "list", "--data", str(data)).stdout
-    # Each revocation signs the next list for devices to check themselves.
-    signed = decode_as((data / "revocation.json").read_bytes(), RevocationList, "list")
-    assert (signed.body.sequence, set(signed.body.serials)) == (2, {serial, "ab" * 16})
     # ...but a cut-down one is refused with what to copy instead.
     short = hub("staff", "revoke", "--data", str(data), serial[:8])
     assert short.returncode == 2 and "32 hex digits" in short.stderr
+    # Devices check a list the organisation signs off the hub; the hub carries it.
+    signed_here = tmp_path / "revocation.json"
+    ok(org("--org", str(tmp_path / "org"), "revoke", serial, "cd" * 16, "--out", str(signed_here)))
+    ok(hub("revocation", "install", "--data", str(data), str(signed_here)))
+    signed = decode_as((data / "revocation.json").read_bytes(), RevocationList, "list")
+    assert (signed.body.sequence, set(signed.body.serials)) == (1, {serial, "cd" * 16})
+    assert "cd" * 16 in hub("staff", "list", "--data", str(data)).stdout
 
     assert hub("class", "create", "--data", str(data), "7B-maths", "--group", "7B").returncode == 0
     assert "7B-maths [7B]: (empty)" in hub("class", "list", "--data", str(data)).stdout
     audit = hub("audit", "--data", str(data))
     assert audit.returncode == 0 and "audit chain intact" in audit.stdout
-    assert "staff_revoke" in audit.stdout
+    assert "staff_revoke" in audit.stdout and "revocation_install" in audit.stdout
 
 
 def test_a_missing_hub_says_how_to_make_one(tmp_path: Path) -> None:
@@ -99,8 +169,7 @@ def test_a_missing_hub_says_how_to_make_one(tmp_path: Path) -> None:
 
 
 def test_plain_websockets_only_on_loopback(tmp_path: Path) -> None:
-    data = tmp_path / "hub"
-    assert hub("init", "--data", str(data)).returncode == 0
+    data = set_up(tmp_path)
     result = hub("serve", "--data", str(data), "--host", "0.0.0.0", "--insecure-loopback")
     assert result.returncode == 2 and "loopback" in result.stderr
     # Behind a TLS proxy the hop from the proxy is plain: on this machine only.
@@ -109,8 +178,7 @@ def test_plain_websockets_only_on_loopback(tmp_path: Path) -> None:
 
 
 def test_group_names_are_checked_where_they_are_typed(tmp_path: Path) -> None:
-    data = tmp_path / "hub"
-    assert hub("init", "--data", str(data)).returncode == 0
+    data = set_up(tmp_path)
     result = hub("token", "create", "--data", str(data), "--group", "7B; DROP TABLE")
     assert result.returncode == 2 and "not a group name" in result.stderr
 
@@ -124,8 +192,7 @@ def test_tokens_are_listed_and_revoked_and_devices_removed(tmp_path: Path) -> No
     from hub.server import Hub
     from hub.store import Store
 
-    data = tmp_path / "hub"
-    assert hub("init", "--data", str(data)).returncode == 0
+    data = set_up(tmp_path)
     assert hub("token", "create", "--data", str(data), "--group", "7B").returncode == 0
     listing = hub("token", "list", "--data", str(data))
     token_id = listing.stdout.splitlines()[1].split()[0]
@@ -162,8 +229,8 @@ def test_tokens_are_listed_and_revoked_and_devices_removed(tmp_path: Path) -> No
     "where", ["before", "between", "after"], ids=["--data first", "in the middle", "at the end"]
 )
 def test_data_and_verbose_go_where_people_put_them(tmp_path: Path, where: str) -> None:
-    data = tmp_path / "hub"
-    assert hub("init", "--data", str(data)).returncode == 0
+    data = set_up(tmp_path)
+    certify(tmp_path, "Administrator", "--role", "admin")
     options = ["--data", str(data), "-v"]
     argv = {
         "before": [*options, "staff", "list"],
@@ -187,9 +254,7 @@ def test_serve_listens_where_devices_dial_and_says_when_it_cannot(tmp_path: Path
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        data = tmp_path / "hub"
-        made = hub("init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}")
-        assert made.returncode == 0, made.stderr
+        data = set_up(tmp_path, "--url", f"wss://127.0.0.1:{port}")
         result = hub("serve", "--data", str(data), "--host", "127.0.0.1")  # port from --url
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
@@ -204,7 +269,7 @@ def test_serve_listens_where_devices_dial_and_says_when_it_cannot(tmp_path: Path
 # `run` must bring its device online, and the console must sign in, in a real terminal.
 
 _HINT = re.compile(
-    r"(?<![\w`/-])homeroom-(?:hub|agent|console)(?=\s|$)"
+    r"(?<![\w`/-])homeroom-(?:hub|agent|console|org)(?=\s|$)"
     r"(?:[ \t]+(?!\()(?:[^\s\"'()]|\"[^\"]*\"|'[^']*')+)*"
 )
 
@@ -304,11 +369,11 @@ class School:
     watcher: Watcher | None = None
     tmux_socket: str = f"homeroom-hints-{os.getpid()}"
 
-    async def run(self, command: str, expect: int = 0) -> str:
-        """Run a command line typed by IT; then follow each hint it prints."""
+    async def run(self, command: str, expect: int = 0, *, follow: bool = True) -> str:
+        """Run a command line typed by IT; then follow each hint it prints (unless told)."""
         code, out, err = await self._execute(shlex.split(command))
         assert code == expect, f"{command} -> {code}\n{out}\n{err}"
-        for hint in printed_hints(out + err):
+        for hint in printed_hints(out + err) if follow else []:
             await self.follow(hint)
         return out
 
@@ -343,7 +408,7 @@ class School:
             await self._serve(argv, hint)
         elif program == "homeroom-agent" and "run" in rest:
             await self._run_agent(argv, hint)
-        elif program == "homeroom-console" and not {"do", "-h", "--help"} & set(rest):
+        elif program == "homeroom-console" and not {"do", "keys", "-h", "--help"} & set(rest):
             await asyncio.to_thread(self._open_console, argv, hint)
         else:
             code, out, err = await self._execute(argv)
@@ -361,10 +426,10 @@ class School:
     async def _serve(self, argv: list[str], hint: str) -> None:
         hub = await self._start(argv, hint)
         await hub.until_logged("hub listening")
-        credential = StaffCredential.decode(
-            (self.data / "staff" / "Administrator.credential").read_bytes()
-        )
-        session = ConsoleSession(credential)
+
+    async def watch(self, admin: Path) -> None:
+        """The admin signs in to see devices come online, once the hub serves."""
+        session = ConsoleSession(StaffCredential.decode(admin.read_bytes()))
         await session.connect()
         self.watcher = Watcher(session)
 
@@ -446,13 +511,30 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         "DISPLAY": xvfb_display,
     }
     school = School(tmp_path, tmp_path / "hub", env, desk)
-    teacher = school.data / "staff" / "Ms-Smith.credential"
-    school.substitutes["FILE"] = str(teacher)
     data, tmp = school.data, tmp_path
+    admin = desk / "admin.credential"
+    school.env["HOMEROOM_ORG_PASSPHRASE"] = "correct horse battery staple"
+    school.substitutes |= {"ORG": str(tmp / "org"), "DATA": str(data), "FILE": str(admin)}
     try:
-        await school.run(  # -> serve
+        # On the admin's machine; it prints sentences, no command (nothing to certify yet).
+        await school.run(f"homeroom-org --org {tmp}/org init")
+        await school.run(  # -> org certify-hub -> certificate install -> serve
             f"homeroom-hub init --data {data} --url wss://127.0.0.1:{_free_port()} --name 127.0.0.1"
         )
+        # The first admin, as any staff member: their own key, certified, recorded, installed
+        # (in a credential file of their choosing, which the hints cannot know).
+        await school.run(
+            f"homeroom-console keys new Administrator --credential {admin} --out admin.request"
+        )
+        await school.run(
+            f"homeroom-org --org {tmp}/org certify-staff admin.request --role admin", follow=False
+        )
+        await school.run(f"homeroom-hub staff add --data {data} Administrator.cert", follow=False)
+        await school.run(
+            f"homeroom-console keys install {data}/staff/Administrator.card --credential {admin}",
+            follow=False,
+        )
+        await school.watch(admin)
         # A device not yet enrolled -> enroll TOKEN -> run (in the default folder).
         await school.run("homeroom-agent run", expect=2)
         token = await school.run(f"homeroom-hub token create --data {data} --group 7B")
@@ -462,20 +544,20 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
         )
         # A folder with no device in it -> enroll TOKEN --state DIR.
         await school.run(f"homeroom-agent run --state {tmp}/nobody", expect=2)
-        # -> homeroom-console --credential FILE, in a terminal.
-        await school.run(
-            f'homeroom-hub staff add --data {data} "Ms Smith" --role teacher --group 7B'
-        )
         # No hub there -> init --data DIR.
         await school.run(f"homeroom-hub devices --data {tmp}/nowhere", expect=2)
-        # No credential in the console's folder -> --credential FILE, --demo.
+        # No credential in the console's folder -> keys --help, --credential FILE, --demo.
         await school.run("homeroom-console", expect=1)
-        # Do what that message says (save it there), and what the do examples assume.
-        credential_folder = tmp / "config" / "homeroom-console"
-        credential_folder.mkdir(parents=True)
-        shutil.copy(teacher, credential_folder / "staff.credential")
-        shutil.copy(teacher, desk / "me.credential")
-        shutil.copy(school.data / "staff" / "Administrator.credential", desk / "admin.credential")
+        # A teacher makes their key in the console's own folder -> (org) staff add -> keys
+        # install -> homeroom-console, in a terminal.
+        await school.run('homeroom-console keys new "Ms Smith"')
+        await school.run(
+            f"homeroom-org --org {tmp}/org certify-staff Ms-Smith.request --role teacher --group 7B"
+        )
+        # What the do examples assume.
+        shutil.copy(
+            tmp / "config" / "homeroom-console" / "staff.credential", desk / "me.credential"
+        )
         apps = [{"name": "calculator", "argv": [sys.executable, "-c", "pass"]}]
         (desk / "apps.json").write_text(json.dumps(apps))
         await school.run(f"homeroom-hub class create --data {data} 7B-maths --group 7B")
@@ -490,17 +572,50 @@ async def test_every_hint_the_commands_print_is_a_command_that_works(
     followed = [hint.replace(str(tmp_path), "DIR") for hint in school.followed]
     print("hints followed:", *followed, sep="\n  ")
     assert followed == [
+        "homeroom-org --org ORG certify-hub DIR/hub/hub.request",
+        "homeroom-hub certificate install --data DATA DIR/hub/hub.grant",
         "homeroom-hub serve --data DIR/hub",
         "homeroom-agent enroll TOKEN",
         "homeroom-agent run",
         "homeroom-agent run --state DIR/ada",
         "homeroom-agent enroll TOKEN --state DIR/nobody",
-        "homeroom-console --credential DIR/hub/staff/Ms-Smith.credential",
         "homeroom-hub init --data DIR/nowhere",
+        "homeroom-console keys --help",
+        "homeroom-console --credential FILE",
         "homeroom-console --demo",
+        "homeroom-hub staff add --data DATA Ms-Smith.cert",
+        "homeroom-console keys install DIR/hub/staff/Ms-Smith.card",
+        "homeroom-console",
         "homeroom-console do --help",
         'homeroom-console do lock --class 7B-maths message="Eyes on me" --credential me.credential',
         """homeroom-console do message --to "Ada's laptop" text="Come and see me" --json""",
         "homeroom-console do set_apps --class 7B-maths group=7B apps=@apps.json"
         " --credential admin.credential",
     ]
+
+
+def test_an_older_hub_moves_its_organisation_key_off(tmp_path: Path) -> None:
+    """A hub set up before issue 11 kept org.key in its folder: it will not start so, and
+    the documented steps move the key off without re-enrolling anyone."""
+    from hub.keyring import Keyring
+
+    data = set_up(tmp_path)
+    old = org_key_of(tmp_path / "org")
+    (data / "org.key").write_bytes(old.to_bytes())  # as the older `init` left it
+    (data / "org.pub").unlink()
+    refused = hub("devices", "--data", str(data))
+    assert refused.returncode == 2 and "Moving the organisation key off" in refused.stderr
+    adopted = tmp_path / "adopted"
+    ok(org("--org", str(adopted), "init", "--adopt", str(data / "org.key")))
+    (data / "org.key").unlink()
+    ok(hub("certificate", "request", "--data", str(data)))
+    ok(org("--org", str(adopted), "certify-hub", str(data / "hub.request")))
+    ok(hub("certificate", "install", "--data", str(data), str(data / "hub.grant")))
+    assert Keyring.load(data).org_public == old.public
+    assert old.to_bytes() not in (adopted / "org.key").read_bytes()  # sealed now
+
+
+def org_key_of(folder: Path):  # type: ignore[no-untyped-def]
+    from console.organisation.folder import Organisation
+
+    return Organisation.open(folder, "correct horse battery staple").key

@@ -16,12 +16,12 @@ import pytest
 from console.session import ConsoleSession
 from hub.door import Door, DoorLimits, address_of
 from protocol.actions import LockScreen
-from protocol.credentials import StaffCredential
 from protocol.messages import Result
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
-from .processes import free_port, homeroom_hub, serving
+from .processes import free_port, serving
+from .test_cli import certify, set_up
 
 
 async def settled(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -165,11 +165,9 @@ async def test_2000_stalled_tls_handshakes_do_not_stop_a_device_or_a_lock(tmp_pa
 async def test_running_out_of_descriptors_pauses_accepting_and_is_logged_once(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "hub"
     port = free_port()
-    await homeroom_hub(
-        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
-    )
+    data = set_up(tmp_path, "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1")
+    admin, _ = certify(tmp_path, "Administrator", "--role", "admin")
     log: list[str] = []
     hub = await serving(data, open_files=64, log=log)
     flood: list[socket.socket] = []
@@ -186,7 +184,6 @@ async def test_running_out_of_descriptors_pauses_accepting_and_is_logged_once(
         for sock in flood:
             sock.close()
         # Still serving: the administrator signs in once the flood is gone.
-        admin = StaffCredential.decode((data / "staff" / "Administrator.credential").read_bytes())
         session = ConsoleSession(admin)
         await session.connect()
         await session.close()

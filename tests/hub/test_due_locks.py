@@ -13,8 +13,8 @@ from agent.enrollment import enroll
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
 from agent.state import LOCK_FILE
-from hub.admin import create_token, issue_staff
-from hub.keyring import init_hub
+from console.demo import certified_staff, set_up_school
+from hub.admin import create_token
 from hub.server import Hub
 from hub.store import Store
 from protocol.actions import LockScreen, UnlockScreen
@@ -63,7 +63,7 @@ def test_the_newest_lock_or_unlock_wins_whatever_order_they_are_recorded_in(
 
 
 async def test_a_due_lock_comes_back_after_the_hub_and_the_agent_restart(tmp_path: Path) -> None:
-    keyring = init_hub(tmp_path / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+    org, keyring = set_up_school(tmp_path, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     folder = tmp_path / "ada"
     with Store.open(keyring.store_path) as store:
         first = Hub(keyring, store)
@@ -75,7 +75,8 @@ async def test_a_due_lock_comes_back_after_the_hub_and_the_agent_restart(tmp_pat
                 keyring, store, group="7B", uses=1, lifetime=600, now=now, hub_url=url
             )
             state = await enroll(token.encode(), "Ada's laptop", folder)
-            teacher = issue_staff(
+            teacher = certified_staff(
+                org,
                 keyring,
                 store,
                 name="Ms Smith",

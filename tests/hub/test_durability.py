@@ -25,6 +25,7 @@ from protocol.messages import DeviceChanged, Error, Result
 from ..classroom import Inbox
 from ..support import scaled
 from .processes import free_port, homeroom_hub, serving
+from .test_cli import certify, set_up
 
 
 @asynccontextmanager
@@ -57,19 +58,11 @@ async def signed_in(credential: StaffCredential) -> tuple[ConsoleSession, Inbox]
 async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "hub"
     port = free_port()
-    await homeroom_hub(
-        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
-    )
+    data = set_up(tmp_path, "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1")
     hub = await serving(data)
     try:
-        staff_file = tmp_path / "smith.credential"
-        await homeroom_hub(
-            "staff", "add", "Ms Smith", "--role", "teacher", "--group", "7B",
-            "--data", str(data), "--out", str(staff_file),
-        )  # fmt: skip
-        credential = StaffCredential.decode(staff_file.read_bytes())
+        credential, _ = certify(tmp_path, "Ms Smith", "--role", "teacher", "--group", "7B")
         token = await homeroom_hub("token", "create", "--data", str(data), "--group", "7B")
         state = await enroll(token.strip(), "Ada's laptop", tmp_path / "ada")
         await homeroom_hub("class", "create", "7B Maths", "--group", "7B", "--data", str(data))
@@ -134,12 +127,9 @@ async def test_a_hub_killed_mid_lesson_keeps_everything_and_delivers_once(
 async def test_sigterm_closes_connections_as_going_away_and_the_hub_restarts(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "hub"
     port = free_port()
-    await homeroom_hub(
-        "init", "--data", str(data), "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1"
-    )
-    admin = StaffCredential.decode((data / "staff" / "Administrator.credential").read_bytes())
+    data = set_up(tmp_path, "--url", f"wss://127.0.0.1:{port}", "--name", "127.0.0.1")
+    admin, _ = certify(tmp_path, "Administrator", "--role", "admin")
     hub = await serving(data)
     try:
         console, _ = await signed_in(admin)

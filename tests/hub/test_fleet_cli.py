@@ -10,12 +10,11 @@ from hub.lifecycle import LifeCycle
 from hub.store import Store
 from protocol.fleet import LifeState
 
-from .test_cli import hub
+from .test_cli import hub, set_up
 
 
 def _folder_with_devices(tmp_path: Path, *names: str) -> tuple[Path, dict[str, str]]:
-    data = tmp_path / "hub"
-    assert hub("init", "--data", str(data)).returncode == 0
+    data = set_up(tmp_path)
     ids = {}
     with Store.open(Keyring.load(data).store_path) as store:
         for number, name in enumerate(names):

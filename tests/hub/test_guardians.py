@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from hub.admin import issue_staff
 from hub.policy import publish
 from protocol.actions import LockScreen, PauseDevice, TakeScreenshot, Watch
 from protocol.certificates import Role
@@ -38,16 +37,9 @@ async def room(tmp_path: Path, clock: WallClock):  # type: ignore[no-untyped-def
 
 
 def guardian_of(room: Classroom, *device_ids: str) -> StaffCredential:
-    return issue_staff(
-        room.keyring,
-        room.store,
-        name="Ada's mum",
-        role=Role.GUARDIAN,
-        groups=(),
-        now=int(time.time()) - 60,
-        hub_url=room.url,
-        devices=device_ids,
-    )
+    """Ada's mum's credential as the documented steps make it: her key, the organisation's
+    certificate naming her child's devices, recorded by the hub."""
+    return room.staff("Ada's mum", Role.GUARDIAN, ("7B",), devices=device_ids)
 
 
 async def test_a_guardian_pauses_their_childs_device_in_the_home_window(

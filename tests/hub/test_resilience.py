@@ -10,8 +10,8 @@ from agent.desktop import HeadlessDesktop
 from agent.enrollment import enroll
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
+from console.demo import set_up_school
 from hub.admin import create_token
-from hub.keyring import init_hub
 from hub.server import Hub
 from hub.store import Store
 from protocol.actions import LockScreen
@@ -28,7 +28,7 @@ async def until(hub: Hub, predicate, seconds: float = 30.0) -> None:  # type: ig
 
 
 async def test_agents_come_back_by_themselves_after_the_hub_restarts(tmp_path: Path) -> None:
-    keyring = init_hub(tmp_path / "hub", hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+    _, keyring = set_up_school(tmp_path, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     with Store.open(keyring.store_path) as store:
         first = Hub(keyring, store)
         async with first.serve("127.0.0.1", 0) as server:

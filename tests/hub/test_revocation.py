@@ -13,10 +13,10 @@ from agent.desktop import HeadlessDesktop
 from agent.runtime import Agent
 from agent.screen import SyntheticScreen
 from hub import revocation
-from hub.admin import revoke_staff
+from hub.admin import install_revocations
 from protocol.actions import LockScreen, SendMessage
 from protocol.credentials import StaffCredential
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PrivateKey
 from protocol.messages import Result
 from protocol.revocation import RevocationList, sign_revocation_list
@@ -31,12 +31,11 @@ async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 async def org_revokes(room: Classroom, *credentials: StaffCredential) -> RevocationList:
-    """The organisation signs a list naming `credentials`, as a tool off the hub will; the
-    hub's own store never hears of it, so the hub itself keeps routing their commands."""
-    serials = frozenset(c.certificate.body.serial for c in credentials)
-    published = revocation.publish(
-        room.keyring.folder, room.keyring.org_key, serials, now=int(time.time())
-    )
+    """The organisation signs a list naming `credentials` off the hub (homeroom-org), and the
+    file alone reaches the hub's folder: its store never hears of it, so the hub itself
+    keeps routing their commands."""
+    published = room.org.revoke([c.certificate.body.serial for c in credentials])
+    revocation.install(room.keyring.folder, room.keyring.org_public, published)
     await room.hub.housekeep()  # the running hub notices the new list and sends it on
     return published
 
@@ -133,12 +132,23 @@ async def test_the_list_survives_an_agent_restart(room: Classroom) -> None:
     assert refused.code is ErrorCode.CERTIFICATE_REVOKED
 
 
-async def test_staff_revoke_signs_the_next_list_and_devices_receive_it(room: Classroom) -> None:
+async def test_the_organisations_list_installed_on_the_hub_reaches_devices(
+    room: Classroom,
+) -> None:
     smith = await room.console(room.staff("Ms Smith"))
     first, second = room.staff("Mr Mallory"), room.staff("Mr Moriarty")
     now = int(time.time())
-    assert revoke_staff(room.keyring, room.store, first.certificate.body.serial, now=now) == 1
-    assert revoke_staff(room.keyring, room.store, second.certificate.body.serial, now=now) == 2
+    one = room.org.revoke([first.certificate.body.serial])
+    assert install_revocations(room.keyring, room.store, one, now=now) == 1
+    two = room.org.revoke([second.certificate.body.serial])
+    assert install_revocations(room.keyring, room.store, two, now=now) == 1
+    assert room.store.revoked_serials() == {
+        first.certificate.body.serial,
+        second.certificate.body.serial,
+    }
+    with pytest.raises(PeerError) as replayed:  # the hub keeps no older list either
+        install_revocations(room.keyring, room.store, one, now=now)
+    assert replayed.value.code is ErrorCode.REVOCATION_OUTDATED
     agent = await room.start_agent("Ada's laptop")  # signs in after: receives it at once
     assert (await sent(smith, SendMessage(text="hello"), agent.state.device_id)).ok
     assert agent.revocations.sequence == 2

@@ -270,9 +270,11 @@ async def test_token_expired_and_used_up(room: Classroom) -> None:
     assert caught.value.code is ErrorCode.TOKEN_EXPIRED
 
 
-async def test_agent_refuses_a_hub_whose_key_is_not_pinned(room: Classroom, tmp_path: Path) -> None:
+async def test_agent_refuses_a_hub_of_an_organisation_it_did_not_pin(
+    room: Classroom, tmp_path: Path
+) -> None:
     state, _ = await room.enroll("Ada's laptop")
-    other_pins = msgspec.structs.replace(state, hub=PrivateKey.generate().public.fingerprint)
+    other_pins = msgspec.structs.replace(state, org=PrivateKey.generate().public.fingerprint)
     with pytest.raises(PeerError) as caught:
         await open_session(
             room.url,
@@ -321,7 +323,7 @@ def _pins(room: Classroom):  # type: ignore[no-untyped-def]
     from protocol.handshake import HubPins
 
     return HubPins(
-        hub=room.keyring.hub_key.public.fingerprint, org=room.keyring.org_key.public.fingerprint
+        hub=room.keyring.hub_key.public.fingerprint, org=room.keyring.org_public.fingerprint
     )
 
 

@@ -64,7 +64,7 @@ def minted_admin(room: Classroom, org_key: PrivateKey) -> StaffCredential:
 async def test_a_certificate_the_hub_never_recorded_is_refused_at_sign_in(
     room: Classroom,
 ) -> None:
-    minted = minted_admin(room, room.keyring.org_key)
+    minted = minted_admin(room, room.org.key)
     with pytest.raises(PeerError) as refused:
         await ConsoleSession(minted).connect()
     assert refused.value.code is ErrorCode.UNRECORDED_CERTIFICATE
@@ -76,7 +76,7 @@ async def test_a_recorded_serial_with_other_rights_is_refused(room: Classroom) -
     body = teacher.certificate.body
     # Same serial and key, but the thief's copy says admin of every group.
     forged = signed(
-        room.keyring.org_key, msgspec.structs.replace(body, role=Role.ADMIN, groups=("*",))
+        room.org.key, msgspec.structs.replace(body, role=Role.ADMIN, groups=("*",))
     )
     with pytest.raises(PeerError) as refused:
         await ConsoleSession(msgspec.structs.replace(teacher, certificate=forged)).connect()
@@ -84,7 +84,7 @@ async def test_a_recorded_serial_with_other_rights_is_refused(room: Classroom) -
 
 
 async def test_any_serial_can_be_revoked_and_stays_refused(room: Classroom) -> None:
-    minted = minted_admin(room, room.keyring.org_key)
+    minted = minted_admin(room, room.org.key)
     room.store.revoke_staff(minted.certificate.body.serial, int(time.time()))
     with pytest.raises(PeerError) as refused:
         await ConsoleSession(minted).connect()
@@ -110,7 +110,7 @@ async def test_a_console_submits_only_under_the_certificate_it_signed_in_with(
     # Another recorded certificate (an admin's), re-signed onto the teacher's key by a thief.
     admin = room.staff("Head of IT", Role.ADMIN, ("*",)).certificate.body
     borrowed = signed(
-        room.keyring.org_key,
+        room.org.key,
         msgspec.structs.replace(admin, subject_key=teacher.key.public.raw),
     )
     command = sign_command(

@@ -115,10 +115,18 @@ def test_console_signs_in_with_a_staff_certificate(hub: Hub, school: School) -> 
     assert claim.staff is not None and claim.staff.name == "Ms Smith"
 
 
-def test_hub_key_not_matching_the_pin(hub: Hub, school: School) -> None:
+def test_enrolling_holds_the_hub_to_the_key_its_token_names(hub: Hub, school: School) -> None:
     impostor = Hub(PrivateKey.generate(), school)  # even one the organisation certified
-    client, server = agent(hub), impostor.endpoint()
-    challenge = server.step(encode_message(client.start()))
+    token = new_token(
+        hub_url="wss://hub:8443",
+        hub=hub.pins.hub,
+        org=hub.pins.org,
+        group="7B",
+        expires_at=NOW + 60,
+        max_uses=1,
+    )
+    client = agent(hub, role=ClientRole.ENROLL, token=token, device_name="Ada's laptop")
+    challenge = impostor.endpoint().step(encode_message(client.start()))
     with pytest.raises(PeerError) as caught:
         client.step(encode_message(challenge))  # type: ignore[arg-type]
     assert caught.value.code is ErrorCode.HUB_KEY_MISMATCH
@@ -126,6 +134,22 @@ def test_hub_key_not_matching_the_pin(hub: Hub, school: School) -> None:
     # Failed is final: nothing more is accepted, no fallback to anything weaker.
     with pytest.raises(PeerError):
         client.receive(encode_message(Status(locked=False)))
+
+
+def test_an_enrolled_device_accepts_a_rotated_hub_key_its_organisation_certified(
+    hub: Hub, school: School
+) -> None:
+    rotated = Hub(PrivateKey.generate(), school)
+    assert isinstance(run(agent(hub), rotated.endpoint()), Claim)
+    # Unless the organisation revoked that hub certificate (the old key, stolen).
+    serials: set[str] = set()  # the device's list, which the hub certificate then joins
+    client = agent(hub, revoked=serials)
+    challenge = rotated.endpoint().step(encode_message(client.start()))
+    assert isinstance(challenge, Challenge)
+    serials.add(challenge.hub_certificate.body.serial)
+    with pytest.raises(PeerError) as caught:
+        client.step(encode_message(challenge))
+    assert caught.value.code is ErrorCode.CERTIFICATE_REVOKED
 
 
 def test_hub_of_another_organisation(hub: Hub) -> None:
