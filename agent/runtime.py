@@ -33,6 +33,7 @@ from protocol.actions import (
     LockScreen,
     LogOff,
     OpenUrl,
+    PauseDevice,
     Reboot,
     RunDiagnostics,
     SendMessage,
@@ -66,11 +67,13 @@ from protocol.messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicyUpdate,
     Result,
     RevocationUpdate,
     Status,
     encode_message,
 )
+from protocol.policy import describe_window
 from protocol.screenshots import cut
 from protocol.sealing import FrameSealer, screenshot_about, seal_screenshot
 
@@ -84,6 +87,7 @@ from .desktop import Desktop, HeadlessDesktop, banner_shown
 from .focus_mode import CHECK_SECONDS, FocusMode
 from .lock_order import LockOrder
 from .platforms import ActivitySample, ActivityWatcher, Platform, PowerCommands, current
+from .policy import NightLock, PolicyKeeper
 from .revocation import Revocations
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
@@ -98,6 +102,8 @@ log = logging.getLogger("homeroom.agent")
 
 AGENT_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 30.0
+#: How often the agent looks whether a policy window opened or closed (agent/policy.py).
+POLICY_SECONDS = 15.0
 #: How long a new watch waits for the "being viewed" banner to be on screen before the first
 #: picture. A UI that takes longer (stopped, or restarting) does not get to block watching.
 BANNER_SECONDS = 5.0
@@ -109,6 +115,8 @@ class SavedLock(msgspec.Struct, frozen=True):
     by: str
     #: When the lock command was issued: an unlock issued before it does not lift it.
     issued_at: int = 0
+    #: For a pause: when the device lifts it by itself (0: a lock until unlocked).
+    until: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,17 @@ class Agent:
         self.replay = self._load_replay()
         # Checked here on every command, whatever the hub knows (agent/revocation.py).
         self.revocations = Revocations(folder, state.org_public)
+        # The group's signed policy, enforced here on this clock, online or not.
+        self.policy = PolicyKeeper(
+            folder,
+            state.org_public,
+            state.group,
+            clock=clock,
+            revoked=lambda: self.revocations.serials,
+        )
+        self.night_lock = NightLock()
+        #: When a guardian's pause ends by itself (0: no pause on).
+        self.paused_until = 0
         # --- desktop reports and the banner (ui) ---
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: collections.deque[Event] = collections.deque(maxlen=32)
@@ -182,7 +201,7 @@ class Agent:
         self.apps = AppList.load(folder, self.recipient, state.org_public)
         self.guard = ProcessGuard(self.platform, self.apps.launched_pids)
         #: The policy window in force, in words, for the student's panel (filled by policy).
-        self.policy_window: Callable[[], str | None] = lambda: None
+        self.policy_window: Callable[[], str | None] = self._policy_in_words
         self._applies_written: what_applies.WhatApplies | None = None
         self.focus = FocusMode(
             platform=self.platform,
@@ -219,6 +238,9 @@ class Agent:
         self._ws: ClientConnection | None = None
         self._endpoint: ClientHandshake
         self._sequence = 0
+        self.enforce_policy()  # a device started inside a lock window locks at once
+        if self.policy.problem is not None:
+            self._desktop_reported("policy_refused", self.policy.problem)
 
     # --- Connection ---------------------------------------------------------
 
@@ -227,12 +249,14 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         capture = asyncio.create_task(self._capture_loop())
         focus = asyncio.create_task(self.focus.run())
+        policy = asyncio.create_task(self._keep_policy())
         watcher = self._start_activity_watch() if self._watch_activity else None
         try:
             await stay_connected(self.run_once, on_lost=self._lost)
         finally:
             capture.cancel()
             focus.cancel()
+            policy.cancel()
             if watcher is not None:
                 watcher.stop()
             self.power.cancel(quietly=True)
@@ -303,6 +327,8 @@ class Agent:
             await self._lock_due(message)
         elif isinstance(message, RevocationUpdate):
             await self._revocations_received(message)
+        elif isinstance(message, PolicyUpdate):
+            await self._policy_received(message)
         elif isinstance(message, KeyframeRequest):
             # A watcher cannot apply tiles: the next capture (at the watched rate, never
             # sooner, so requests cannot speed capture up) sends a whole picture.
@@ -329,6 +355,7 @@ class Agent:
             if body.issued_at < self.replay_floor:
                 raise PeerError(ErrorCode.REPLAYED, "issued before the replay cache was lost")
             self.lock_order.check(body)
+            self.policy.check(body)  # the window open now, on this device's clock
         except PeerError as error:
             log.warning("refused command %s: %s", command.body.id, error)
             return Result(
@@ -373,6 +400,8 @@ class Agent:
         match action:
             case LockScreen():
                 return await self._lock(action, body)
+            case PauseDevice():
+                return await self._pause(action, body)
             case UnlockScreen():
                 return await self._unlock(action, body, command)
             case SendMessage():
@@ -412,17 +441,30 @@ class Agent:
 
     # --- Classroom actions ----------------------------------------------------------
 
-    async def _lock(self, action: LockScreen, body: CommandBody) -> Result:
+    async def _lock(self, action: LockScreen, body: CommandBody, *, until: int = 0) -> Result:
         by = body.issuer.body.name
         self.desktop.lock(action.message, by=by)
+        self.night_lock.staff_locked()
+        self.paused_until = until  # a lock replaces a pause, a pause a lock
         self.lock_order.locked_at = body.issued_at
-        self._remember_lock(SavedLock(message=action.message, by=by, issued_at=body.issued_at))
+        self._remember_lock(
+            SavedLock(message=action.message, by=by, issued_at=body.issued_at, until=until)
+        )
         return self._done(body)
+
+    async def _pause(self, action: PauseDevice, body: CommandBody) -> Result:
+        """A lock the device lifts by itself after `minutes` (enforce_policy), offline too."""
+        until = int(self.clock()) + action.minutes * 60
+        ends = time.strftime("%H:%M", time.localtime(until))  # the device's own time zone
+        message = action.message or f"Time off the device until {ends}."
+        await self._lock(LockScreen(message=fit(message, MAX_SHORT_TEXT)), body, until=until)
+        return self._done(body, f"paused until {ends} ({action.minutes} min)")
 
     async def _unlock(
         self, action: UnlockScreen, body: CommandBody, command: SignedCommand
     ) -> Result:
         self.desktop.unlock()
+        self.paused_until = 0
         self._remember_lock(None)
         self.lock_order.unlocked(command)
         return self._done(body)
@@ -463,6 +505,59 @@ class Agent:
             # Still enforced; the school should know the organisation owes a new list.
             detail = f"revocation list {self.revocations.sequence} is past its expiry"
             await self._send(Event(kind="revocation_stale", at=now, detail=detail))
+
+    # --- Policy (agent/policy.py) -----------------------------------------------------
+
+    async def _policy_received(self, update: PolicyUpdate) -> None:
+        """Hold a newer admin-signed policy; report one that is older, altered or foreign."""
+        try:
+            if self.policy.receive(update.policy):
+                log.info("policy %d of %s in force", self.policy.sequence, self.state.group)
+        except PeerError as error:
+            log.warning("refused the policy the hub sent: %s", error)
+            detail = fit(f"{error.code.value}: {error.detail}", MAX_SHORT_TEXT)
+            await self._send(Event(kind="policy_refused", at=int(self.clock()), detail=detail))
+            return
+        if self.enforce_policy():
+            await self._send(self._status())
+
+    def enforce_policy(self) -> bool:
+        """Apply the policy window open now: lock or unlock for a lock window, stop capture
+        where it is forbidden. True if the screen's lock changed. Runs on a timer, offline too.
+        """
+        if not self.policy.capture_allowed() and self.leases:
+            log.info("the policy window forbids capture: watching stops")
+            self.leases.clear()
+            self._leases_changed()
+        if self.paused_until and self.clock() >= self.paused_until:
+            log.info("the pause is over: unlocking the screen")
+            self.paused_until = 0
+            self.lock_order.locked_at = 0
+            self._remember_lock(None)
+            self.desktop.unlock()
+            return True
+        change = self.night_lock.enforce(self.policy, self.desktop.locked)
+        if change is None:
+            return False
+        if change.lock:
+            log.info("%s opens: locking the screen", change.by)
+            self.desktop.lock(change.message, by=change.by)
+        else:
+            log.info("the lock window closed: unlocking the screen")
+            self.desktop.unlock()
+        return True
+
+    async def _keep_policy(self) -> None:
+        while True:
+            await asyncio.sleep(POLICY_SECONDS)
+            if self.enforce_policy():
+                await self._send(self._status())
+            self._note_what_applies()  # a window may have opened or closed
+
+    def _policy_in_words(self) -> str | None:
+        if self.policy.policy is None:
+            return None
+        return describe_window(self.policy.window())
 
     async def _message(self, action: SendMessage, body: CommandBody) -> Result:
         self.desktop.show_message(action.text, sender=body.issuer.body.name)
@@ -636,6 +731,9 @@ class Agent:
     # --- Watching and capture ------------------------------------------------------
 
     def _active_leases(self) -> list[WatchLease]:
+        if self.leases and not self.policy.capture_allowed():
+            self.leases.clear()  # the window closed capture: not one more frame
+            self.desktop.set_watched([])
         now = self.clock()
         expired = [serial for serial, lease in self.leases.items() if lease.until <= now]
         for serial in expired:
@@ -823,6 +921,7 @@ class Agent:
             lock = SavedLock(message="", by="your school")  # damaged: stay locked, fail closed
         self.desktop.lock(lock.message, by=lock.by)
         self.lock_order.locked_at = lock.issued_at
+        self.paused_until = lock.until
 
     # --- Replay cache, kept across restarts ---------------------------------------------
 

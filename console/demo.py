@@ -190,14 +190,17 @@ def certified_staff(
     now: int,
     lifetime: int = STAFF_CERT_LIFETIME,
     hub_url: str | None = None,
+    devices: tuple[str, ...] = (),
 ) -> StaffCredential:
     """A staff member's credential as the documented steps make it: their key (made here, as
-    on their machine), the organisation's certificate, recorded by the hub."""
+    on their machine), the organisation's certificate, recorded by the hub. A guardian's
+    names their own children's `devices` (ids)."""
     key = PrivateKey.generate()
     certificate = org.certify_staff(
         make_request(key, Requester.STAFF, name),
         role=role,
         groups=groups,
+        devices=devices,
         now=now,
         lifetime=lifetime,
     )

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import time
 
-from protocol.certificates import STAFF_ROLES, Certificate, CertificateBody, verify_certificate
+from protocol.certificates import (
+    STAFF_ROLES,
+    Certificate,
+    CertificateBody,
+    Role,
+    verify_certificate,
+)
 from protocol.errors import ErrorCode, PeerError
 from protocol.requests import StaffCard
 from protocol.revocation import RevocationList
@@ -70,6 +76,7 @@ def add_staff(
     )
     if body.role not in STAFF_ROLES:
         raise PeerError(ErrorCode.MALFORMED, f"a {body.role.value} certificate is not staff")
+    _check_children(store, body)
     store.add_staff(
         body.serial, body.name, body.role.value, list(body.groups), body.expires_at, when
     )
@@ -87,6 +94,37 @@ def add_staff(
         org=keyring.org_public.fingerprint,
         certificate=certificate,
     )
+
+
+def _check_children(store: Store, body: CertificateBody) -> None:
+    """A guardian's certificate must name devices this hub knows, in the certificate's groups.
+
+    The organisation signs the device ids without seeing the fleet, so this is where a
+    mistyped id, or a child's device outside the groups the certificate grants, is caught:
+    before the guardian signs in to find they can reach nothing.
+    """
+    again = "ask for it to be certified again with the right --device and --group"
+    if body.role is not Role.GUARDIAN:
+        if body.devices:
+            raise ValueError(
+                f"only a guardian's certificate names devices, and this {body.role.value}'s "
+                f"does; {again}"
+            )
+        return
+    if not body.devices:
+        raise ValueError(f"a guardian's certificate must name their child's devices; {again}")
+    for device_id in body.devices:
+        device = store.device(device_id)
+        if device is None:
+            raise ValueError(
+                f"this hub has no device {device_id} (see its ids with: homeroom-hub devices); "
+                f"{again}"
+            )
+        if not body.covers_group(device.group):
+            raise ValueError(
+                f"device {device_id} ({device.name!r}) is in group {device.group!r}, which the "
+                f"certificate does not cover ({', '.join(body.groups)}); {again}"
+            )
 
 
 def is_recorded(store: Store, staff: CertificateBody) -> bool:

@@ -26,7 +26,7 @@ from protocol.revocation import RevocationList
 from protocol.tokens import is_loopback
 from protocol.types import check_group, check_name
 
-from . import fleet_cli
+from . import fleet_cli, policy_cli
 from .admin import LOCAL_ADMIN, add_staff, create_token, install_revocations, revoke_staff
 from .keyring import Keyring, init_hub, install_certificate, request_again, rotate
 from .store import Store, StoreError
@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     kadd.add_argument("devices", nargs="+")
     command(klass, "list", "list classes and their devices")
 
+    policy_cli.add_commands(
+        family("policy", "each group's policy: when staff may do what"), command
+    )
+
     devices = command(commands, "devices", "the fleet: name, group, user, host, last seen")
     devices.add_argument("--remove", metavar="DEVICE", help="remove a device (name or id) for good")
     fleet_cli.add_commands(devices, command)
@@ -327,6 +331,10 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             f"Recorded {body.name!r} ({body.role.value}, groups {', '.join(body.groups)}), "
             f"serial {body.serial}, valid until {_when(body.expires_at)}."
         )
+        if body.devices:
+            names = {d.device_id: d.name for d in store.devices()}
+            children = ", ".join(_shown(names.get(i, i)) for i in body.devices)
+            print(f"They see and may pause only: {children}.")
         print(f"Give them {path} (it holds no secret); on their machine they run:")
         print(f"  homeroom-console keys install {_quoted(path)}")
         return 0
@@ -362,6 +370,8 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
         return 0
     if args.command == "class":
         return _classes(args, store, now)
+    if args.command == "policy":
+        return policy_cli.run(args, keyring, store, now)
     if args.command == "devices" and (code := fleet_cli.run(args, store, now)) is not None:
         return code
     if args.command == "devices" and args.remove:
@@ -377,7 +387,7 @@ def _with_store(args: argparse.Namespace, keyring: Keyring, store: Store, now: i
             print(
                 f"{device.name:<24} {device.group:<10} {(device.user or '-'):<12} "
                 f"{(device.hostname or '-'):<16} {_when(device.last_seen):<22} "
-                f"{device.device_id[:16]}"
+                f"{device.device_id}"  # whole: homeroom-org certify-staff --device takes it
             )
         return 0
     if args.command == "audit":

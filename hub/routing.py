@@ -26,6 +26,7 @@ from protocol.certificates import CLOCK_SKEW, CertificateBody
 from protocol.commands import CommandBody, ReplayCache, SignedCommand, verify_command
 from protocol.errors import ErrorCode, PeerError
 from protocol.keys import PublicKey
+from protocol.limits import MAX_SHORT_TEXT, fit
 from protocol.messages import (
     MAX_SCREENSHOT_BYTES,
     CommandQueued,
@@ -75,6 +76,8 @@ class Refused:
     """Not sent, for the reason `code` names; the console gets a failed result saying so."""
 
     code: ErrorCode
+    #: A sentence for the sender where the code alone does not say it (the policy window).
+    detail: str = ""
 
     @property
     def label(self) -> str:
@@ -82,6 +85,8 @@ class Refused:
 
 
 Disposition = Delivered | Queued | Refused
+#: (command, the device's group, the device) -> why the group's policy refuses it, or None.
+PolicyCheck = Callable[[CommandBody, str, str], str | None]
 
 
 @dataclass(eq=False)
@@ -135,10 +140,13 @@ class Router:
         consoles: Collection[ConsoleLink] = (),
         store_thread: StoreThread | None = None,
         outside_sessions: SessionCheck | None = None,
+        policy: PolicyCheck | None = None,
     ) -> None:
         self.store = store
         #: Which targets the issuer may not reach for want of a class session (session_rules).
         self.outside_sessions = outside_sessions
+        #: The group policy's word on a command for one device, if it refuses (hub/policy.py).
+        self.policy = policy
         #: Told of each command and the devices it goes to, once audited (hub/due_locks.py).
         self.on_routed = on_routed
         # Store calls run there, never on the event loop (offload.py).
@@ -230,8 +238,8 @@ class Router:
             match disposition:
                 case Queued():
                     await self._queue(console, command, target, deliver)
-                case Refused(code):
-                    _tell_refused(console, body.id, target, code)
+                case Refused(code, detail):
+                    _tell_refused(console, body.id, target, code, detail)
             if isinstance(body.action, Unwatch):
                 self.watchers.get(target, {}).pop(console, None)
 
@@ -263,8 +271,12 @@ class Router:
         device = self.store.device(target)
         if device is None:
             return Refused(ErrorCode.UNKNOWN_DEVICE)
-        if not body.issuer.body.covers_group(device.group):
+        if not body.issuer.body.covers_device(target, device.group):
             return Refused(ErrorCode.GROUP_FORBIDDEN)
+        if self.policy is not None:
+            reason = self.policy(body, device.group, target)
+            if reason is not None:
+                return Refused(ErrorCode.POLICY_FORBIDDEN, reason)
         if target in self.agents:
             return Delivered()
         return Queued() if queue else Refused(ErrorCode.DEVICE_OFFLINE)
@@ -470,7 +482,15 @@ def _actor(staff: CertificateBody) -> str:
     return f"{staff.name} ({staff.role.value} {staff.serial})"
 
 
-def _tell_refused(console: ConsoleLink, command_id: str, target: str, code: ErrorCode) -> None:
+def _tell_refused(
+    console: ConsoleLink, command_id: str, target: str, code: ErrorCode, detail: str = ""
+) -> None:
     console.post(
-        Result(command_id=command_id, device_id=target, ok=False, code=code, detail=code.value)
+        Result(
+            command_id=command_id,
+            device_id=target,
+            ok=False,
+            code=code,
+            detail=fit(detail or code.value, MAX_SHORT_TEXT),
+        )
     )

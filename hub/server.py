@@ -18,6 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import ALL_GROUPS, CLOCK_SKEW, CertificateBody, Role
+from protocol.commands import CommandBody
 from protocol.errors import ErrorCode, PeerError
 from protocol.frames import MAX_FRAME_BYTES, restream
 from protocol.handshake import Claim, HubHandshake
@@ -50,6 +51,7 @@ from protocol.messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicyUpdate,
     Query,
     Result,
     RevocationUpdate,
@@ -70,6 +72,7 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
+from .policy import PolicyBook
 from .privacy_report import privacy_answer
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
@@ -145,6 +148,8 @@ class Hub:
         self.class_sessions = ClassSessions(clock)
         # The organisation's revocation list, carried to agents that check it themselves.
         self.revocations = Carrier(keyring.folder, keyring.org_public)
+        # Each group's admin-signed policy, enforced here and carried to its devices.
+        self.policies = PolicyBook(keyring.org_public)
         self.router = Router(
             store,
             self.agents,
@@ -156,6 +161,7 @@ class Hub:
             consoles=self.consoles,
             store_thread=self.store_thread,
             outside_sessions=self._outside_sessions,
+            policy=self._policy_refusal,
         )
         self.fleet = FleetDesk(store, online=lambda device_id: device_id in self.agents)
 
@@ -214,6 +220,7 @@ class Hub:
             max_queue=MAX_QUEUED_MESSAGES,
         ) as (server, door):
             self.door = door
+            await self.run(self.policies.refresh, self.store)
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
                 yield server
@@ -277,10 +284,10 @@ class Hub:
         if claim.role is ClientRole.CONSOLE:
             staff = claim.staff
             assert staff is not None
-            if staff.role is Role.GUARDIAN:
-                # Until home-hours policy and per-child scoping exist, a guardian would
-                # see a whole group's names and screens: refuse rather than overshare.
-                raise PeerError(ErrorCode.WRONG_ROLE, "guardian access is not available yet")
+            if staff.role is Role.GUARDIAN and not staff.devices:
+                # A guardian sees and pauses their own children's devices only: a
+                # certificate that names none would have nothing, or too much, to cover.
+                raise PeerError(ErrorCode.WRONG_ROLE, "a guardian credential names no device")
             if not await self.run(is_recorded, self.store, staff):
                 # Signed by the organisation but never recorded here: minted from a stolen
                 # or old copy of the organisation key, so nobody could list or revoke it.
@@ -412,7 +419,7 @@ class Hub:
         self._changed()
         change = DeviceChanged(device=self.device_state(device))
         for console in list(self.consoles):
-            if console.staff.covers_group(device.group):
+            if console.staff.covers_device(device.device_id, device.group):
                 console.post(change)
 
     async def _serve_agent(
@@ -435,6 +442,7 @@ class Hub:
             link.seen_written = self.now()
             await self.run(self.revocations.refresh)
             await self._send_revocations(ws)  # before any command it must be checked against
+            await self._send_policy(ws, device.group)
             for queued in await self.run(self.store.deliver_queued, device_id, self.now()):
                 await ws.send(queued.payload.decode())
             # Whatever the device's own files say, a lock it is due is put back (due_locks.py).
@@ -561,7 +569,7 @@ class Hub:
         kind = cast(AlertKind, event.kind)  # checked against ALERT_KINDS by the caller
         alert = DeviceAlert(device_id=device.device_id, kind=kind, at=event.at, detail=event.detail)
         for console in list(self.consoles):
-            if console.staff.covers_group(device.group):
+            if console.staff.covers_device(device.device_id, device.group):
                 console.post(alert)
 
     async def _update_presence(self, link: AgentLink, **live: object) -> None:
@@ -593,6 +601,9 @@ class Hub:
     # --- Consoles -----------------------------------------------------------------
 
     async def visible_devices(self, staff: CertificateBody) -> list[DeviceRecord]:
+        if staff.devices:  # a guardian: their own children's devices, nobody else's
+            found = [await self.run(self.store.device, i) for i in sorted(set(staff.devices))]
+            return [d for d in found if d is not None and staff.covers_device(d.device_id, d.group)]
         if ALL_GROUPS in staff.groups:
             return await self.run(self.store.devices)
         # A teacher's groups only, read through the group index: a class's sign-in must not
@@ -633,6 +644,14 @@ class Hub:
             self.router.console_left(console)
 
     async def _from_console(self, console: ConsoleLink, item: Message) -> None:
+        if console.staff.role is Role.GUARDIAN and not _for_guardians(item):
+            # Classes, the fleet and its history name other families' children. Answered,
+            # not counted as the peer's error: a console may ask for them as it starts.
+            ref = getattr(item, "id", None)
+            if ref is not None:
+                message = "Guardians see their own children's devices only."
+                console.post(Error(code=ErrorCode.ROLE_FORBIDDEN, message=message, ref=ref))
+            return
         if isinstance(item, Submit):
             await self.router.submit(console, item)
         elif isinstance(item, Query):
@@ -779,11 +798,54 @@ class Hub:
                 await link.ws.close(1008, "device removed by IT")
         self.router.forget_expired()
         await self._report_expired()
+        await self._policies_changed(await self.run(self.policies.refresh, self.store))
+        self._end_forbidden_watches()
         await self.run(self.revocations.refresh)
         if self.revocations.unsent():  # a new list: online agents get it now
             for link in list(self.agents.values()):
                 with contextlib.suppress(ConnectionClosed):
                     await self._send_revocations(link.ws)
+
+    # --- Group policies (hub/policy.py) -------------------------------------------------
+
+    def address_of_device(self, device_id: str) -> str | None:
+        """The address a connected device comes from, for policies fenced by network."""
+        link = self.agents.get(device_id)
+        peer = None if link is None else link.ws.remote_address
+        return str(peer[0]) if peer else None
+
+    def _policy_refusal(self, body: CommandBody, group: str, device_id: str) -> str | None:
+        refused = self.policies.refusal(
+            body, group, self.clock(), self.address_of_device(device_id)
+        )
+        return None if refused is None else refused.reason
+
+    async def _policies_changed(self, groups: list[str]) -> None:
+        """Send new policies to their groups' online devices."""
+        for link in list(self.agents.values()):
+            if link.device.group in groups:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._send_policy(link.ws, link.device.group)
+
+    def _end_forbidden_watches(self) -> None:
+        """Relay no more frames of devices whose policy window now forbids capture.
+
+        The device stops capturing by itself on its own clock; this is the hub's half.
+        """
+        now = self.clock()
+        for device_id, leases in self.router.watchers.items():
+            agent = self.agents.get(device_id)
+            if agent is None or not leases:
+                continue
+            address = self.address_of_device(device_id)
+            if not self.policies.capture_allowed(agent.device.group, now, address):
+                log.info("the policy window forbids capture: no frames of %r", agent.device.name)
+                leases.clear()
+
+    async def _send_policy(self, ws: ServerConnection, group: str) -> None:
+        signed = self.policies.signed.get(group)
+        if signed is not None:
+            await ws.send(encode_message(PolicyUpdate(policy=signed)).decode())
 
     async def _send_revocations(self, ws: ServerConnection) -> None:
         revocations = self.revocations.current
@@ -795,6 +857,13 @@ class Hub:
             await self.router.report_expired()
         except StoreError as failure:
             log.error("could not report expired commands (will retry): %s", failure)
+
+
+def _for_guardians(item: Message) -> bool:
+    """What a guardian's console may ask: commands, their roster, their own audit rows."""
+    return isinstance(item, Submit) or (
+        isinstance(item, Query) and item.subject in ("roster", "audit")
+    )
 
 
 async def run_hub(

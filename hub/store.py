@@ -418,6 +418,18 @@ def _create_lock_states(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _create_group_policies(db: sqlite3.Connection) -> None:
+    """Version 4: each group's admin-signed policy, the newest only (hub/policy.py)."""
+    db.execute(
+        """CREATE TABLE group_policies (
+            group_name TEXT PRIMARY KEY,
+            sequence INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            set_at INTEGER NOT NULL
+        )"""
+    )
+
+
 # _STEPS[i] migrates from version i to i + 1; the current version is len(_STEPS).
 # A step that rebuilds a table must turn foreign keys off around it (outside the
 # transaction) as SQLite's ALTER TABLE guide describes; none does yet.
@@ -425,6 +437,7 @@ _STEPS: list[Callable[[sqlite3.Connection], None]] = [
     _create_version_1,
     _add_delivery_and_replay,
     _create_lock_states,
+    _create_group_policies,
 ]
 
 
@@ -1114,6 +1127,36 @@ class Store:
         return None if row is None else bytes(row[0])
 
     # -- the hub's replay cache ----------------------------------------------
+
+    # -- group policies (hub/policy.py verifies them; the store keeps the newest) --------
+
+    def set_policy(self, group: str, sequence: int, payload: bytes, now: int) -> bool:
+        """Keep `payload` as `group`'s policy if `sequence` is newer; whether it was."""
+        with self._transaction(write=True) as db:
+            return (
+                db.execute(
+                    "INSERT INTO group_policies (group_name, sequence, payload, set_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (group_name) DO UPDATE SET"
+                    " sequence = excluded.sequence, payload = excluded.payload,"
+                    " set_at = excluded.set_at WHERE excluded.sequence > group_policies.sequence",
+                    (group, sequence, payload, now),
+                ).rowcount
+                == 1
+            )
+
+    def policy(self, group: str) -> bytes | None:
+        """The signed policy kept for `group`, if any."""
+        with self._transaction(write=False) as db:
+            row = db.execute(
+                "SELECT payload FROM group_policies WHERE group_name = ?", (group,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def policy_sequences(self) -> dict[str, int]:
+        """Each group with a policy, and that policy's sequence (one cheap query a round)."""
+        with self._transaction(write=False) as db:
+            rows = db.execute("SELECT group_name, sequence FROM group_policies").fetchall()
+        return {str(group): int(sequence) for group, sequence in rows}
 
     def remember_nonce(self, nonce: bytes, expires_at: int, issuer: str) -> None:
         """Record a routed command's nonce, so a restarted hub still refuses a replay of it."""

@@ -20,8 +20,7 @@ from .types import GroupName, LongText, RawKey, ShortText
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 _IT = frozenset({Role.IT, Role.ADMIN})
-# Guardians get no action until home-hours policy and per-child scoping exist (both
-# are enforced on the agent): until then a guardian could watch any device of a group.
+# Guardians never watch: they pause their own children's devices (PauseDevice) only.
 _VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 
 #: An application by its allow-list name (the agent maps it to a program); never a path.
@@ -51,6 +50,18 @@ class Action(WireStruct, frozen=True, forbid_unknown_fields=True, tag_field="nam
 
 class LockScreen(Action, tag="lock", frozen=True):
     ALLOWED = _CLASSROOM
+    message: ShortText = ""
+
+
+class PauseDevice(Action, tag="pause", frozen=True):
+    """Lock the screen for `minutes`, then unlock it: a parent's "time off the device".
+
+    Guardians may send it (to their own children's devices, in a policy window that
+    grants it); the device lifts the pause by itself at its end, offline too.
+    """
+
+    ALLOWED = frozenset({Role.GUARDIAN, Role.TEACHER, Role.IT, Role.ADMIN})
+    minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 30
     message: ShortText = ""
 
 
@@ -243,6 +254,7 @@ class Unwatch(Action, tag="unwatch", frozen=True):
 
 AnyAction = (
     LockScreen
+    | PauseDevice
     | UnlockScreen
     | SendMessage
     | OpenUrl

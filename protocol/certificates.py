@@ -31,10 +31,17 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.TEACHER, Role.IT, Role.GUARDIAN})
+#: The most devices one guardian's certificate names.
+MAX_DEVICES = 16
 
 
-class CertificateBody(WireStruct, frozen=True):
-    """What the organisation vouches for: this key belongs to this person in this role."""
+class CertificateBody(WireStruct, frozen=True, omit_defaults=True):
+    """What the organisation vouches for: this key belongs to this person in this role.
+
+    A guardian's certificate also names their own children's devices (`devices`), and
+    covers those only. Left out of the signed bytes when empty (`omit_defaults`), so the
+    certificates of everyone else read and verify as before the field existed.
+    """
 
     serial: RandomId
     subject_key: RawKey
@@ -44,9 +51,17 @@ class CertificateBody(WireStruct, frozen=True):
     issued_at: Timestamp
     expires_at: Timestamp
     issuer: Fingerprint
+    devices: Annotated[tuple[Fingerprint, ...], Meta(max_length=MAX_DEVICES)] = ()
 
     def covers_group(self, group: str) -> bool:
         return ALL_GROUPS in self.groups or group in self.groups
+
+    def covers_device(self, device_id: str, group: str) -> bool:
+        """Whether this person may act on the device: its group, and for a guardian (or any
+        certificate that names devices) only the devices named."""
+        if self.role is Role.GUARDIAN or self.devices:
+            return device_id in self.devices and self.covers_group(group)
+        return self.covers_group(group)
 
 
 class Certificate(WireStruct, frozen=True):
@@ -63,8 +78,12 @@ def issue_certificate(
     groups: Collection[str],
     now: int,
     lifetime: int,
+    devices: Collection[str] = (),
 ) -> Certificate:
-    """Sign `subject` as `name` in `role`, valid from `now` for `lifetime` seconds."""
+    """Sign `subject` as `name` in `role`, valid from `now` for `lifetime` seconds.
+
+    `devices`: for a guardian, the ids of their own children's devices.
+    """
     body = CertificateBody(
         serial=secrets.token_hex(16),
         subject_key=subject.raw,
@@ -74,6 +93,7 @@ def issue_certificate(
         issued_at=now,
         expires_at=now + lifetime,
         issuer=org_key.public.fingerprint,
+        devices=tuple(devices),
     )
     # Validate through the decoder so a certificate we issue is one peers accept.
     body = msgspec.json.decode(msgspec.json.encode(body), type=CertificateBody)

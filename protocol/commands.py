@@ -110,6 +110,11 @@ def verify_command(
             raise PeerError(
                 ErrorCode.GROUP_FORBIDDEN, f"{issuer.name!r} has no rights over {recipient.group!r}"
             )
+        if not issuer.covers_device(recipient.device_id, recipient.group):
+            raise PeerError(
+                ErrorCode.GROUP_FORBIDDEN,
+                f"{issuer.name!r} may act only on the devices their certificate names",
+            )
     if now > body.expires_at + CLOCK_SKEW:
         raise PeerError(ErrorCode.COMMAND_EXPIRED, f"command {body.id} expired")
     if now + CLOCK_SKEW < body.issued_at:

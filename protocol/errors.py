@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     WRONG_ROLE = "wrong_role"
     UNRECORDED_CERTIFICATE = "unrecorded_certificate"
     REVOCATION_OUTDATED = "revocation_outdated"
+    POLICY_OUTDATED = "policy_outdated"
     # Enrollment.
     UNKNOWN_TOKEN = "unknown_token"
     TOKEN_EXPIRED = "token_expired"
@@ -44,6 +45,7 @@ class ErrorCode(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     NO_CLASS_SESSION = "no_class_session"
     ACTION_FAILED = "action_failed"
+    POLICY_FORBIDDEN = "policy_forbidden"
     # The hub itself.
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
@@ -87,6 +89,10 @@ GUIDANCE: dict[ErrorCode, str] = {
         "A revocation list older than the one this device holds was refused; the newer one "
         "stays in force. If the hub keeps sending it, ask IT to check the hub."
     ),
+    ErrorCode.POLICY_OUTDATED: (
+        "A policy older than the one in force was refused; the newer one stays in force. "
+        "If the hub keeps sending it, ask IT to check the hub."
+    ),
     ErrorCode.UNKNOWN_TOKEN: "The enrollment token is unknown. Ask an admin for a new token.",
     ErrorCode.TOKEN_EXPIRED: "The enrollment token has expired. Ask an admin for a new token.",
     ErrorCode.TOKEN_USED_UP: "The enrollment token has been used up. Ask an admin for another.",
@@ -108,6 +114,10 @@ GUIDANCE: dict[ErrorCode, str] = {
         "one (t in the console, or homeroom-console session start --class CLASS), then try again."
     ),
     ErrorCode.ACTION_FAILED: "The device could not carry out the action.",
+    ErrorCode.POLICY_FORBIDDEN: (
+        "The group's policy does not allow this now (see which window in the detail). "
+        "Wait for a window that allows it, or ask an admin."
+    ),
     ErrorCode.BUSY: "The hub is busy; try again shortly.",
     ErrorCode.TOO_MANY_CONNECTIONS: (
         "Too many connections from this address are waiting to sign in. "

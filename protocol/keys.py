@@ -22,6 +22,7 @@ class Purpose(StrEnum):
     CERTIFICATE_REQUEST = "certificate-request"
     COMMAND = "command"
     REVOCATION = "revocation"
+    POLICY = "policy"
     HUB_HANDSHAKE = "hub-handshake"
     CLIENT_HANDSHAKE = "client-handshake"
 

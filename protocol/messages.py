@@ -8,7 +8,6 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
-from .actions import SetPolicy
 from .certificates import Certificate
 from .codec import WireStruct, decode_as, prepare_decoder
 from .commands import SignedCommand
@@ -34,6 +33,7 @@ from .limits import (
     MAX_VERSIONS,
     MAX_WATCHERS,
 )
+from .policy import SignedPolicy
 from .revocation import RevocationList
 from .types import (
     AccountName,
@@ -277,14 +277,14 @@ class LockDue(Message, tag="lock_due", frozen=True):
 
 
 class PolicyUpdate(Message, tag="policy", frozen=True):
-    """Hub: the signed policy currently in force for the device's group."""
+    """Hub: the admin-signed policy of the device's group, after sign-in and when it changes.
+
+    The agent verifies it through the certificate chain and keeps the highest sequence,
+    so the hub can neither alter a policy nor replay an older one (protocol/policy.py).
+    """
 
     MAX_BYTES = 64 * KiB
-    command: SignedCommand
-
-    def check_rules(self) -> None:
-        if not isinstance(self.command.body.action, SetPolicy):
-            raise ValueError("a policy update carries a set_policy command")
+    policy: SignedPolicy
 
 
 class RevocationUpdate(Message, tag="revocation", frozen=True):

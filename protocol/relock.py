@@ -20,7 +20,7 @@ only a lock no newer than itself (`check_order`).
 
 from __future__ import annotations
 
-from .actions import LockScreen, UnlockScreen
+from .actions import LockScreen, PauseDevice, UnlockScreen
 from .certificates import CLOCK_SKEW
 from .commands import CommandBody, Recipient, SignedCommand, verify_command
 from .errors import ErrorCode, PeerError
@@ -67,7 +67,7 @@ def check_order(body: CommandBody, *, locked_at: int, unlocked_at: int) -> None:
     """Refuse (`superseded`) a fresh lock older than a known unlock, or an unlock older than
     the lock in force. Commands of the same second apply in the order they arrive."""
     action = body.action
-    if isinstance(action, LockScreen) and body.issued_at < unlocked_at:
+    if isinstance(action, LockScreen | PauseDevice) and body.issued_at < unlocked_at:
         raise PeerError(ErrorCode.SUPERSEDED, f"lock {body.id} is older than the last unlock")
     if isinstance(action, UnlockScreen) and body.issued_at < locked_at:
         raise PeerError(ErrorCode.SUPERSEDED, f"unlock {body.id} is older than the lock in force")

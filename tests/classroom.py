@@ -68,8 +68,13 @@ class Classroom:
         ).encode()
 
     def staff(
-        self, name: str = "Ms Smith", role: Role = Role.TEACHER, groups: tuple[str, ...] = ("7B",)
+        self,
+        name: str = "Ms Smith",
+        role: Role = Role.TEACHER,
+        groups: tuple[str, ...] = ("7B",),
+        devices: tuple[str, ...] = (),
     ) -> StaffCredential:
+        """A credential made as the documented steps make it; a guardian's names `devices`."""
         return certified_staff(
             self.org,
             self.keyring,
@@ -77,6 +82,7 @@ class Classroom:
             name=name,
             role=role,
             groups=groups,
+            devices=devices,
             now=int(time.time()) - 60,
             hub_url=self.url,
         )

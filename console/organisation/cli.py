@@ -3,6 +3,7 @@
 homeroom-org --org DIR init                          make the organisation key (once)
 homeroom-org --org DIR certify-hub hub.request       certify a hub (or its new key)
 homeroom-org --org DIR certify-staff NAME.request --role teacher --group 7B
+homeroom-org --org DIR certify-staff NAME.request --role guardian --group 7B --device ID
 homeroom-org --org DIR revoke SERIAL...              sign the next revocation list
 homeroom-org --org DIR show                          the key's fingerprint and what it signed
 """
@@ -42,6 +43,15 @@ def group_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def device_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device id: copy all 64 hex digits of the DEVICE ID column "
+            "of 'homeroom-hub devices' on the hub"
+        )
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homeroom-org",
@@ -79,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--role", choices=["teacher", "it", "admin", "guardian"], required=True)
     staff.add_argument(
         "--group", action="append", default=[], type=group_name, help="groups they may steer"
+    )
+    staff.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        type=device_id,
+        metavar="ID",
+        help="for a guardian (required): their own child's device, by the id "
+        "'homeroom-hub devices' shows (repeatable)",
     )
     staff.add_argument("--out", type=Path, help="default: NAME.cert beside the request")
     staff.add_argument("--days", type=int, default=STAFF_CERT_LIFETIME // _DAY)
@@ -151,13 +170,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         request = CertificateRequest.decode(args.request.read_bytes(), str(args.request))
         groups = tuple(args.group) or (("*",) if args.role in ("admin", "it") else ())
         certificate = org.certify_staff(
-            request, role=Role(args.role), groups=groups, lifetime=args.days * _DAY
+            request,
+            role=Role(args.role),
+            groups=groups,
+            devices=tuple(dict.fromkeys(args.device)),
+            lifetime=args.days * _DAY,
         )
         body = certificate.body
         out = args.out or args.request.with_name(f"{_safe(body.name)}.cert")
         out.write_bytes(msgspec.json.format(msgspec.json.encode(certificate)))
+        children = f", devices {', '.join(body.devices)}" if body.devices else ""
         print(
-            f"Certified {body.name!r} ({args.role}, groups {', '.join(groups)}), "
+            f"Certified {body.name!r} ({args.role}, groups {', '.join(groups)}{children}), "
             f"serial {body.serial}, until {_when(body.expires_at)}."
         )
         print(f"Wrote {out}. Carry it to the hub and run there:")

@@ -16,7 +16,13 @@ from pathlib import Path
 import msgspec
 
 from link.files import write_private
-from protocol.certificates import STAFF_ROLES, Certificate, Role, issue_certificate
+from protocol.certificates import (
+    MAX_DEVICES,
+    STAFF_ROLES,
+    Certificate,
+    Role,
+    issue_certificate,
+)
 from protocol.codec import decode_as
 from protocol.keys import PrivateKey, PublicKey
 from protocol.requests import CertificateRequest, HubGrant, Requester
@@ -34,7 +40,7 @@ HUB_CERT_LIFETIME = 5 * 365 * 24 * 3600
 STAFF_CERT_LIFETIME = 365 * 24 * 3600
 
 
-class Issued(msgspec.Struct, frozen=True):
+class Issued(msgspec.Struct, frozen=True, omit_defaults=True):
     """One line of the log of what this organisation certified."""
 
     serial: str
@@ -44,6 +50,7 @@ class Issued(msgspec.Struct, frozen=True):
     issued_at: int
     expires_at: int
     subject: str  # the key's fingerprint
+    devices: tuple[str, ...] = ()  # a guardian's: their children's devices
 
 
 @dataclass(frozen=True)
@@ -122,17 +129,33 @@ class Organisation:
         *,
         role: Role,
         groups: Collection[str],
+        devices: Collection[str] = (),
         now: int | None = None,
         lifetime: int = STAFF_CERT_LIFETIME,
     ) -> Certificate:
-        """A staff certificate for the key in `request`, made on the staff member's machine."""
+        """A staff certificate for the key in `request`, made on the staff member's machine.
+
+        A guardian's names their own children's `devices` (ids, as `homeroom-hub devices`
+        shows them) and covers those only; the hub checks they exist when it records it.
+        """
         if request.body.requester is not Requester.STAFF:
             raise ValueError("that is a hub's request: certify it with certify-hub")
         if role not in STAFF_ROLES:
             raise ValueError(f"{role.value} is not a staff role")
         if not groups:
             raise ValueError(f"a {role.value} needs at least one --group (or '*' for all)")
-        return self._certify(request, role, tuple(groups), now=now, lifetime=lifetime)
+        if role is Role.GUARDIAN and not devices:
+            raise ValueError(
+                "a guardian needs at least one --device: their own child's, by the id "
+                "'homeroom-hub devices' shows on the hub"
+            )
+        if len(devices) > MAX_DEVICES:
+            raise ValueError(f"a certificate names at most {MAX_DEVICES} devices")
+        if role is not Role.GUARDIAN and devices:
+            raise ValueError(f"only a guardian's certificate names devices, not a {role.value}'s")
+        return self._certify(
+            request, role, tuple(groups), devices=tuple(devices), now=now, lifetime=lifetime
+        )
 
     def _certify(
         self,
@@ -140,6 +163,7 @@ class Organisation:
         role: Role,
         groups: tuple[str, ...],
         *,
+        devices: tuple[str, ...] = (),
         now: int | None,
         lifetime: int,
     ) -> Certificate:
@@ -151,6 +175,7 @@ class Organisation:
             groups=groups,
             now=int(time.time()) if now is None else now,
             lifetime=lifetime,
+            devices=devices,
         )
         body = certificate.body
         line = Issued(
@@ -161,6 +186,7 @@ class Organisation:
             body.issued_at,
             body.expires_at,
             request.subject.fingerprint,
+            devices,
         )
         with (self.folder / ISSUED_FILE).open("ab") as log:
             log.write(msgspec.json.encode(line) + b"\n")

@@ -155,3 +155,24 @@ def test_a_staff_key_is_made_once_and_installed_only_with_its_own_card(tmp_path:
     credential = keys.install_card(card, key_path, tmp_path / "me" / "staff.credential")
     assert credential.key.public == request.subject
     assert os.stat(tmp_path / "me" / "staff.credential").st_mode & 0o077 == 0
+
+
+def test_a_guardians_certificate_names_their_childs_devices_and_only_a_guardians_does(
+    tmp_path: Path,
+) -> None:
+    org = Organisation.create(tmp_path / "org", None)
+    request = make_request(PrivateKey.generate(), Requester.STAFF, "Ada's mum")
+    ada = PrivateKey.generate().public.fingerprint
+    with pytest.raises(ValueError, match="needs at least one --device"):
+        org.certify_staff(request, role=Role.GUARDIAN, groups=("7B",))
+    with pytest.raises(ValueError, match="only a guardian's certificate names devices"):
+        org.certify_staff(request, role=Role.TEACHER, groups=("7B",), devices=(ada,))
+    with pytest.raises(ValueError, match="at most 16 devices"):
+        org.certify_staff(request, role=Role.GUARDIAN, groups=("7B",), devices=[ada] * 17)
+    teacher = org.certify_staff(request, role=Role.TEACHER, groups=("7B",))
+    mum = org.certify_staff(request, role=Role.GUARDIAN, groups=("7B",), devices=(ada,))
+    assert mum.body.devices == (ada,) and teacher.body.devices == ()
+    # The log says which devices, and a line without any reads as it did before.
+    first, second = org.issued()
+    assert (first.devices, second.devices) == ((), (ada,))
+    assert b"devices" not in (tmp_path / "org" / "issued.jsonl").read_bytes().splitlines()[0]

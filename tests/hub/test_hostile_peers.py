@@ -15,9 +15,11 @@ from websockets.asyncio.server import serve
 from hub.links import MAX_OUTBOX
 from link.dial import open_session
 from link.tls import client_context
-from protocol.certificates import Role
+from protocol.certificates import Role, issue_certificate
+from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode, PeerError
 from protocol.handshake import ClientHandshake
+from protocol.keys import PrivateKey
 from protocol.messages import ClientRole, DeviceChanged, Event, Result, Status, encode_message
 
 from ..classroom import Classroom, classroom
@@ -77,9 +79,27 @@ async def test_a_console_that_stops_reading_is_hung_up_on_alone(room: Classroom)
     assert result.ok
 
 
-async def test_guardians_cannot_sign_in_yet(room: Classroom) -> None:
+async def test_a_guardian_credential_naming_no_device_cannot_sign_in(room: Classroom) -> None:
+    # The organisation's tool and `staff add` refuse one; one signed and recorded anyway
+    # would cover a whole group.
+    key = PrivateKey.generate()
+    certificate = issue_certificate(
+        room.org.key, key.public, name="A parent", role=Role.GUARDIAN, groups=("7B",),
+        now=int(time.time()) - 60, lifetime=3600,
+    )  # fmt: skip
+    credential = StaffCredential(
+        hub_url=room.url,
+        hub=room.keyring.hub_key.public.fingerprint,
+        org=room.org.public.fingerprint,
+        certificate=certificate,
+        private_key=key.to_bytes(),
+    )
+    body = certificate.body
+    room.store.add_staff(
+        body.serial, body.name, body.role.value, list(body.groups), body.expires_at, body.issued_at
+    )
     with pytest.raises(PeerError) as caught:
-        await room.console(room.staff("A parent", Role.GUARDIAN))
+        await room.console(credential)
     assert caught.value.code is ErrorCode.WRONG_ROLE
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -19,6 +21,8 @@ from hub.store import Store
 from protocol.credentials import StaffCredential
 from protocol.keys import PrivateKey
 
+from ..policy_kit import EVERY_WEEK
+from ..support import scaled
 from .secrets_scan import files_holding, private_keys_in
 from .test_cli import _free_port, console_keys, hub, ok, org
 
@@ -116,6 +120,18 @@ async def test_no_private_key_of_the_organisation_or_staff_reaches_the_hubs_fold
         check.after(f"9. {name}: homeroom-console keys install")
         credentials[name] = credential
 
+    # An admin signs a group's policy with their own credential, handed over by the shell.
+    policy = tmp_path / "7B.toml"
+    policy.write_text(EVERY_WEEK)
+    with credentials["Administrator"].open("rb") as given:
+        signed = subprocess.run(
+            [sys.executable, "-m", "hub", "policy", "set", "--data", str(data), "--group", "7B",
+             str(policy), "--credential", "-"],
+            stdin=given, capture_output=True, text=True, timeout=scaled(60), check=False,
+        )  # fmt: skip
+    ok(signed)
+    check.after("9b. homeroom-hub policy set --credential - (the admin's, from their machine)")
+
     # The hub serves: a device enrols and the teacher signs in (the store and its WAL move).
     keyring = Keyring.load(data)
     with Store.open(keyring.store_path) as store:
@@ -132,4 +148,4 @@ async def test_no_private_key_of_the_organisation_or_staff_reaches_the_hubs_fold
     ok(org(*env_org, "revoke", serial, "--out", str(usb / "revocation.json")))
     ok(hub("revocation", "install", "--data", str(data), str(usb / "revocation.json")))
     check.after("11. revoke: homeroom-hub staff revoke, homeroom-org revoke, revocation install")
-    assert len(check.steps) == 15
+    assert len(check.steps) == 16

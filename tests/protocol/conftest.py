@@ -32,6 +32,7 @@ class School:
         *,
         lifetime: int = YEAR,
         org: PrivateKey | None = None,
+        devices: tuple[str, ...] = (),
     ) -> Person:
         key = PrivateKey.generate()
         certificate = issue_certificate(
@@ -42,6 +43,7 @@ class School:
             groups=groups,
             now=NOW - 86_400,
             lifetime=lifetime,
+            devices=devices,
         )
         return Person(key, certificate)
 

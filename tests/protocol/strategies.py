@@ -2,21 +2,21 @@
 
 Strategies come from `msgspec.inspect`, so a new message type or a changed
 limit is covered without editing this file. Fields whose validity depends on
-other fields (a command's lifetime, a policy update's action) get overrides.
+other fields (a command's lifetime, a policy's dates and grants) get overrides.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
-from protocol.actions import OpenUrl, SetPolicy
+from protocol.actions import ACTIONS, OpenUrl
+from protocol.certificates import Role
 from protocol.commands import MAX_COMMAND_LIFETIME, CommandBody
 from protocol.errors import InvalidValue
-from protocol.messages import PolicyUpdate
+from protocol.policy import ALL_ACTIONS, DateRange, Grant, PolicyRules
 from protocol.types import NAME_RULE
 
 _SMALL = 6  # collections and free text stay short: the limits are tested apart
@@ -121,22 +121,35 @@ def _command_bodies() -> st.SearchStrategy[CommandBody]:
     return build()
 
 
-def _policy_updates() -> st.SearchStrategy[PolicyUpdate]:
-    policies = for_struct(mi.type_info(SetPolicy))  # type: ignore[arg-type]
-    signed = for_type(mi.type_info(PolicyUpdate).fields[0].type)  # type: ignore[attr-defined]
-
+def _date_ranges() -> st.SearchStrategy[DateRange]:
     @st.composite
-    def build(draw: st.DrawFn) -> PolicyUpdate:
-        command = draw(signed)
-        body = msgspec.structs.replace(command.body, action=draw(policies))
-        return PolicyUpdate(command=msgspec.structs.replace(command, body=body))
+    def build(draw: st.DrawFn) -> DateRange:
+        first, last = sorted(draw(st.lists(st.dates(), min_size=2, max_size=2)))
+        return DateRange(start=first.isoformat(), end=last.isoformat())
 
     return build()
 
 
+def _grants() -> st.SearchStrategy[Grant]:
+    roles = st.sampled_from([r for r in Role if r is not Role.HUB])
+    actions = st.lists(st.sampled_from([ALL_ACTIONS, *ACTIONS]), max_size=_SMALL, unique=True)
+    return st.builds(Grant, role=roles, actions=actions.map(tuple))
+
+
+def _policy_rules() -> st.SearchStrategy[PolicyRules]:
+    info = mi.type_info(PolicyRules)
+    assert isinstance(info, mi.StructType)
+    fields = {f.name: for_type(f.type) for f in info.fields if f.name != "school_networks"}
+    networks = st.lists(st.ip_addresses().map(str), max_size=3).map(tuple)
+    fields["school_networks"] = networks
+    return st.fixed_dictionaries(fields).map(lambda kw: _build(PolicyRules, kw)).filter(_built)
+
+
 OVERRIDES: dict[type, Any] = {
     CommandBody: _command_bodies,
-    PolicyUpdate: _policy_updates,
+    DateRange: _date_ranges,
+    Grant: _grants,
+    PolicyRules: _policy_rules,
     OpenUrl: _urls,
 }
 

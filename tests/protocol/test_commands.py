@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from protocol.actions import KillProcess, LockScreen, SendMessage, SetPolicy, Watch
+from protocol.actions import KillProcess, LockScreen, PauseDevice, SendMessage, SetPolicy, Watch
 from protocol.certificates import Role
 from protocol.commands import (
     Recipient,
@@ -226,13 +226,23 @@ def test_command_lifetime_is_capped(school: School) -> None:
         lock(school, ttl=48 * 3600)
 
 
-def test_guardians_may_do_nothing_until_home_hours_policy_exists(school: School) -> None:
-    guardian = school.certify("A parent", Role.GUARDIAN)
+def test_guardians_only_pause_and_only_their_own_childs_device(school: School) -> None:
+    guardian = school.certify("A parent", Role.GUARDIAN, devices=(DEVICE,))
     for action in (Watch(), SendMessage(text="hi"), LockScreen()):
         command = sign_command(
             guardian.key, guardian.certificate, targets=[DEVICE], action=action, now=NOW
         )
         assert check(school, command) is ErrorCode.ROLE_FORBIDDEN
+    pause = sign_command(
+        guardian.key, guardian.certificate, targets=[DEVICE], action=PauseDevice(), now=NOW
+    )
+    assert check(school, pause) is None  # the policy decides when (protocol/policy.py)
+    for other in (school.certify("A parent", Role.GUARDIAN, devices=(OTHER_DEVICE,)),
+                  school.certify("A parent", Role.GUARDIAN)):  # fmt: skip
+        pause = sign_command(
+            other.key, other.certificate, targets=[DEVICE], action=PauseDevice(), now=NOW
+        )
+        assert check(school, pause) is ErrorCode.GROUP_FORBIDDEN
 
 
 def test_one_person_cannot_fill_the_replay_cache_for_everyone(school: School) -> None:

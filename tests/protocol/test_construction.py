@@ -56,12 +56,12 @@ from protocol.messages import (
     Error,
     Event,
     Message,
-    PolicyUpdate,
     Roster,
     Status,
     decode_message,
     encode_message,
 )
+from protocol.policy import DateRange
 from protocol.types import NAME_RULE
 
 from ..support import scaled
@@ -244,8 +244,10 @@ def test_rules_across_fields_are_checked_at_birth_and_on_decode(school: School) 
     command = sign_command(
         teacher.key, teacher.certificate, targets=["d" * 64], action=LockScreen(), now=NOW
     )
-    with pytest.raises(InvalidValue, match="set_policy"):
-        PolicyUpdate(command=command)
+    with pytest.raises(PeerError):  # a signed command does not pass for a signed policy
+        decode_message(msgspec.json.encode({"type": "policy", "policy": command}))
+    with pytest.raises(InvalidValue, match="ends before it starts"):
+        DateRange(start="2026-09-02", end="2026-09-01")
     with pytest.raises(InvalidValue, match="lives between"):
         msgspec.structs.replace(command.body, expires_at=NOW + MAX_COMMAND_LIFETIME + 1)
 
