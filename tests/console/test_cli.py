@@ -161,9 +161,14 @@ async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> No
     assert "is it a Homeroom hub?" in err and "Traceback" not in err
 
 
+# A tmux server of this run's own: suites running side by side (CI's oldest run) must not
+# kill each other's terminals.
+TMUX_SOCKET = f"homeroom-test-{os.getpid()}"
+
+
 def tmux(*args: str) -> str:
     return subprocess.run(
-        ["tmux", "-L", "homeroom-test", *args],
+        ["tmux", "-L", TMUX_SOCKET, *args],
         capture_output=True,
         text=True,
         check=False,

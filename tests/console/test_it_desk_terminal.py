@@ -3,6 +3,7 @@ the fleet, a device set to "in repair", a CSV export with one row per device, la
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from ..support import scaled
 
-SOCKET = "homeroom-itdesk-test"  # its own tmux server: other terminal tests may run meanwhile
+# Its own tmux server: other terminal tests, and other suites, may run meanwhile.
+SOCKET = f"homeroom-itdesk-test-{os.getpid()}"
 
 
 def tmux(*args: str) -> str:
