@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
@@ -25,6 +23,7 @@ from console.classes import ClassView
 from console.dialogs.class_picker import ALL_DEVICES, ClassPicker
 from console.dialogs.confirm_dialog import ConfirmDialog
 from console.dialogs.message_dialog import MessageDialog
+from console.hangup import Ending
 from console.it_desk import ITDesk
 from console.link import QUEUED_ACTIONS, HubLink
 from console.messages import (
@@ -180,6 +179,7 @@ class ClassroomApp(App[None]):
         self._last_action: dict[str, str] = {}
         self._watch_timer: Timer | None = None
         self._leaving = False
+        self._ending = Ending(self._terminal_gone, EXIT_GRACE_SECONDS)
         # When each (device, alert kind) last popped up: a device that floods the hub with
         # alerts must not bury the teacher's screen in notifications.
         self._alert_noticed: dict[tuple[str, str], float] = {}
@@ -695,11 +695,10 @@ class ClassroomApp(App[None]):
             self._send("ask for thumbnails", watch)
 
     def _end_with_the_terminal(self) -> None:
-        """Exit when the terminal goes away (SIGHUP, or its tmux session killed) instead of
-        running on with nobody to see it: a console left behind must never spin."""
-        loop = asyncio.get_running_loop()
-        for hangup in (signal.SIGHUP, signal.SIGTERM):
-            loop.add_signal_handler(hangup, self._terminal_gone)
+        """Exit when the terminal goes away (SIGHUP, or its tmux session killed) or at
+        SIGTERM, instead of running on with nobody to see it: a console left behind must
+        never spin. The signals are caught even while the event loop is stuck (hangup.py)."""
+        self._ending.on_hangup(asyncio.get_running_loop())
         if not self.is_web:  # served to a browser (--web), there is no terminal to look for
             self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal check")
 
@@ -716,12 +715,7 @@ class ClassroomApp(App[None]):
             return
         self._leaving = True
         self.log.warning("the terminal went away: exiting")
-        # Shutting Textual down can block for good once its terminal is gone (seen: its
-        # writer thread's queue, after SIGHUP and SIGCONT from a killed tmux session). A
-        # daemon thread, not the event loop, makes sure we leave anyway.
-        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(1,))
-        deadline.daemon = True
-        deadline.start()
+        self._ending.start_deadline()
         self.exit(return_code=1)
 
     def _send(self, what: str, send: _Send) -> None:

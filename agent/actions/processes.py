@@ -91,8 +91,15 @@ class ProcessGuard:
         return helpers
 
 
-def list_processes(platform: Platform, sample_seconds: float) -> tuple[ProcessInfo, ...]:
-    """Every process with its CPU use over `sample_seconds` (% of one core) and memory."""
+def list_processes(
+    platform: Platform, sample_seconds: float, budget: int = _RESULT_BUDGET
+) -> tuple[ProcessInfo, ...]:
+    """Every process with its CPU use over `sample_seconds` (% of one core) and memory.
+
+    Busiest first. When they do not all fit in `budget` bytes (a Result's limit), the
+    student's own are kept before the rest: what IT looks for on a student's device is the
+    student's programs, idle ones included, more than the system's.
+    """
     processes = list(psutil.process_iter(_INFO))
     for process in processes:
         try:
@@ -101,7 +108,7 @@ def list_processes(platform: Platform, sample_seconds: float) -> tuple[ProcessIn
             continue
     time.sleep(sample_seconds)  # the measuring window itself (runs in a worker thread)
     titles = platform.window_titles()
-    found = []
+    found: list[tuple[bool, ProcessInfo]] = []
     for process in processes:
         try:
             cpu = process.cpu_percent(None)
@@ -110,18 +117,33 @@ def list_processes(platform: Platform, sample_seconds: float) -> tuple[ProcessIn
         info = process.info
         memory = info.get("memory_info")
         found.append(
-            ProcessInfo(
-                pid=process.pid,
-                name=shown(info.get("name") or "?", PROGRAM_NAME_CHARS),
-                user=shown(info.get("username") or "", 128),
-                cpu_percent=round(max(cpu, 0.0), 1),
-                memory_bytes=memory.rss if memory else 0,
-                window_title=shown(titles.get(process.pid, ""), WINDOW_TITLE_CHARS),
+            (
+                _students(platform, process),
+                ProcessInfo(
+                    pid=process.pid,
+                    name=shown(info.get("name") or "?", PROGRAM_NAME_CHARS),
+                    user=shown(info.get("username") or "", 128),
+                    cpu_percent=round(max(cpu, 0.0), 1),
+                    memory_bytes=memory.rss if memory else 0,
+                    window_title=shown(titles.get(process.pid, ""), WINDOW_TITLE_CHARS),
+                ),
             )
         )
-    # Busiest first, so a list cut at the limit still shows what matters.
-    found.sort(key=lambda p: (-p.cpu_percent, -p.memory_bytes))
-    return fit(found[:MAX_LISTED], _RESULT_BUDGET)
+    found.sort(key=lambda entry: (not entry[0], *_busiest(entry[1])))
+    kept = fit([process for _, process in found[:MAX_LISTED]], budget)
+    return tuple(sorted(kept, key=_busiest))
+
+
+def _busiest(process: ProcessInfo) -> tuple[float, int]:
+    return (-process.cpu_percent, -process.memory_bytes)
+
+
+def _students(platform: Platform, process: psutil.Process) -> bool:
+    """Whether `process` is the student's own: what the platform would let staff end."""
+    try:
+        return platform.refuse_process(process) is None
+    except psutil.Error:
+        return False
 
 
 def fit(processes: list[ProcessInfo], budget: int) -> tuple[ProcessInfo, ...]:

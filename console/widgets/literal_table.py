@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from console.roster import printable
 
@@ -29,3 +30,11 @@ class LiteralTable(DataTable[Text]):
         """Sort by the text of one column (case-insensitive)."""
         key = list(self.columns)[column]
         self.sort(key, key=lambda cell: cell.plain.casefold(), reverse=reverse)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Textual (8.2) measures new rows on the table's next idle and keeps drawn cells and
+        # rows by data version, not by column width: a repaint that came first (a busy event
+        # loop) would leave the rows cut at the headings' widths ("[bol") until the data
+        # changed again. New widths, so draw again.
+        super()._update_dimensions(new_rows)
+        self._clear_caches()

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
+from agent.actions.processes import list_processes
 from agent.platforms.linux import LinuxPlatform
 from protocol.actions import CloseApp, KillProcess, ListProcesses
 
@@ -182,3 +183,21 @@ async def test_list_processes_shows_cpu_memory_and_window_titles(
     assert me.window_title == "Essay - Writer"
     assert me.memory_bytes > 10_000_000 and me.user == "root"
     assert listed[busy.pid].cpu_percent > 0
+
+
+def test_a_list_cut_at_the_results_limit_keeps_the_students_idle_programs(
+    programs: list[int],
+) -> None:
+    idle = start_program(programs, STUDENT)
+    platform = LinuxPlatform(student_uid=STUDENT, env={})
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # root's: the system's
+    try:
+        # Room for a dozen of the hundreds of processes here, and the student's program is
+        # the idlest and smallest of them all.
+        listed = list_processes(platform, 0.2, budget=12 * 120)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert idle in [p.pid for p in listed], listed
+    # What is kept is shown busiest first all the same.
+    assert [p.cpu_percent for p in listed] == sorted((p.cpu_percent for p in listed), reverse=True)

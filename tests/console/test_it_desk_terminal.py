@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..support import scaled
 
-# Its own tmux server: other terminal tests (and other runs) may use theirs meanwhile.
-SOCKET = f"homeroom-itdesk-{os.getpid()}"
+# Its own tmux server: other terminal tests, and other suites, may run meanwhile.
+SOCKET = f"homeroom-itdesk-test-{os.getpid()}"
 
 
 def tmux(*args: str) -> str:

@@ -72,3 +72,40 @@ def _running(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_console_whose_terminal_stopped_reading() -> None:
+    """A stopped tmux server reads nothing: the console's output queue fills and its event
+    loop waits on it. SIGTERM must end it all the same (console/hangup.py)."""
+    command = f"{Path(sys.executable).parent / 'homeroom-console'} --demo 12 --pictures halfblock"
+    tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", f"cd {REPO} && {command}")
+    try:
+        wait_for_screen(lambda s: "Signed in" in s and s.count("● online") >= 4)
+        pane = psutil.Process(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}")))
+        processes = [pane, *pane.children(recursive=True)]
+        [console] = [p for p in processes if "homeroom-console" in " ".join(p.cmdline())]
+        server = psutil.Process(pane.ppid())
+        server.suspend()
+        try:
+            _wait_until_stuck(console)
+            console.terminate()
+            _, alive = psutil.wait_procs([console], timeout=scaled(15))
+            assert not [p for p in alive if _running(p)], "the console ignored SIGTERM"
+        finally:
+            server.resume()
+    finally:
+        tmux("kill-server")
+
+
+def _wait_until_stuck(console: psutil.Process) -> None:
+    """Until the console's main thread has waited on a lock for a while, not on its event
+    loop's poll: its terminal no longer takes output. (Polled: Linux reports no event.)"""
+    deadline = time.monotonic() + scaled(60)
+    waiting = 0
+    while waiting < 10:
+        if time.monotonic() > deadline:
+            raise AssertionError("the console's event loop never got stuck on its terminal")
+        wchan = Path(f"/proc/{console.pid}/wchan").read_text()
+        waiting = waiting + 1 if "futex" in wchan else 0
+        time.sleep(0.1)

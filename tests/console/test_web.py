@@ -238,7 +238,8 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
     target = tuple(int(LOCK_BACKGROUND[i : i + 2], 16) for i in (1, 3, 5))
     colours = set()
     locked = 0
-    for r, g, b in rgb.get_flattened_data():  # type: ignore[misc]
+    pixels = rgb.tobytes()  # r, g, b, r, g, b, …: the same with every Pillow the range allows
+    for r, g, b in zip(pixels[0::3], pixels[1::3], pixels[2::3], strict=True):
         colours.add((r >> 4, g >> 4, b >> 4))
         if max(abs(r - target[0]), abs(g - target[1]), abs(b - target[2])) <= 24:
             locked += 1
