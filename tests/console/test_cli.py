@@ -69,6 +69,23 @@ async def test_do_locks_a_named_device_and_prints_json(room: Classroom) -> None:
     assert desktop.locked and desktop.lock_message == "Eyes on me"
 
 
+async def test_do_to_a_device_id_names_it_from_the_device_list(room: Classroom) -> None:
+    desktop = HeadlessDesktop()
+    agent = await room.start_agent("Ada's laptop", desktop=desktop)
+    device_id = agent.state.device_id
+    code, out, err = await console_do(room, "lock", "--to", device_id, "--to", device_id)
+    assert code == 0, err
+    assert out == "Ada's laptop: ok\n"  # once, by name: the list passed by before the result
+    assert desktop.locked
+
+
+async def test_do_to_a_device_id_of_another_class_is_refused_by_the_hub(room: Classroom) -> None:
+    agent = await room.start_agent("Zoe's laptop", group="8C")  # not the teacher's class
+    code, out, _ = await console_do(room, "lock", "--to", agent.state.device_id)
+    assert code == 1
+    assert f"{agent.state.device_id[:16]}: FAILED group_forbidden" in out
+
+
 async def test_do_exits_non_zero_when_a_device_cannot_do_it(room: Classroom) -> None:
     await room.start_agent("Ada's laptop")
     await room.enroll("Bilal's laptop")  # enrolled, but its agent is not running
@@ -159,6 +176,20 @@ async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> No
     assert code == 2 and out == ""
     assert f"the hub at {credential.hub_url} sent no device list within 1 s" in err
     assert "is it a Homeroom hub?" in err and "Traceback" not in err
+
+
+async def test_do_to_a_device_id_does_not_wait_for_the_device_list(tmp_path: Path) -> None:
+    # This hub never sends a device list: naming the device by id, the command still goes
+    # (and the silent hub never answers it), instead of waiting for the list.
+    async with silent_hub(tmp_path / "hub") as credential:
+        path = tmp_path / "teacher.credential"
+        path.write_bytes(credential.encode())
+        device_id = "ab" * 32
+        code, out, err = await console(
+            "do", "lock", "--to", device_id, "--credential", str(path), "--wait", "1"
+        )
+    assert code == 1 and "Traceback" not in err
+    assert out == f"{device_id[:16]}: FAILED no_answer: no answer within 1 s\n"
 
 
 def tmux(*args: str) -> str:
