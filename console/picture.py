@@ -125,6 +125,11 @@ class HalfBlockPicture:
         self.height = len(self._lines)
         """Height in cells (each holding two rows of pixels)."""
 
+    @property
+    def lines(self) -> tuple[tuple[Segment, ...], ...]:
+        """The cells, row by row, as styled segments (each row `width` cells long)."""
+        return self._lines
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for line in self._lines:
             yield from line
