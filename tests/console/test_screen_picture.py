@@ -6,6 +6,7 @@ from io import BytesIO
 
 import pytest
 from PIL import Image
+from rich.color import Color
 from rich.console import RenderableType
 from rich.segment import Segment
 from textual.app import App, ComposeResult
@@ -58,7 +59,7 @@ def striped(size: tuple[int, int]) -> HalfBlockPicture:
     return render_picture(buffer.getvalue(), *size)
 
 
-def cells(line: list[Segment]) -> list[tuple[str, object, object]]:
+def cells(line: list[Segment]) -> list[tuple[str, Color | None, Color | None]]:
     """Each cell's character and colours, however the line is cut into segments."""
     return [
         (
@@ -100,7 +101,7 @@ async def test_an_odd_last_row_shows_the_area_background_below() -> None:
     picture_rows = [line for line in lines if any(c == "▀" for c, _, _ in line)]
     assert len(picture_rows) == 2
     last = [cell for cell in picture_rows[-1] if cell[0] == "▀"]
-    backgrounds = {str(bg.triplet.hex) if bg and bg.triplet else None for _, _, bg in last}
+    backgrounds = {bg.triplet.hex if bg and bg.triplet else None for _, _, bg in last}
     assert backgrounds == {"#203040"}
 
 
