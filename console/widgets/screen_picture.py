@@ -77,13 +77,13 @@ class ScreenPicture(Widget):
         picture = self.showing_cells
         if picture is None:
             return super().render_line(y)
-        size = self.size
-        if self._strips_size != size or not self._strips:
-            self._strips_size = size
-            self._strips = self._aligned(picture, size)
+        # Keyed on the outer size, which the widget keeps: `size` asks the screen each time.
+        if self._strips_size != self.outer_size or not self._strips:
+            self._strips_size = self.outer_size
+            self._strips = self._aligned(picture, self.size)
         if 0 <= y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(size.width, self.visual_style.rich_style)
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     def _aligned(self, picture: HalfBlockPicture, size: Size) -> list[Strip]:
         """The picture's rows placed as `content-align` says, cropped to `size`."""
