@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import getpass
 import logging
 import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -582,6 +580,9 @@ class Agent:
         return self._done(body)
 
     async def _open_url(self, action: OpenUrl, body: CommandBody) -> Result:
+        # Imported here: webbrowser brings shutil with bz2 and lzma, held all day for a rare action.
+        import webbrowser
+
         if not await asyncio.to_thread(webbrowser.open, action.url):
             return self._failed(body, "no web browser could be started on this device")
         return self._done(body)
@@ -969,6 +970,8 @@ def _frame(
 
 
 def _user() -> str:
+    import getpass  # only here, like webbrowser: a few modules fewer resident all day
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

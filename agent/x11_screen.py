@@ -22,7 +22,6 @@ Requires a little-endian 24-bit true-colour screen (every desktop today); anythi
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
@@ -91,6 +90,8 @@ class _SharedMemory:
     """A System V shared memory segment, mapped here (libc through ctypes)."""
 
     def __init__(self, size: int) -> None:
+        import ctypes.util  # only when a watch starts: it imports shutil, subprocess, tempfile
+
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
         libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]

@@ -12,23 +12,27 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import msgspec.inspect
 
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.messages import Answer, CommandQueued, Error, Result, Roster, ScreenshotPart
 
-from .it_desk import ScreenshotCollector
 from .roster import printable
 from .session import ConsoleSession
+
+if TYPE_CHECKING:
+    from .it_desk import ScreenshotCollector
 
 #: The file `homeroom-console` reads when no --credential is given, in the OS's place for
 #: per-user settings (~/.config/homeroom-console on Linux, honouring XDG_CONFIG_HOME).
 CREDENTIAL_FILE = "staff.credential"
+
+#: A device id as the protocol writes it (protocol.types.DeviceId): 64 lowercase hex digits.
+_DEVICE_ID = re.compile(r"[0-9a-f]{64}")
 
 DO_USAGE = """homeroom-console do ACTION (--to DEVICE ... | --class CLASS | --all) [FIELD=VALUE ...]
   actions: {actions}
@@ -62,7 +66,9 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
         type=Path,
         default=default,
         metavar="FILE",
-        help=f"your staff credential file from IT (default: {default_credential()})",
+        # Not computed here: `do --credential FILE` would load platformdirs just for the help.
+        help=f"your staff credential file from IT (default: {CREDENTIAL_FILE} in this user's "
+        "settings folder, e.g. ~/.config/homeroom-console)",
     )
     options.add_argument(
         "--hub", default=default, metavar="URL", help="hub address, if not the credential's"
@@ -224,7 +230,12 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
     parser.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION")
     parser.add_argument("fields", nargs="*", metavar="FIELD=VALUE")
     parser.add_argument(
-        "--to", action="append", default=[], metavar="DEVICE", help="device name or id (repeatable)"
+        "--to",
+        action="append",
+        default=[],
+        metavar="DEVICE",
+        help="device name or id (repeatable); with ids only, the command goes without waiting "
+        "for the device list",
     )
     parser.add_argument("--class", dest="klass", metavar="CLASS", help="every device of a class")
     parser.add_argument("--all", action="store_true", help="every device you may steer")
@@ -283,6 +294,8 @@ def _build_action(kind: type[Action], fields: list[str]) -> Any:
 
 def _structured_fields(kind: type[Action]) -> set[str]:
     """Fields that hold lists or records (set_apps' apps): given as JSON, or @FILE of JSON."""
+    import msgspec.inspect  # only here: most actions have fields and this is their first use
+
     info = msgspec.inspect.type_info(kind)
     assert isinstance(info, msgspec.inspect.StructType)
     flat = (msgspec.inspect.StrType, msgspec.inspect.IntType, msgspec.inspect.FloatType)
@@ -311,18 +324,24 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
     session = ConsoleSession(credential, url=args.hub)
     await session.connect()
     events = session.__aiter__()
+    # Devices named by id need no device list first: the command goes at once, and the hub
+    # answers for each device (refused when it is not one the sender may steer).
+    direct = _device_ids(args.to)
     # What we wait for, so a hub that goes quiet is named in the message, not a traceback.
     awaited: str | None = "device list"
     targets: list[str] = []
     results: dict[str, Result] = {}
     queued: dict[str, CommandQueued] = {}  # kept by the hub for devices that are offline
-    screenshots = ScreenshotCollector(session.open_screenshot)
+    screenshots: ScreenshotCollector | None = None  # made when a screenshot arrives
     pictures: dict[str, bytes | str] = {}  # by device: the picture, or why it is missing
     try:
         async with asyncio.timeout(args.wait):
-            roster = await _next(events, Roster)
-            awaited = "class list" if args.klass else None
-            targets = await _targets(session, events, roster, args)
+            if direct is not None:
+                targets = direct
+            else:
+                roster = await _next(events, Roster)
+                awaited = "class list" if args.klass else None
+                targets = await _targets(session, events, roster, args)
             command = await session.submit(action, targets, queue=args.queue, ttl=args.ttl)
             awaited = None  # from here on, silence means devices that did not answer
             while len(results.keys() | queued.keys()) < len(targets):
@@ -336,11 +355,20 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
                 if isinstance(event, CommandQueued):
                     queued[event.device_id] = event
                     continue
+                if screenshots is None and (
+                    isinstance(event, ScreenshotPart) or event.screenshot is not None
+                ):
+                    from .it_desk import ScreenshotCollector  # only for screenshots
+
+                    screenshots = ScreenshotCollector(session.open_screenshot)
                 if isinstance(event, ScreenshotPart):
+                    assert screenshots is not None
                     with contextlib.suppress(PeerError):  # caught by the digest on the Result
                         screenshots.add(event)
                     continue
                 results[event.device_id] = event
+                if screenshots is None:
+                    continue
                 try:
                     if (picture := screenshots.finish(event)) is not None:
                         pictures[event.device_id] = picture
@@ -357,7 +385,8 @@ async def _do(credential: StaffCredential, action: Any, args: argparse.Namespace
             return 2
     finally:
         await session.close()
-    names = {d.device_id: d.name for d in roster.devices}
+    # The session keeps the device list as it passes (it comes before any result).
+    names = {device_id: d.name for device_id, d in session.devices.items()}
     saved = _save_pictures(args.save, pictures, names) if args.save else {}
     rows = []
     for target in targets:
@@ -490,6 +519,13 @@ async def _next(events: Any, kind: Any) -> Any:
         if isinstance(event, kind):
             return event
     raise ConnectionError("the hub closed the connection")
+
+
+def _device_ids(wanted: list[str]) -> list[str] | None:
+    """The devices of `--to`, if every one is given by its id (once each); else None."""
+    if not wanted or not all(_DEVICE_ID.fullmatch(name) for name in wanted):
+        return None
+    return list(dict.fromkeys(wanted))
 
 
 async def _targets(

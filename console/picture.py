@@ -9,7 +9,7 @@ from io import BytesIO
 from itertools import groupby
 
 from PIL import Image
-from rich.color import Color
+from rich.color import Color, ColorSystem, ColorType
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
@@ -125,6 +125,11 @@ class HalfBlockPicture:
         self.height = len(self._lines)
         """Height in cells (each holding two rows of pixels)."""
 
+    @property
+    def lines(self) -> tuple[tuple[Segment, ...], ...]:
+        """The cells, row by row, as styled segments (each row `width` cells long)."""
+        return self._lines
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for line in self._lines:
             yield from line
@@ -155,18 +160,22 @@ def render_picture(
     cells_high: int,
     *,
     max_pixels: int = MAX_PICTURE_PIXELS,
+    colour_system: str | None = None,
 ) -> HalfBlockPicture:
     """Decode a JPEG, PNG or WebP thumbnail (or take a reassembled picture) and draw it to fit
     in `cells_wide` x `cells_high`.
 
-    This decodes with Pillow and takes milliseconds: call it off the event loop.
-    Raises `PictureError` when `data` is not a picture we can decode, or claims more than
-    `max_pixels` pixels (checked from the header, before any pixel is decoded).
+    `colour_system` is the terminal's, as Rich names it: with "256", each pixel is matched
+    to the terminal's palette here, as Rich would match it when writing the cell, so that
+    neighbouring cells of the same palette colour go as one segment and the event loop
+    matches nothing. This decodes with Pillow and takes milliseconds: call it off the event
+    loop. Raises `PictureError` when `data` is not a picture we can decode, or claims more
+    than `max_pixels` pixels (checked from the header, before any pixel is decoded).
     """
     if cells_wide < 1 or cells_high < 1:
         raise ValueError(f"a picture needs at least one cell, not {cells_wide}x{cells_high}")
     image = _decode(data, cells_wide, cells_high, max_pixels)
-    return _draw(image)
+    return _draw(image, eight_bit=colour_system == "256")
 
 
 def _decode(data: PictureData, cells_wide: int, cells_high: int, max_pixels: int) -> Image.Image:
@@ -200,8 +209,9 @@ def _decode(data: PictureData, cells_wide: int, cells_high: int, max_pixels: int
 # Styles are shared by every picture: a screen changing each second repaints mostly the
 # same colours, and building a Rich Style per cell was most of the console's CPU.
 _STYLE_CACHE_LIMIT = 1 << 16
-_styles: dict[tuple[_RGB, _RGB | None], Style] = {}
+_styles: dict[tuple[Color, Color | None], Style] = {}
 _colours: dict[_RGB, Color] = {}
+_palette_colours: dict[_RGB, Color] = {}
 
 
 def _colour(rgb: _RGB) -> Color:
@@ -213,43 +223,69 @@ def _colour(rgb: _RGB) -> Color:
     return colour
 
 
-def cell_style(upper: _RGB, lower: _RGB | None) -> Style:
-    """The style of one half-block cell, from a cache shared by every picture."""
+def _palette_colour(rgb: _RGB) -> Color:
+    """The colour of the 256-colour palette Rich would write for `rgb` (cached)."""
+    colour = _palette_colours.get(rgb)
+    if colour is None:
+        if len(_palette_colours) >= _STYLE_CACHE_LIMIT:
+            _palette_colours.clear()
+        match = Color.from_rgb(*rgb).downgrade(ColorSystem.EIGHT_BIT)
+        # One colour per palette entry (Rich's match keeps the truecolour's name), so that
+        # alike cells compare equal and go as one segment; with its RGB value, without which
+        # Textual's colour filter would turn it back into truecolour on every line.
+        colour = _palette_colours[rgb] = Color(
+            f"color({match.number})",
+            ColorType.EIGHT_BIT,
+            number=match.number,
+            triplet=match.get_truecolor(),
+        )
+    return colour
+
+
+def _style(upper: Color, lower: Color | None) -> Style:
     key = (upper, lower)
     style = _styles.get(key)
     if style is None:
         if len(_styles) >= _STYLE_CACHE_LIMIT:
             _styles.clear()  # a cheap bound: the next pictures refill what they use
-        style = _styles[key] = Style.from_color(
-            _colour(upper), None if lower is None else _colour(lower)
-        )
+        style = _styles[key] = Style.from_color(upper, lower)
     return style
 
 
-def _draw(image: Image.Image) -> HalfBlockPicture:
-    """Turn an RGB image into half-block cells: upper pixel as foreground, lower as background."""
+def cell_style(upper: _RGB, lower: _RGB | None) -> Style:
+    """The style of one half-block cell, from a cache shared by every picture."""
+    return _style(_colour(upper), None if lower is None else _colour(lower))
+
+
+def _draw(image: Image.Image, *, eight_bit: bool = False) -> HalfBlockPicture:
+    """Turn an RGB image into half-block cells: upper pixel as foreground, lower as background.
+
+    With `eight_bit`, colours are the terminal palette's (see `render_picture`).
+    """
     width, height = image.size
     pixels = image.tobytes()
     row_bytes = width * 3
+    colour = _palette_colour if eight_bit else _colour
     rows = [
-        list(
-            zip(
+        [
+            colour(rgb)
+            for rgb in zip(
                 pixels[y : y + row_bytes : 3],
                 pixels[y + 1 : y + row_bytes : 3],
                 pixels[y + 2 : y + row_bytes : 3],
                 strict=True,
             )
-        )
+        ]
         for y in range(0, len(pixels), row_bytes)
     ]
     lines: list[list[Segment]] = []
     for y in range(0, height, 2):
         upper_row = rows[y]
         # An odd last row has no lower pixel: that half shows the background.
-        lower_row: list[_RGB | None] = list(rows[y + 1]) if y + 1 < height else [None] * width
+        lower_row: list[Color | None] = list(rows[y + 1]) if y + 1 < height else [None] * width
         lines.append(
             [
-                Segment(UPPER_HALF_BLOCK * len(list(run)), cell_style(*cell))
+                Segment(UPPER_HALF_BLOCK * len(list(run)), _style(*cell))
                 for cell, run in groupby(zip(upper_row, lower_row, strict=True))
             ]
         )

@@ -6,13 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from .ed25519 import KEY_BYTES, SIGNATURE_BYTES, backend, new_secret
 from .errors import ErrorCode, PeerError, UsageError
-
-KEY_BYTES = 32
-SIGNATURE_BYTES = 64
 
 
 class Purpose(StrEnum):
@@ -59,40 +54,35 @@ class PublicKey:
                 ErrorCode.BAD_SIGNATURE,
                 f"signature is {len(signature)} bytes, not {SIGNATURE_BYTES}",
             )
-        try:
-            key = Ed25519PublicKey.from_public_bytes(self.raw)
-            key.verify(signature, _signed_bytes(purpose, data))
-        except (InvalidSignature, ValueError):
-            raise PeerError(ErrorCode.BAD_SIGNATURE, f"{purpose.value} signature") from None
+        if not backend().verify(self.raw, signature, _signed_bytes(purpose, data)):
+            raise PeerError(ErrorCode.BAD_SIGNATURE, f"{purpose.value} signature")
 
 
 class PrivateKey:
     """An Ed25519 private key. Generated where it is used; never shared or sent."""
 
-    __slots__ = ("_key", "public")
+    __slots__ = ("_secret", "public")
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        # The *_raw methods spare importing cryptography's serialization package (ssh, ciphers),
-        # about 1.3 MiB resident in the agent that nothing else needs.
-        self.public = PublicKey(key.public_key().public_bytes_raw())
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != KEY_BYTES:
+            raise UsageError(f"a private key is {KEY_BYTES} raw bytes, got {len(secret)}")
+        self._secret = bytes(secret)
+        self.public = PublicKey(backend().public_key(self._secret))
 
     @classmethod
     def generate(cls) -> PrivateKey:
-        return cls(Ed25519PrivateKey.generate())
+        return cls(new_secret())
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> PrivateKey:
-        if len(raw) != KEY_BYTES:
-            raise UsageError(f"a private key is {KEY_BYTES} raw bytes, got {len(raw)}")
-        return cls(Ed25519PrivateKey.from_private_bytes(raw))
+        return cls(raw)
 
     def to_bytes(self) -> bytes:
         """The raw private key, for the owner's credential file only."""
-        return self._key.private_bytes_raw()
+        return self._secret
 
     def sign(self, purpose: Purpose, data: bytes) -> bytes:
-        return self._key.sign(_signed_bytes(purpose, data))
+        return backend().sign(self._secret, _signed_bytes(purpose, data))
 
     def __repr__(self) -> str:  # never print key material
         return f"PrivateKey(public={self.public.fingerprint[:16]}…)"

@@ -31,16 +31,31 @@ import secrets
 import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from .errors import ErrorCode, PeerError, UsageError
 from .frames import HEADER, MAX_SEAL_BYTES, SEALED, check_frame
 from .limits import MAX_WATCHERS
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+# cryptography's library is about 9 MiB resident: a device maps it only once it seals its
+# first frame or screenshot, not while nobody watches (issue 7's memory budget).
+
+
+def _x25519() -> type[X25519PrivateKey]:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    return X25519PrivateKey
+
+
+def _chacha(key: bytes) -> ChaCha20Poly1305:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    return ChaCha20Poly1305(key)
+
 
 #: Poly1305's tag: what sealing adds to every frame and screenshot, besides the envelope.
 TAG_BYTES = 16
@@ -73,11 +88,15 @@ class SealKey:
 
     @classmethod
     def generate(cls) -> SealKey:
-        private = X25519PrivateKey.generate()
+        private = _x25519().generate()
         return cls(private, private.public_key().public_bytes_raw())
 
 
 def _derive(private: X25519PrivateKey, peer: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     try:
         secret = private.exchange(X25519PublicKey.from_public_bytes(peer))
     except ValueError:  # a low-order point: no secret at all
@@ -141,14 +160,14 @@ class FrameSealer:
 
     def admit(self, *, watch_id: str, serial: str, watcher_key: bytes, until: float) -> None:
         """Derive the key for a watch just accepted; a person keeps their newest few (consoles)."""
-        share_key = X25519PrivateKey.generate()
+        share_key = _x25519().generate()
         share = share_key.public_key().public_bytes_raw()
         key = _derive(
             share_key, watcher_key, _watch_info(watch_id, self.device_id, share, watcher_key)
         )
         ident = key_id(watcher_key)
         self._watchers.pop(ident, None)
-        self._watchers[ident] = _Watcher(ident, serial, share, ChaCha20Poly1305(key), until)
+        self._watchers[ident] = _Watcher(ident, serial, share, _chacha(key), until)
         theirs = [w.key_id for w in self._watchers.values() if w.serial == serial]
         for old in theirs[:-KEYS_PER_WATCHER]:
             del self._watchers[old]
@@ -176,8 +195,8 @@ class FrameSealer:
     def _new_epoch(self) -> None:
         self._epoch += 1
         # ChaCha20Poly1305 does not hand its key back: it is kept beside it, for the wraps.
-        self._key = ChaCha20Poly1305.generate_key()
-        self._content = ChaCha20Poly1305(self._key)
+        self._key = secrets.token_bytes(KEY_BYTES)
+        self._content = _chacha(self._key)
         self._counter = 0
         self._wraps = {}
 
@@ -338,8 +357,8 @@ class SealedWatches:
         wrapper = self._watch_keys.get(slot)
         if wrapper is None:
             info = _watch_info(held.command_id, device_id, wrap.share, held.key.public)
-            wrapper = ChaCha20Poly1305(_derive(held.key.private, wrap.share, info))
-        content = ChaCha20Poly1305(_open(wrapper, _wrap_nonce(epoch), wrap.wrapped, wrap.key_id))
+            wrapper = _chacha(_derive(held.key.private, wrap.share, info))
+        content = _chacha(_open(wrapper, _wrap_nonce(epoch), wrap.wrapped, wrap.key_id))
         self._watch_keys[slot] = wrapper  # kept only once it opened something
         return content, [(w.share, w.key_id) for w, _ in mine]
 
@@ -356,12 +375,12 @@ class SealedWatches:
             raise PeerError(ErrorCode.MALFORMED, "a plain screenshot where a sealed one is due")
         held = self._held[ident]
         info = _screenshot_info(command_id, device_id, sealed_by, held.key.public)
-        return _open(
-            ChaCha20Poly1305(_derive(held.key.private, sealed_by, info)), bytes(12), data, about
-        )
+        return _open(_chacha(_derive(held.key.private, sealed_by, info)), bytes(12), data, about)
 
 
 def _open(cipher: ChaCha20Poly1305, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+
     try:
         return cipher.decrypt(nonce, sealed, associated)
     except InvalidTag:
@@ -387,10 +406,10 @@ def seal_screenshot(
     A fresh key per screenshot, used once: the nonce can be zero. `about` (the size and
     format the Result states) is bound to it, so the hub cannot relabel the picture.
     """
-    share_key = X25519PrivateKey.generate()
+    share_key = _x25519().generate()
     share = share_key.public_key().public_bytes_raw()
     key = _derive(share_key, seal_to, _screenshot_info(command_id, device_id, share, seal_to))
-    return ChaCha20Poly1305(key).encrypt(bytes(12), image, about), share
+    return _chacha(key).encrypt(bytes(12), image, about), share
 
 
 def screenshot_about(width: int, height: int, format: str) -> bytes:

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from msgspec import Meta
 
-from protocol.keys import KEY_BYTES, PrivateKey
+from protocol.ed25519 import KEY_BYTES
+from protocol.keys import PrivateKey
 
 #: scrypt cost as a power of two: 2**15 takes 32 MiB and 0.2-0.3 s here (a guess costs the same).
 WORK = 15

@@ -199,8 +199,11 @@ class StudentTile(Widget):
         mode = self._picture.mode
         if mode.real_pixels:
             return lambda data, wide, high: scale_for_cells(data, wide, high, mode)
+        # In the terminal's own palette when it has 256 colours (tmux, by default): matched
+        # once here, off the event loop, rather than cell by cell when the screen is written.
+        colours = self.app.console.color_system
         # Looked up at each call, so a test can stand in for the renderer.
-        return lambda data, wide, high: render_picture(data, wide, high)
+        return lambda data, wide, high: render_picture(data, wide, high, colour_system=colours)
 
     def drawn(
         self, data: PictureData, cells: tuple[int, int], drawing: Drawing | Exception

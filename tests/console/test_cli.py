@@ -16,7 +16,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from agent.desktop import HeadlessDesktop
-from hub.keyring import init_hub
+from console.demo import certified_staff, set_up_school
+from hub.store import Store
 from hub.tls import server_context
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
@@ -110,7 +111,7 @@ async def test_the_credential_is_found_in_the_consoles_own_folder(
     code, _, err = await console("do", "message", "--all", "text=Hello", env=env)
     saved = tmp_path / "config" / "homeroom-console" / "staff.credential"
     assert code == 1 and "Traceback" not in err
-    assert f"Ask IT for a credential, then save it as {saved}" in err
+    assert "homeroom-console keys --help" in err and f"save a credential as {saved}" in err
     saved.parent.mkdir(parents=True)
     saved.write_bytes(room.staff().encode())
     code, out, err = await console("do", "message", "--all", "text=Hello", env=env)
@@ -125,7 +126,7 @@ async def silent_hub(folder: Path) -> AsyncIterator[StaffCredential]:
     Yields a teacher's credential for it. Only the handshake is real: no roster, no
     answers, as an old, broken or impostor hub would behave.
     """
-    keyring = init_hub(folder, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
+    org, keyring = set_up_school(folder, hub_url="wss://127.0.0.1:1", names=["127.0.0.1"])
     channel = keyring.channel
 
     async def sign_in_then_say_nothing(ws: ServerConnection) -> None:
@@ -144,13 +145,21 @@ async def silent_hub(folder: Path) -> AsyncIterator[StaffCredential]:
     tls = server_context(str(keyring.tls_cert_path), str(keyring.tls_key_path))
     async with serve(sign_in_then_say_nothing, "127.0.0.1", 0, ssl=tls) as server:
         port = server.sockets[0].getsockname()[1]
-        yield keyring.staff_credential(
-            "Ms Smith", Role.TEACHER, ("7B",), hub_url=f"wss://127.0.0.1:{port}"
-        )
+        with Store.open(keyring.store_path) as store:
+            yield certified_staff(
+                org,
+                keyring,
+                store,
+                name="Ms Smith",
+                role=Role.TEACHER,
+                groups=("7B",),
+                now=int(time.time()) - 60,
+                hub_url=f"wss://127.0.0.1:{port}",
+            )
 
 
 async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> None:
-    async with silent_hub(tmp_path / "hub") as credential:
+    async with silent_hub(tmp_path) as credential:
         path = tmp_path / "teacher.credential"
         path.write_bytes(credential.encode())
         code, out, err = await console(
@@ -159,6 +168,37 @@ async def test_do_explains_a_hub_that_sends_no_device_list(tmp_path: Path) -> No
     assert code == 2 and out == ""
     assert f"the hub at {credential.hub_url} sent no device list within 1 s" in err
     assert "is it a Homeroom hub?" in err and "Traceback" not in err
+
+
+async def test_do_to_a_device_id_names_it_from_the_device_list(room: Classroom) -> None:
+    desktop = HeadlessDesktop()
+    agent = await room.start_agent("Ada's laptop", desktop=desktop)
+    device_id = agent.state.device_id
+    code, out, err = await console_do(room, "lock", "--to", device_id, "--to", device_id)
+    assert code == 0, err
+    assert out == "Ada's laptop: ok\n"  # once, by name: the list passed by before the result
+    assert desktop.locked
+
+
+async def test_do_to_a_device_id_of_another_class_is_refused_by_the_hub(room: Classroom) -> None:
+    agent = await room.start_agent("Zoe's laptop", group="8C")  # not the teacher's class
+    code, out, _ = await console_do(room, "lock", "--to", agent.state.device_id)
+    assert code == 1
+    assert f"{agent.state.device_id[:16]}: FAILED group_forbidden" in out
+
+
+async def test_do_to_a_device_id_does_not_wait_for_the_device_list(tmp_path: Path) -> None:
+    # This hub never sends a device list: naming the device by id, the command still goes
+    # (and the silent hub never answers it), instead of waiting for the list.
+    async with silent_hub(tmp_path) as credential:
+        path = tmp_path / "teacher.credential"
+        path.write_bytes(credential.encode())
+        device_id = "ab" * 32
+        code, out, err = await console(
+            "do", "lock", "--to", device_id, "--credential", str(path), "--wait", "1"
+        )
+    assert code == 1 and "Traceback" not in err
+    assert out == f"{device_id[:16]}: FAILED no_answer: no answer within 1 s\n"
 
 
 # A tmux server of this run's own: suites running side by side (CI's oldest run) must not

@@ -8,7 +8,7 @@ from io import BytesIO
 
 import pytest
 from PIL import Image
-from rich.color import Color
+from rich.color import Color, ColorSystem
 from rich.console import Console
 from rich.segment import Segment
 
@@ -269,3 +269,25 @@ def test_a_reassembled_picture_is_drawn_like_its_bytes() -> None:
     with Image.open(BytesIO(data)) as image:
         decoded = image.convert("RGB")
     assert segments(render_picture(decoded, 8, 4)) == segments(render_picture(data, 8, 4))
+
+
+def test_in_a_256_colour_terminal_cells_are_in_its_palette_and_alike_neighbours_merge() -> None:
+    # A gentle gradient: every pixel differs in truecolour, many share a palette colour.
+    image = Image.new("RGB", (24, 4))
+    image.putdata([(100 + x, 50, 20) for _ in range(4) for x in range(24)])
+    buffer = BytesIO()
+    image.save(buffer, "PNG")
+    truecolour = render_picture(buffer.getvalue(), 24, 2)
+    palette = render_picture(buffer.getvalue(), 24, 2, colour_system="256")
+    assert [sum(len(s.text) for s in line) for line in palette.lines] == [24, 24]
+    assert len(palette.lines[0]) < len(truecolour.lines[0])  # fewer, longer runs
+    # Each cell is the palette colour Rich itself writes for the truecolour one.
+    for ours, theirs in zip(
+        [c for s in palette.lines[0] for c in [s.style] * len(s.text)],
+        [c for s in truecolour.lines[0] for c in [s.style] * len(s.text)],
+        strict=True,
+    ):
+        assert ours is not None and theirs is not None
+        assert ours.color and theirs.color and ours.bgcolor and theirs.bgcolor
+        assert ours.color.number == theirs.color.downgrade(ColorSystem.EIGHT_BIT).number
+        assert ours.bgcolor.number == theirs.bgcolor.downgrade(ColorSystem.EIGHT_BIT).number

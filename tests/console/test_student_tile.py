@@ -145,7 +145,7 @@ async def test_one_decode_at_a_time_and_stale_pictures_are_dropped(
     most_in_flight = 0
     lock = threading.Lock()
 
-    def slow_render(data: bytes, cells_wide: int, cells_high: int) -> Text:
+    def slow_render(data: bytes, cells_wide: int, cells_high: int, **_: str | None) -> Text:
         nonlocal in_flight, most_in_flight
         with lock:
             in_flight += 1
@@ -175,9 +175,11 @@ async def test_the_picture_is_redrawn_to_fit_when_the_tile_resizes(
 ) -> None:
     sizes: list[tuple[int, int]] = []
 
-    def recording_render(data: bytes, cells_wide: int, cells_high: int) -> HalfBlockPicture:
+    def recording_render(
+        data: bytes, cells_wide: int, cells_high: int, colour_system: str | None = None
+    ) -> HalfBlockPicture:
         sizes.append((cells_wide, cells_high))
-        return render_picture(data, cells_wide, cells_high)
+        return render_picture(data, cells_wide, cells_high, colour_system=colour_system)
 
     monkeypatch.setattr(student_tile, "render_picture", recording_render)
     async with hosted(ada(), size=(40, 14)) as (pilot, tile):

@@ -25,7 +25,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from protocol.keys import KEY_BYTES, PrivateKey
+from protocol.ed25519 import KEY_BYTES
+from protocol.keys import PrivateKey
 
 
 @dataclass(frozen=True)
