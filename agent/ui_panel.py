@@ -21,7 +21,7 @@ from .ui_monitors import Monitor
 __all__ = ["APPLIES_TAB_TITLE", "APPLIES_TITLE", "MAX_LINES", "WhatAppliesPanel"]
 
 APPLIES_TITLE = "Homeroom: what applies now"
-APPLIES_TAB_TITLE = "Homeroom: what applies (tab)"
+APPLIES_TAB_TITLE = "Homeroom: show what applies"
 #: A quiet blue-grey: there to be found, not to alarm (the banner is the red one).
 TAB_BACKGROUND = "#37474f"
 TAB_FOREGROUND = "#ffffff"
