@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.desktop import HeadlessDesktop
+from agent.desktop import DesktopSnapshot, HeadlessDesktop
 from agent.ui_panel import APPLIES_TAB_TITLE, APPLIES_TITLE
 from agent.ui_supervisor import SupervisedDesktop
 from tests.xvfb import find_windows, poll_until, xdotool
@@ -64,9 +64,12 @@ def test_the_lock_covers_the_tab_and_the_tab_comes_back_after(
     desktop.show_what_applies(("Nobody is watching your screen.",))
     open_panel(xvfb_display)
     desktop.lock("Eyes on the board", by="Ms Smith")
-    snapshot = poll_until(
-        lambda: (s := desktop.snapshot()).of_role("lock") and s, 10, "no lock on screen"
-    )
+
+    def locked() -> DesktopSnapshot | None:
+        snapshot = desktop.snapshot()
+        return snapshot if snapshot.of_role("lock") else None
+
+    snapshot = poll_until(locked, 10, "no lock on screen")
     assert not snapshot.of_role("applies_tab") and not snapshot.of_role("applies")
     desktop.unlock()
     poll_until(
