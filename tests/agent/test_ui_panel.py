@@ -3,6 +3,9 @@ is drawn literally, it follows new facts in place, and it stands aside for the l
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from agent.desktop import DesktopSnapshot, HeadlessDesktop
@@ -83,3 +86,18 @@ def test_a_desktop_without_windows_keeps_the_lines() -> None:
     desktop = HeadlessDesktop()
     desktop.show_what_applies(["Nobody is watching your screen."])
     assert desktop.what_applies == ("Nobody is watching your screen.",)
+
+
+@pytest.mark.desktop
+def test_a_ui_process_started_again_shows_the_same_panel(
+    desktop: SupervisedDesktop, xvfb_display: str
+) -> None:
+    lines = ("Watching your screen now: Ms Smith",)
+    desktop.show_what_applies(lines)
+    poll_until(lambda: desktop.snapshot().of_role("applies_tab"), 10, "no tab")
+    first = desktop.ui_pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)  # a student ends the UI process
+    poll_until(lambda: desktop.ui_pid not in (None, first), 10, "no new UI process")
+    open_panel(xvfb_display)
+    assert poll_until(lambda: panel_texts(desktop), 10, "no panel") == lines
