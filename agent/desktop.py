@@ -175,6 +175,11 @@ class Desktop(Protocol):
         """Remove the countdown, if any (the sender cancelled, or it is done)."""
         ...
 
+    def show_what_applies(self, lines: Sequence[str]) -> None:
+        """The student's "what applies now" panel, one fact a line (agent/what_applies.py);
+        replaces the last. Shown only when the student opens it; never takes the focus."""
+        ...
+
     def set_reporter(self, report: Reporter) -> None:
         """Where to report what the school should know (a lock tampered with or not shown).
 
@@ -263,6 +268,7 @@ class HeadlessDesktop:
         self._watchers: tuple[str, ...] = ()
         self._countdown: ShownCountdown | None = None
         self._countdowns: list[ShownCountdown] = []
+        self._applies: tuple[str, ...] = ()
         self._closed = False
         self._reports = ReportThrottle()
 
@@ -313,6 +319,12 @@ class HeadlessDesktop:
             return tuple(self._countdowns)
 
     @property
+    def what_applies(self) -> tuple[str, ...]:
+        """The "what applies now" panel's lines, as last given."""
+        with self._state:
+            return self._applies
+
+    @property
     def closed(self) -> bool:
         with self._state:
             return self._closed
@@ -350,6 +362,11 @@ class HeadlessDesktop:
     def clear_countdown(self) -> None:
         with self._state:
             self._countdown = None
+
+    def show_what_applies(self, lines: Sequence[str]) -> None:
+        with self._state:
+            if not self._closed:
+                self._applies = tuple(lines)
 
     def close(self) -> None:
         with self._state:
@@ -393,7 +410,7 @@ class WindowView(NamedTuple):
     """One Homeroom window (or the part of the lock standing in for one) as the display has it,
     from `SupervisedDesktop.snapshot`."""
 
-    role: str  # "lock", "message", "indicator" or "countdown"
+    role: str  # "lock", "message", "indicator", "countdown", "applies" or "applies_tab"
     title: str
     texts: tuple[str, ...]
     x: int

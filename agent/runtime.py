@@ -201,6 +201,7 @@ class Agent:
         #: The policy window in force, in words, for the student's panel (filled by policy).
         self.policy_window: Callable[[], str | None] = self._policy_in_words
         self._applies_written: what_applies.WhatApplies | None = None
+        self._applies_shown: what_applies.WhatApplies | None = None
         self.focus = FocusMode(
             platform=self.platform,
             guard=self.guard,
@@ -245,6 +246,7 @@ class Agent:
     async def run(self) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter."""
         self._loop = asyncio.get_running_loop()
+        self._note_what_applies()  # on screen from the start, online or not
         capture = asyncio.create_task(self._capture_loop())
         focus = asyncio.create_task(self.focus.run())
         policy = asyncio.create_task(self._keep_policy())
@@ -741,6 +743,7 @@ class Agent:
             del self.leases[serial]
         if expired:
             self.desktop.set_watched(self.watchers())
+            self._note_what_applies()
         if self.sealer.update(now, self.leases):
             self.capture.request_keyframe()  # the new content key travels in whole frames
         return list(self.leases.values())
@@ -752,6 +755,7 @@ class Agent:
         # The student is told before the first picture is taken: the capture loop waits for
         # this banner to be on screen (_banner_shown).
         self._banner = self.desktop.set_watched(self.watchers())
+        self._note_what_applies()
         # Someone who left can no longer read what follows: a new content key, in a whole frame.
         if self.sealer.update(self.clock(), self.leases) or new_watcher:
             self.capture.request_keyframe()
@@ -875,8 +879,12 @@ class Agent:
         )
 
     def _note_what_applies(self) -> None:
-        """Rewrite the student's panel when it changed (each status report asks)."""
+        """Show and rewrite the student's panel when it changed (each status report asks, and
+        a change of watchers at once)."""
         applies = self.what_applies()
+        if not applies.same_as(self._applies_shown):
+            self._applies_shown = applies
+            self.desktop.show_what_applies(applies.lines())
         if self.folder is None or applies.same_as(self._applies_written):
             return
         try:

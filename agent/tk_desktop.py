@@ -38,6 +38,7 @@ from .desktop import (
     message_title,
 )
 from .ui_monitors import Monitor
+from .ui_panel import WhatAppliesPanel
 from .ui_pipe import FromUi, MessageRead, QueuedMessage, Report, Shown
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class TkWindows:
         self.message_text: tkinter.Label | None = None
         self.message_position: tkinter.Label | None = None
         self.message_shown = False
+        # What applies now: a tab at the screen's edge opens it (agent/ui_panel.py).
+        self.applies = WhatAppliesPanel(root, self.primary)
 
     @property
     def primary(self) -> Monitor:
@@ -105,7 +108,8 @@ class TkWindows:
         for message_label, by_label in self.lock_panels:
             message_label.configure(text=message)
             by_label.configure(text=f"Locked by {by}")
-        # The banner and the countdown move onto the lock.
+        # The banner and the countdown move onto the lock; the panel and its tab stand aside.
+        self.applies.hide(True)
         self.draw_banner()
         self.draw_countdown()
         self.show_lock()
@@ -264,6 +268,7 @@ class TkWindows:
             # Kept, withdrawn: the next lock only maps it again, which is quicker.
             window.withdraw()
         # Back in their own windows, now that nothing covers them.
+        self.applies.hide(False)
         self.draw_banner()
         self.draw_countdown(placed=False)
 
@@ -323,6 +328,8 @@ class TkWindows:
             wraplength=max(200, width // 2),
         )
         label.pack()
+        # The banner says who watches; a click on it opens what else applies.
+        label.bind("<Button-1>", lambda _event: self.applies.open())
         banner.bind("<Visibility>", lambda event: self.keep_on_top(banner, event), add="+")
         return banner, label
 
@@ -397,6 +404,11 @@ class TkWindows:
         label.pack()
         window.bind("<Visibility>", lambda event: self.keep_on_top(window, event), add="+")
         return window, label
+
+    # --- What applies now -----------------------------------------------------------------
+
+    def set_applies(self, lines: tuple[str, ...]) -> None:
+        self.applies.set_lines(lines)
 
     # --- Messages --------------------------------------------------------------------------
 
@@ -498,6 +510,8 @@ class TkWindows:
         ):
             if window is not None and label is not None:
                 views.append(_view(role, window, window.title(), [str(label.cget("text"))]))
+        for role, shown, title, texts in self.applies.views():
+            views.append(_view(role, shown, title, texts))
         grabbed = lock is not None and bool(lock.winfo_exists()) and lock.grab_status() == "global"
         timers = len(self.root.tk.splitlist(self.root.tk.call("after", "info")))
         return DesktopSnapshot(tuple(views), grabbed, timers)
@@ -508,6 +522,7 @@ class TkWindows:
             self.root.after_cancel(self.countdown_tick)
             self.countdown_tick = None
         self.unlock()
+        self.applies.hide(True)
         window = self.lock_window
         self.forget_lock_window()
         if window is not None:

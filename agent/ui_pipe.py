@@ -23,6 +23,7 @@ from .desktop import DesktopSnapshot
 
 __all__ = [
     "MAX_FRAME",
+    "Applies",
     "ClearCountdown",
     "Close",
     "FromAgent",
@@ -99,12 +100,26 @@ class TakeSnapshot(NamedTuple):
     request: int
 
 
+class Applies(NamedTuple):
+    """The "what applies now" panel's lines, shown as literal text."""
+
+    lines: tuple[str, ...]
+
+
 class Close(NamedTuple):
     """Remove every window and exit."""
 
 
 FromAgent = (
-    Lock | Unlock | Messages | Watched | ShowCountdown | ClearCountdown | TakeSnapshot | Close
+    Lock
+    | Unlock
+    | Messages
+    | Watched
+    | ShowCountdown
+    | ClearCountdown
+    | TakeSnapshot
+    | Applies
+    | Close
 )
 
 
@@ -156,6 +171,7 @@ _TAGS: dict[type, str] = {
     ShowCountdown: "countdown",
     ClearCountdown: "no_countdown",
     TakeSnapshot: "snapshot",
+    Applies: "applies",
     Close: "close",
     Ready: "ready",
     Unavailable: "unavailable",
@@ -185,6 +201,7 @@ _FIELDS: dict[str, tuple[type, dict[str, tuple[type, ...]]]] = {
     "countdown": (ShowCountdown, {"text": _STR, "deadline": (int, float)}),
     "no_countdown": (ClearCountdown, {}),
     "snapshot": (TakeSnapshot, {"request": _INT}),
+    "applies": (Applies, {"lines": (list,)}),
     "close": (Close, {}),
 }
 _QUEUED: dict[str, tuple[type, ...]] = {"id": _INT, "sender": _STR, "text": _STR}
@@ -219,6 +236,11 @@ def decode(body: bytes) -> FromAgent:
             for item in checked["waiting"]
         )
         return Messages(waiting=waiting)
+    if kind is Applies:
+        lines = checked["lines"]
+        if not all(isinstance(line, str) for line in lines):
+            raise WireError("applies.lines: every line must be a string")
+        return Applies(lines=tuple(lines))
     message: FromAgent = kind(**checked)
     return message
 

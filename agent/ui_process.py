@@ -26,6 +26,7 @@ from . import ui_log
 from .desktop import LOCK_NOT_SHOWN, MAX_NAME, MAX_TEXT, clip_text
 from .ui_monitors import find_monitors
 from .ui_pipe import (
+    Applies,
     ClearCountdown,
     Close,
     FromAgent,
@@ -123,6 +124,8 @@ class Dispatcher:
             windows.show_countdown(message.text, message.deadline)
         elif isinstance(message, ClearCountdown):
             windows.clear_countdown()
+        elif isinstance(message, Applies):
+            windows.set_applies(message.lines)
         elif isinstance(message, TakeSnapshot):
             self.pipe.send(SnapshotTaken(message.request, windows.snapshot()))
         elif isinstance(message, Close):

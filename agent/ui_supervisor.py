@@ -46,6 +46,7 @@ from .desktop import (
     watched_text,
 )
 from .ui_wire import (
+    Applies,
     ClearCountdown,
     Close,
     FromAgent,
@@ -232,6 +233,7 @@ class SupervisedDesktop:
         self._message_ids = 0
         self._banner = Watched(text=None, ack=0)
         self._countdown: ShowCountdown | None = None
+        self._applies: Applies | None = None
         # Who waits for an answer from the UI.
         self._acks: dict[int, BannerShown] = {}
         self._snapshots: dict[int, concurrent.futures.Future[DesktopSnapshot]] = {}
@@ -333,6 +335,13 @@ class SupervisedDesktop:
                 return
             self._countdown = None
             self._post(ClearCountdown())
+
+    def show_what_applies(self, lines: Sequence[str]) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            self._applies = Applies(lines=tuple(clip_text(line, MAX_TEXT) for line in lines))
+            self._post(self._applies)
 
     def snapshot(self, timeout: float = 10.0) -> DesktopSnapshot:
         """Homeroom's windows as the display has them, once pending work is done.
@@ -448,6 +457,8 @@ class SupervisedDesktop:
                 replay.append(self._countdown)
             if self._waiting:
                 replay.append(Messages(waiting=tuple(self._waiting)))
+            if self._applies is not None:
+                replay.append(self._applies)
             replay.extend(TakeSnapshot(request=request) for request in self._snapshots)
             for message in replay:
                 child.post(message)

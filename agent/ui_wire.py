@@ -28,6 +28,7 @@ from .desktop import DesktopSnapshot
 
 __all__ = [
     "MAX_FRAME",
+    "Applies",
     "ClearCountdown",
     "Close",
     "FromAgent",
@@ -103,12 +104,26 @@ class TakeSnapshot(msgspec.Struct, tag="snapshot", frozen=True):
     request: int
 
 
+class Applies(msgspec.Struct, tag="applies", frozen=True):
+    """The "what applies now" panel's lines (agent/what_applies.py), already made printable."""
+
+    lines: tuple[str, ...]
+
+
 class Close(msgspec.Struct, tag="close", frozen=True):
     """Remove every window and exit."""
 
 
 FromAgent = (
-    Lock | Unlock | Messages | Watched | ShowCountdown | ClearCountdown | TakeSnapshot | Close
+    Lock
+    | Unlock
+    | Messages
+    | Watched
+    | ShowCountdown
+    | ClearCountdown
+    | TakeSnapshot
+    | Applies
+    | Close
 )
 
 

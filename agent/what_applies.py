@@ -1,7 +1,8 @@
 """What applies on this device now, for the student to read: who is watching the screen,
 whether it is locked, focus mode, and the school's policy window.
 
-The agent rewrites `what-applies.json` in its folder whenever this changes, and
+The agent shows these lines on the student's screen (agent/ui_panel.py, opened from a tab at
+the screen's edge) and rewrites `what-applies.json` in its folder whenever they change, and
 `homeroom-agent what-applies` prints it (the student's own copy: editing it changes
 nothing but what they read). The policy window is a hook the policy code fills
 (`Agent.policy_window`); until then the panel says no window is set.

@@ -11,6 +11,7 @@ from agent import ui_pipe
 from agent.desktop import DesktopSnapshot, WindowView
 from agent.ui_wire import (
     MAX_FRAME,
+    Applies,
     ClearCountdown,
     Close,
     FromAgent,
@@ -42,6 +43,8 @@ TO_UI: list[FromAgent] = [
     ShowCountdown(text="Restarting", deadline=1_800_000_000.5),
     ClearCountdown(),
     TakeSnapshot(request=3),
+    Applies(lines=("Watching your screen now: {Ms} [destroy .]", "No focus mode.")),
+    Applies(lines=()),
     Close(),
 ]
 FROM_UI: list[FromUi] = [
@@ -148,6 +151,8 @@ def test_the_agent_reads_every_message_the_ui_process_writes() -> None:
         b'{"type":"lock","message":"x","by":"y","extra":1}',  # a field too many
         b'{"type":"messages","waiting":[{"id":1,"sender":"a"}]}',  # a message missing its text
         b'{"type":"messages","waiting":["x"]}',
+        b'{"type":"applies","lines":"one line"}',  # a string for a list
+        b'{"type":"applies","lines":["a",1]}',  # a number for a line
     ],
 )
 def test_the_ui_process_refuses_what_is_not_exactly_a_message(body: bytes) -> None:
