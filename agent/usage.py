@@ -109,22 +109,26 @@ class UsageRecord:
         last, self._credited_to = self._credited_to, now
         if last is not None and self.current is not None and not locked:
             self._credit(self.current, max(last, now - self.max_gap), now)
+        self._forget_old()
         if save and now - self._saved_at >= self.save_seconds:
             self.save()
 
     def _credit(self, app: str, start: float, end: float) -> None:
-        while end > start:
-            edge = int(end - 1e-9) // BUCKET_SECONDS * BUCKET_SECONDS
-            piece = end - max(start, edge)
-            quarter = self.quarters.setdefault(edge, Quarter(start=edge))
-            seconds = round(piece)
-            if seconds:
+        # Piece by piece, from each quarter's edge: whole seconds (a tick's fractions are
+        # rounded per piece, so the record never counts more than passed, give or take 1 s).
+        edge = int(start) // BUCKET_SECONDS * BUCKET_SECONDS
+        while edge < end:
+            seconds = round(min(end, edge + BUCKET_SECONDS) - max(start, edge))
+            if seconds > 0:
+                quarter = self.quarters.get(edge)
+                if quarter is None:
+                    quarter = self.quarters[edge] = Quarter(start=edge)
+                    self._forget_old()  # a new quarter: perhaps an old one goes
                 quarter.on = min(quarter.on + seconds, BUCKET_SECONDS)
                 key = app if app in quarter.apps or len(quarter.apps) < MAX_APPS else OTHER
                 quarter.apps[key] = min(quarter.apps.get(key, 0) + seconds, BUCKET_SECONDS)
                 self._changed = True
-            end = max(start, edge)
-        self._forget_old()
+            edge += BUCKET_SECONDS
 
     def _forget_old(self) -> None:
         oldest = self.clock() - self.keep_seconds
