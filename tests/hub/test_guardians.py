@@ -5,6 +5,7 @@ watching or a screenshot at any time."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from hub.policy import publish
 from agent.platforms import ActivitySample
 from agent.runtime import Agent
+from agent.usage import UsageRecord
 from protocol.actions import LockScreen, PauseDevice, ShowSummary, TakeScreenshot, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
@@ -203,6 +205,22 @@ async def test_a_parent_pauses_from_the_installed_command(tmp_path: Path) -> Non
         code, out, err = await do("pause", "--to", "Ada's laptop", "minutes=20")
         assert code == 0, err
         assert "Ada's laptop: ok" in out and ada.desktop.locked
+        # Two hours of use on the device's record, on its own injected clock.
+        used = [time.time() - 2 * 3600]
+        ada.usage = UsageRecord(None, clock=lambda: used[0])
+        ada.usage.note(ActivitySample(app="\x1b]0;pwned\x07firefox", title="Ada's chat"))
+        for _ in range(2 * 60):
+            used[0] += 60
+            ada.usage.tick()
+        since = f"since={int(used[0]) - 3 * 3600}"
+        code, out, err = await do("summary", "--to", "Ada's laptop", since)
+        assert code == 0, err
+        assert out.startswith("Ada's laptop since ") and "on for 2 h 00 min;" in out, out
+        assert "\ufffd]0;pwned\ufffdfirefox 2 h 00 min" in out and "\x1b" not in out
+        code, out, err = await do("summary", "--to", "Ada's laptop", "--json", since)
+        [row] = json.loads(out)
+        assert row["summary"]["apps"] == [{"app": "\ufffd]0;pwned\ufffdfirefox", "seconds": 7200}]
+        assert "chat" not in out
         code, _, err = await do("pause", "--to", "Ben's laptop")
         assert code != 0 and not ben.desktop.locked  # not on her roster at all
         code, _, err = await do("screenshot", "--to", "Ada's laptop")
