@@ -23,7 +23,7 @@ def duration(seconds: int) -> str:
 
 
 def period(since: int, until: int) -> str:
-    """"today", or "since Mon 14:00" for a summary that starts another time or day."""
+    """ "today", or "since Mon 14:00" for a summary that starts another time or day."""
     start, end = time.localtime(since), time.localtime(until)
     midnight = (start.tm_hour, start.tm_min) == (0, 0)
     if midnight and start[:3] == end[:3]:

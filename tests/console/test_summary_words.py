@@ -40,5 +40,7 @@ def test_a_summary_from_another_time_and_an_unused_device() -> None:
     since = midnight() + 14 * 3600
     summary = UsageSummary(since=since, until=since + 3600)
     words = in_words("Ada's laptop", msgspec.to_builtins(summary))
-    assert words == f"Ada's laptop since {time.strftime('%a', time.localtime(since))} 14:00: not used"
+    assert (
+        words == f"Ada's laptop since {time.strftime('%a', time.localtime(since))} 14:00: not used"
+    )
     assert duration(59) == "under a minute" and duration(40 * 60) == "40 min"

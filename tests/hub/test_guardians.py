@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.policy import publish
 from agent.platforms import ActivitySample
 from agent.runtime import Agent
 from agent.usage import UsageRecord
+from hub.policy import publish
 from protocol.actions import LockScreen, PauseDevice, ShowSummary, TakeScreenshot, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
