@@ -36,6 +36,7 @@ from protocol.actions import (
     RunDiagnostics,
     SendMessage,
     SetAppList,
+    ShowSummary,
     ShutDown,
     StartFocus,
     TakeScreenshot,
@@ -89,6 +90,7 @@ from .policy import NightLock, PolicyKeeper
 from .revocation import Revocations
 from .screen import ScreenSource
 from .state import LOCK_FILE, REPLAY_FILE, AgentState
+from .usage import UsageRecord
 
 if TYPE_CHECKING:
     from .capture import Capture
@@ -227,6 +229,8 @@ class Agent:
         self._idle_after = idle_after
         self._activity = activity.ActivityThrottle()
         self._activity_timer: asyncio.TimerHandle | None = None
+        # Application names and time in front, for a parent's summary (agent/usage.py).
+        self.usage = UsageRecord(folder, clock=clock)
         self.leases: dict[str, WatchLease] = {}  # by certificate serial
         # Frames sealed for the watchers' consoles, so the hub relays what it cannot read.
         self.sealer = FrameSealer(state.device_id)
@@ -259,6 +263,8 @@ class Agent:
             policy.cancel()
             if watcher is not None:
                 watcher.stop()
+            self.usage.tick(locked=self.desktop.locked, save=False)
+            self.usage.save()
             self.power.cancel(quietly=True)
 
     @staticmethod
@@ -402,6 +408,8 @@ class Agent:
                 return await self._lock(action, body)
             case PauseDevice():
                 return await self._pause(action, body)
+            case ShowSummary():
+                return self._summary(action, body)
             case UnlockScreen():
                 return await self._unlock(action, body, command)
             case SendMessage():
@@ -553,11 +561,19 @@ class Agent:
             if self.enforce_policy():
                 await self._send(self._status())
             self._note_what_applies()  # a window may have opened or closed
+            self.usage.tick(locked=self.desktop.locked)
 
     def _policy_in_words(self) -> str | None:
         if self.policy.policy is None:
             return None
         return describe_window(self.policy.window())
+
+    def _summary(self, action: ShowSummary, body: CommandBody) -> Result:
+        # The detail goes to the audit log: the time covered, never an application's name.
+        summary = self.usage.summary(action.since)
+        since = time.strftime("%a %H:%M", time.localtime(summary.since))
+        detail = f"summary since {since}: {len(summary.apps)} applications"
+        return self._done(body, detail, summary=summary)
 
     async def _message(self, action: SendMessage, body: CommandBody) -> Result:
         self.desktop.show_message(action.text, sender=body.issuer.body.name)
@@ -711,6 +727,7 @@ class Agent:
         return self.platform.watch_activity(report, self._idle_after)
 
     def _activity_sample(self, sample: ActivitySample) -> None:
+        self.usage.note(sample, locked=self.desktop.locked)
         loop = asyncio.get_running_loop()
         message = self._activity.offer(sample, loop.time())
         if message is not None:

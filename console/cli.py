@@ -465,6 +465,8 @@ def _returned(result: Result) -> dict[str, Any]:
         data["processes"] = msgspec.to_builtins(result.processes)
     if result.facts:
         data["facts"] = dict(result.facts)
+    if result.summary is not None:
+        data["summary"] = msgspec.to_builtins(result.summary)
     if result.screenshot is not None:
         shot = result.screenshot
         data["screenshot"] = {
@@ -489,6 +491,10 @@ def _readable(row: dict[str, Any]) -> str:
         if row["code"] == "queued"
         else f"FAILED {printable(str(row['code']))}"
     )
+    if row["ok"] and "summary" in row:  # for a parent: plain words, not a status line
+        from .summary_words import in_words
+
+        return in_words(row["name"], row["summary"])
     detail = f": {printable(row['detail'])}" if row["detail"] else ""
     lines = [f"{printable(row['name'])}: {status}{detail}"]
     facts = row.get("facts", {})

@@ -16,11 +16,12 @@ from .limits import (
     MAX_PROCESS_NAME,
     MAX_URL,
 )
-from .types import GroupName, LongText, RawKey, ShortText
+from .types import GroupName, LongText, RawKey, ShortText, Timestamp
 
 _CLASSROOM = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 _IT = frozenset({Role.IT, Role.ADMIN})
-# Guardians never watch: they pause their own children's devices (PauseDevice) only.
+# Guardians never watch: they pause their own children's devices (PauseDevice) and read
+# a summary of their use (ShowSummary) only.
 _VIEW = frozenset({Role.TEACHER, Role.IT, Role.ADMIN})
 
 #: An application by its allow-list name (the agent maps it to a program); never a path.
@@ -63,6 +64,17 @@ class PauseDevice(Action, tag="pause", frozen=True):
     ALLOWED = frozenset({Role.GUARDIAN, Role.TEACHER, Role.IT, Role.ADMIN})
     minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 30
     message: ShortText = ""
+
+
+class ShowSummary(Action, tag="summary", frozen=True):
+    """Time on the device and per application, from `since` (default: the device's midnight).
+
+    Application names and times only, never window titles or pictures (protocol/usage.py);
+    for a parent, in a policy window that grants it, like any action.
+    """
+
+    ALLOWED = frozenset({Role.GUARDIAN, Role.TEACHER, Role.IT, Role.ADMIN})
+    since: Timestamp | None = None
 
 
 class UnlockScreen(Action, tag="unlock", frozen=True):
@@ -255,6 +267,7 @@ class Unwatch(Action, tag="unwatch", frozen=True):
 AnyAction = (
     LockScreen
     | PauseDevice
+    | ShowSummary
     | UnlockScreen
     | SendMessage
     | OpenUrl

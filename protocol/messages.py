@@ -52,6 +52,7 @@ from .types import (
     UserName,
     WindowTitle,
 )
+from .usage import UsageSummary
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 #: What a device reports is printed to staff: no control characters (see DeviceText).
@@ -204,6 +205,7 @@ class Result(Message, tag="result", frozen=True):
     processes: Annotated[tuple[ProcessInfo, ...], Meta(max_length=MAX_PROCESSES)] = ()
     facts: Facts = msgspec.field(default_factory=dict)
     screenshot: ScreenshotInfo | None = None
+    summary: UsageSummary | None = None  # for "summary": applications and time, no titles
 
 
 class ScreenshotPart(Message, tag="screenshot_part", frozen=True):

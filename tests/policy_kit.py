@@ -49,7 +49,7 @@ start = "15:30"
 end = "21:00"
 capture = false
 [window.allow]
-guardian = ["pause"]
+guardian = ["pause", "summary"]
 it = ["system_info", "diagnostics", "list_processes"]
 
 [[window]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -170,3 +171,40 @@ async def test_open_url_goes_through_the_browser_launcher(
     assert result.ok
     await asyncio.to_thread(poll_until, opened.exists, 10, "the launcher never ran")
     assert opened.read_text().strip() == "https://maths.example/lesson-4"
+
+
+async def test_the_agent_records_what_is_in_front_and_keeps_it_when_it_stops(
+    room: Classroom,
+) -> None:
+    # The activity watcher's samples reach the usage record; stopping the agent saves it,
+    # and the restarted agent answers a summary from it. Time is injected.
+    from agent.platforms import ActivitySample
+    from agent.usage import USAGE_FILE
+
+    state, folder = await room.enroll("Ada's laptop")
+    now = [1_789_990_000.0]
+    agent = Agent(
+        state,
+        screen=SyntheticScreen("Ada", 1),
+        desktop=HeadlessDesktop(),
+        folder=folder,
+        clock=lambda: now[0],
+    )
+    running = asyncio.create_task(agent.run())
+    agent._activity_sample(ActivitySample(app="firefox", title="a private title"))
+    for _ in range(40):  # the agent's timer, every 15 s
+        now[0] += 15
+        agent.usage.tick()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert "private" not in (folder / USAGE_FILE).read_text()
+    restarted = Agent(
+        state,
+        screen=SyntheticScreen("Ada", 1),
+        desktop=HeadlessDesktop(),
+        folder=folder,
+        clock=lambda: now[0],
+    )
+    summary = restarted.usage.summary(int(now[0]) - 3600)
+    assert [(a.app, a.seconds) for a in summary.apps] == [("firefox", 600)]

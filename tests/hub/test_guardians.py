@@ -5,20 +5,25 @@ watching or a screenshot at any time."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from agent.platforms import ActivitySample
+from agent.runtime import Agent
+from agent.usage import UsageRecord
 from hub.policy import publish
-from protocol.actions import LockScreen, PauseDevice, TakeScreenshot, Watch
+from protocol.actions import LockScreen, PauseDevice, ShowSummary, TakeScreenshot, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode
 from protocol.messages import Answer, Deliver, Error, Roster
 from protocol.policy_file import read_policy
-from tests.policy_kit import WallClock
+from tests.policy_kit import LONDON, WallClock
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
@@ -123,6 +128,46 @@ async def test_the_device_refuses_a_guardian_even_through_a_hub_that_lets_them(
     assert refused_by(in_school, "school")
 
 
+def use_until(agent: Agent, clock: WallClock, hour: int, minute: int) -> None:
+    """Monday's time passes up to hour:minute, with the agent's timer every 30 s."""
+    start = datetime.fromtimestamp(clock(), LONDON)
+    moment = start.replace(second=0, microsecond=0)
+    while (moment.hour, moment.minute) < (hour, minute):
+        moment += timedelta(seconds=30)
+        clock.set(f"mon {moment:%H:%M:%S}")
+        agent.usage.tick()
+
+
+async def test_a_guardian_reads_their_childs_summary_in_the_home_window_only(
+    room: Classroom, clock: WallClock
+) -> None:
+    ada = await start_agent(room, "Ada's laptop", clock)
+    ben = await start_agent(room, "Ben's laptop", clock)
+    await set_policy(room, clock)
+    mum = await console(room, guardian_of(room, ada.state.device_id), clock)
+    # After school Ada does her homework, then plays; the watcher sees names and titles.
+    clock.set("mon 16:00")
+    ada.usage.note(ActivitySample(app="soffice.bin", title="My secret diary.odt"))
+    use_until(ada, clock, 16, 40)
+    ada.usage.note(ActivitySample(app="\x1b]0;pwned\x07game", title="Level 3"))
+    use_until(ada, clock, 17, 0)
+    result = await sent(mum, ShowSummary(), ada.state.device_id)
+    assert result.ok and result.summary is not None, result
+    seconds = {entry.app: entry.seconds for entry in result.summary.apps}
+    assert seconds["soffice.bin"] >= 2400 and seconds["\ufffd]0;pwned\ufffdgame"] >= 1200
+    assert "diary" not in repr(result) and "Level" not in repr(result)  # never titles
+    assert "soffice" not in result.detail  # the audit log's words: no application names
+    # Outside the home window, and for a classmate: refused, and nothing of it is sent.
+    clock.set("mon 10:00")
+    in_school = await sent(mum, ShowSummary(), ada.state.device_id)
+    assert refused_by(in_school, "school") and in_school.summary is None
+    clock.set("mon 23:00")
+    assert refused_by(await sent(mum, ShowSummary(), ada.state.device_id), "night")
+    clock.set("mon 17:00")
+    classmate = await sent(mum, ShowSummary(), ben.state.device_id)
+    assert classmate.code is ErrorCode.GROUP_FORBIDDEN and classmate.summary is None
+
+
 #: A home window open all day, every day: for the installed command, on the real clock.
 ALL_DAY_HOME = """\
 time_zone = "UTC"
@@ -132,7 +177,7 @@ name = "home"
 start = "00:00"
 end = "00:00"
 [window.allow]
-guardian = ["pause"]
+guardian = ["pause", "summary"]
 """
 
 
@@ -160,6 +205,22 @@ async def test_a_parent_pauses_from_the_installed_command(tmp_path: Path) -> Non
         code, out, err = await do("pause", "--to", "Ada's laptop", "minutes=20")
         assert code == 0, err
         assert "Ada's laptop: ok" in out and ada.desktop.locked
+        # Two hours of use on the device's record, on its own injected clock.
+        used = [time.time() - 2 * 3600]
+        ada.usage = UsageRecord(None, clock=lambda: used[0])
+        ada.usage.note(ActivitySample(app="\x1b]0;pwned\x07firefox", title="Ada's chat"))
+        for _ in range(2 * 60):
+            used[0] += 60
+            ada.usage.tick()
+        since = f"since={int(used[0]) - 3 * 3600}"
+        code, out, err = await do("summary", "--to", "Ada's laptop", since)
+        assert code == 0, err
+        assert out.startswith("Ada's laptop since ") and "on for 2 h 00 min;" in out, out
+        assert "\ufffd]0;pwned\ufffdfirefox 2 h 00 min" in out and "\x1b" not in out
+        code, out, err = await do("summary", "--to", "Ada's laptop", "--json", since)
+        [row] = json.loads(out)
+        assert row["summary"]["apps"] == [{"app": "\ufffd]0;pwned\ufffdfirefox", "seconds": 7200}]
+        assert "chat" not in out
         code, _, err = await do("pause", "--to", "Ben's laptop")
         assert code != 0 and not ben.desktop.locked  # not on her roster at all
         code, _, err = await do("screenshot", "--to", "Ada's laptop")
