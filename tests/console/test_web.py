@@ -241,7 +241,9 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
     counted = rgb.getcolors(maxcolors=rgb.width * rgb.height) or []
     colours = set()
     locked = 0
-    for count, (r, g, b) in counted:
+    for count, pixel in counted:
+        assert isinstance(pixel, tuple)  # an RGB image's colours are (r, g, b)
+        r, g, b = pixel
         colours.add((r >> 4, g >> 4, b >> 4))
         if max(abs(r - target[0]), abs(g - target[1]), abs(b - target[2])) <= 24:
             locked += count
