@@ -182,10 +182,16 @@ class X11ActivityWatcher:
             changed |= self._check_idle()
             if changed:
                 self._emit()
+            timeout = self._until_next_check()
+            # Every request (the idle query just now, the reads in `_handle`) waits for its
+            # reply by reading the socket, and Xlib queues the events it finds on the way:
+            # those are no longer on the socket, so select() would sleep past them.
+            # pending_events() reads, without blocking, whatever has arrived since; only an
+            # empty queue lets us wait. Nothing else reads this display in between.
             display.flush()
-            ready, _, _ = select.select(
-                [display.fileno(), self._wake_read], [], [], self._until_next_check()
-            )
+            if display.pending_events():
+                continue
+            ready, _, _ = select.select([display.fileno(), self._wake_read], [], [], timeout)
             if self._wake_read in ready:
                 return
 

@@ -236,13 +236,17 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(png)) as image:
         rgb = image.convert("RGB")
     target = tuple(int(LOCK_BACKGROUND[i : i + 2], 16) for i in (1, 3, 5))
+    # Pillow counts the pixels of each colour in C; a loop over a million pixels in Python
+    # took seconds a screenshot on a loaded machine, and the waits below ran out on it.
+    counted = rgb.getcolors(maxcolors=rgb.width * rgb.height) or []
     colours = set()
     locked = 0
-    pixels = rgb.tobytes()  # r, g, b, r, g, b, …: the same with every Pillow the range allows
-    for r, g, b in zip(pixels[0::3], pixels[1::3], pixels[2::3], strict=True):
+    for count, pixel in counted:
+        assert isinstance(pixel, tuple)  # an RGB image's colours are (r, g, b)
+        r, g, b = pixel
         colours.add((r >> 4, g >> 4, b >> 4))
         if max(abs(r - target[0]), abs(g - target[1]), abs(b - target[2])) <= 24:
-            locked += 1
+            locked += count
     return len(colours), locked
 
 
@@ -260,6 +264,8 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            # Playwright's own waits (screenshots, clicks) scale like every other wait here.
+            page.set_default_timeout(scaled(30) * 1000)
             # textual-serve's page asks Google for a font; this machine has no way out, and
             # waiting for that to fail would only slow the test down.
             await page.route(
@@ -291,7 +297,11 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             assert screenshot_colours(shots[-1])[1] < 2000, "no screen is locked yet"
 
             await page.mouse.click(640, 400)  # focus the terminal
-            await page.keyboard.press("a")  # select all
+            # ctrl+a is the console's own select-all. The grid's "a" does the same, but only
+            # once the grid has focus, which the click gives it later, through the console's
+            # message queues: a key sent at once could reach the console before that.
+            await page.keyboard.press("Control+a")
+            await poll_until(lambda: b"4 of 4 selected" in received, "every device selected")
             await page.keyboard.press("l")  # lock: the dialog asks for a note
             # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
             await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
