@@ -59,11 +59,13 @@ def run(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> i
     held = policy.load(store, keyring.org_public, args.group)
     if held is None:
         print(f"{args.group!r} has no policy: staff are limited only by their roles and groups.")
+        group = shlex.quote(args.group)
         print(
-            f"Set one with: homeroom-hub policy set --data {shlex.quote(str(keyring.folder))} "
-            f"--group {shlex.quote(args.group)} FILE.signed, after an admin ran "
-            f"homeroom-console policy sign --group {shlex.quote(args.group)} FILE.toml "
-            "on their own machine (or homeroom-console policy set, straight to this hub)"
+            "An admin sets one from their own machine, where their key is: homeroom-console "
+            f"policy set --group {group} FILE.toml\n"
+            f"or signs it there (homeroom-console policy sign --group {group} FILE.toml) and "
+            f"the signed file is applied here: homeroom-hub policy set --data "
+            f"{shlex.quote(str(keyring.folder))} --group {group} FILE.signed"
         )
         return 0
     body, rules = held.body, held.body.rules
@@ -119,14 +121,15 @@ def _signed_policy(path: Path, group: str) -> SignedPolicy:
         problem = error.detail
     how = (
         f"homeroom-console policy sign --group {shlex.quote(group)} "
-        f"{shlex.quote(str(path))} --out {shlex.quote(path.stem + '.signed')}"
+        f"{shlex.quote(path.name)} --out {shlex.quote(path.stem + '.signed')}"
     )
     if _is_toml(data):
         raise ValueError(
-            f"{path} is a policy file that no admin has signed yet, and the hub does not sign "
-            f"(it holds no admin's key). An admin signs it on their own machine: {how} -- "
-            "then give the .signed file here; or sends it straight to the hub from there: "
-            "homeroom-console policy set --group ... FILE.toml"
+            f"{path} is a policy file no admin has signed yet, and the hub does not sign: it "
+            "holds no admin's key. An admin signs it on their own machine, and gives the "
+            f".signed file it writes to this command: {how}\n"
+            "or sends it from there straight to the running hub: homeroom-console policy set "
+            f"--group {shlex.quote(group)} {shlex.quote(path.name)}"
         )
     raise ValueError(f"{path} is not a signed policy ({problem}); an admin makes one with: {how}")
 
