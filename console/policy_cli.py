@@ -64,7 +64,13 @@ def policy_main(argv: list[str], *, credential: Path | None = None, hub: str | N
         help="the policy's number (default: the time it is signed, in seconds); it must be "
         "higher than the group's policy now",
     )
-    parser.add_argument("--wait", type=float, default=15.0, help="set: seconds to wait for the hub")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="set: how long to wait for the hub (default 15)",
+    )
     args = parser.parse_args(argv, argparse.Namespace(credential=credential, hub=hub))
     if args.action == "set" and args.out is not None:
         parser.error("--out goes with sign; set sends the policy to the hub")

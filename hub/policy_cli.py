@@ -41,12 +41,21 @@ def add_commands(
     )
     put.add_argument("file", type=Path, metavar="FILE.signed")
     put.add_argument("--group", required=True, type=_group)
+    # Gone (it put the admin's key on the hub machine); kept only to say what replaced it.
+    put.add_argument("--credential", help=argparse.SUPPRESS)
     show = command(actions, "show", "print a group's policy and the window open now")
     show.add_argument("--group", required=True, type=_group)
 
 
 def run(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> int:
     if args.action == "set":
+        if args.credential is not None:
+            raise ValueError(
+                "the hub no longer signs policies, so no admin's key need come near it: the "
+                "admin signs on their own machine and the signed file is given here: "
+                f"homeroom-console policy sign --group {shlex.quote(args.group)} "
+                f"{shlex.quote(args.file.name)}"
+            )
         signed = _signed_policy(args.file, args.group)
         body = policy.accept(store, keyring.org_public, signed, group=args.group, now=now)
         print(
