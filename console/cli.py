@@ -118,11 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["do", "keys", "session"],
-        metavar="do|keys|session",
+        choices=["do", "keys", "session", "policy"],
+        metavar="do|keys|session|policy",
         help="do: send one signed action from a script instead of opening the class grid; "
         "keys: make your own key and install your certificate (keys --help says how); "
-        "session: start or end a class session",
+        "session: start or end a class session; "
+        "policy: sign a group's policy with your admin key (policy --help says how)",
     )
     # Everything after `do` goes to the do parser, which lets FIELD=VALUE follow options.
     parser.add_argument("do_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -144,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo is not None:
             parser.error("--demo opens the class grid; leave it out with session")
         return session_main(args.do_args, credential=args.credential, hub=args.hub)
+    if args.command == "policy":
+        from .policy_cli import policy_main
+
+        if args.demo is not None:
+            parser.error("--demo opens the class grid; leave it out with policy")
+        return policy_main(args.do_args, credential=args.credential, hub=args.hub)
     if args.web:
         return _web_main(parser, args)
     from .app import ClassroomApp

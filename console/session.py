@@ -31,6 +31,7 @@ from protocol.messages import (
     DeviceState,
     Error,
     KeyframeRequest,
+    PolicySet,
     Query,
     Result,
     Roster,
@@ -39,6 +40,7 @@ from protocol.messages import (
     Submit,
     encode_message,
 )
+from protocol.policy import SignedPolicy
 from protocol.sealing import SealedWatches, SealKey, screenshot_about
 
 if TYPE_CHECKING:
@@ -204,6 +206,14 @@ class ConsoleSession:
         request = ClassSessionRequest(
             id=secrets.token_hex(16), class_name=class_name, action=action, minutes=minutes
         )
+        await self._ws.send(encode_message(request).decode())
+        return request.id
+
+    async def set_policy(self, policy: SignedPolicy) -> str:
+        """Hand the hub a policy this admin signed; the Answer or Error carries the id."""
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        request = PolicySet(id=secrets.token_hex(16), policy=policy)
         await self._ws.send(encode_message(request).decode())
         return request.id
 

@@ -3,9 +3,11 @@
 The hub enforces a group's policy on every command it routes (`refusal`), and carries the
 signed policy to the group's devices, which verify it and enforce it again on their own
 clock (agent/policy.py): the hub cannot forge or alter one, only hold it back, and a
-device keeps the newest it has seen. `homeroom-hub policy set` signs a policy file with an
-admin's own credential and stores it (`publish`); a running hub finds the new sequence on
-its next housekeeping round (`PolicyBook.refresh`) and sends it to that group's devices.
+device keeps the newest it has seen. An admin signs a policy file on their own machine
+(`homeroom-console policy sign|set`, console/policy_cli.py) and the hub keeps it (`accept`),
+sent over the admin's console session or given to `homeroom-hub policy set`; a running hub
+finds the new sequence on its next housekeeping round (`PolicyBook.refresh`) and sends it
+to that group's devices.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from protocol.certificates import Role
+from protocol.certificates import CertificateBody, Role
 from protocol.codec import decode_as
 from protocol.commands import CommandBody
 from protocol.credentials import StaffCredential
@@ -25,6 +27,7 @@ from protocol.limits import MAX_AUDIT_DETAIL, fit
 from protocol.policy import (
     Decision,
     Policy,
+    PolicyBody,
     PolicyRules,
     Refused,
     SignedPolicy,
@@ -67,40 +70,82 @@ def publish(
     group: str,
     now: int,
 ) -> SignedPolicy:
-    """Sign `rules` for `group` with an admin's credential as the next policy, and keep it."""
+    """Sign `rules` for `group` as the next policy and keep it: for a caller that holds the
+    admin's key in this process (tests, the demo). Admins sign on their own machine
+    (console/policy_cli.py) and the hub only `accept`s what they signed."""
     held = load(store, org_key, group)
     sequence = 1 if held is None else held.body.sequence + 1
     signed = sign_policy(
         credential.key, credential.certificate, rules, group=group, sequence=sequence, now=now
     )
-    signer = credential.certificate.body
+    accept(store, org_key, signed, group=group, now=now)
+    return signed
+
+
+def accept(
+    store: Store,
+    org_key: PublicKey,
+    signed: SignedPolicy,
+    *,
+    group: str,
+    now: int,
+    sender: CertificateBody | None = None,
+) -> PolicyBody:
+    """Keep a policy an admin signed for `group` as its newest, or PolicyRefused saying why.
+
+    The signer must chain to the organisation, be an admin over `group`, not be revoked,
+    and be recorded on this hub; the sequence must be newer than the one kept. Sent over
+    a console session, the `sender` signed in must be that admin, so the audit log's actor
+    is both who signed and who asked. Either way the audit log says who tried what.
+    """
+    signer = signed.body.issuer.body
+    who = sender or signer  # named as the router names staff, so their own audit rows show it
+    actor = f"{who.name} ({who.role.value} {who.serial})"
+    sequence = signed.body.sequence
+
+    def refuse(sentence: str) -> PolicyRefused:
+        store.append_audit(
+            actor, "policy_set", [], "refused", fit(f"{group}: {sentence}", MAX_AUDIT_DETAIL), now
+        )
+        return PolicyRefused(sentence)
+
+    if sender is not None and sender.serial != signer.serial:
+        raise refuse(
+            f"the policy is signed by {signer.name!r}: they send it from their own console "
+            "(homeroom-console policy set), or give the signed file to homeroom-hub policy set."
+        )
     try:
-        verify_policy(
+        body = verify_policy(
             signed, org_key=org_key, group=group, now=now, revoked=store.revoked_serials()
         )
     except PeerError as error:
-        raise PolicyRefused(
+        raise refuse(
             f"{signer.name!r} cannot set {group!r}'s policy ({error.detail}); "
-            "sign it with the credential of an admin over that group."
+            "it must be signed by an admin over that group, on their own machine."
         ) from None
     if not is_recorded(store, signer):
-        raise PolicyRefused(
+        raise refuse(
             f"this hub has no record of {signer.name!r}'s credential; "
-            "record their certificate here first (homeroom-hub staff add), or sign with "
-            "another admin's credential."
+            "record their certificate here first (homeroom-hub staff add), or have "
+            "another admin sign it."
         )
     if not store.set_policy(group, sequence, _encode(signed), now):
-        raise PolicyRefused(f"a newer policy for {group!r} was set meanwhile; run it again.")
-    windows = ", ".join(w.name for w in rules.windows)
+        held = store.policy_sequences().get(group, 0)
+        raise refuse(
+            f"{group!r} already has policy {held}, and this one is {sequence}: sign it again "
+            f"(homeroom-console policy sign numbers it by the time it is signed), or give "
+            f"--sequence {held + 1} if the signing machine's clock is behind."
+        )
+    windows = ", ".join(w.name for w in body.rules.windows)
     store.append_audit(
-        f"{signer.name} ({signer.role.value} {signer.serial})",
+        actor,
         "policy_set",
         [],
         "ok",
         fit(f"{group} policy {sequence}: windows {windows}", MAX_AUDIT_DETAIL),
         now,
     )
-    return signed
+    return body
 
 
 def load(store: Store, org_key: PublicKey, group: str) -> SignedPolicy | None:

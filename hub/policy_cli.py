@@ -1,20 +1,20 @@
-"""`homeroom-hub policy set` and `policy show`: a group's policy file, signed by an admin."""
+"""`homeroom-hub policy set` and `policy show`: a group's policy, signed by an admin on their
+own machine (homeroom-console policy sign) and kept here."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 import time
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from protocol.credentials import StaffCredential
+from protocol.codec import decode_as
 from protocol.errors import PeerError
 from protocol.limits import fit
-from protocol.policy import WEEKDAYS, Policy, Window, window_at
-from protocol.policy_file import read_policy
+from protocol.policy import WEEKDAYS, Policy, SignedPolicy, Window, window_at
 from protocol.types import check_group
 
 from . import policy
@@ -33,43 +33,48 @@ def add_commands(
     actions: argparse._SubParsersAction[argparse.ArgumentParser],
     command: Callable[..., argparse.ArgumentParser],
 ) -> None:
-    put = command(actions, "set", "sign a group's policy file with an admin's key and apply it")
-    put.add_argument("file", type=Path, metavar="FILE.toml")
-    put.add_argument("--group", required=True, type=_group)
-    put.add_argument(
-        "--credential",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="the signing admin's credential, from their own machine, never the hub's folder "
-        "('-' reads it from standard input)",
+    put = command(
+        actions,
+        "set",
+        "apply a group's policy, signed by an admin on their own machine "
+        "(homeroom-console policy sign)",
     )
+    put.add_argument("file", type=Path, metavar="FILE.signed")
+    put.add_argument("--group", required=True, type=_group)
+    # Gone (it put the admin's key on the hub machine); kept only to say what replaced it.
+    put.add_argument("--credential", help=argparse.SUPPRESS)
     show = command(actions, "show", "print a group's policy and the window open now")
     show.add_argument("--group", required=True, type=_group)
 
 
 def run(args: argparse.Namespace, keyring: Keyring, store: Store, now: int) -> int:
     if args.action == "set":
-        rules = read_policy(
-            args.file.read_text(encoding="utf-8"), str(args.file), known_zone=policy.known_zone
-        )
-        credential = _admin_credential(args, keyring)
-        signed = policy.publish(
-            store, keyring.org_public, credential, rules, group=args.group, now=now
-        )
+        if args.credential is not None:
+            raise ValueError(
+                "the hub no longer signs policies, so no admin's key need come near it: the "
+                "admin signs on their own machine and the signed file is given here: "
+                f"homeroom-console policy sign --group {shlex.quote(args.group)} "
+                f"{shlex.quote(args.file.name)}"
+            )
+        signed = _signed_policy(args.file, args.group)
+        body = policy.accept(store, keyring.org_public, signed, group=args.group, now=now)
         print(
-            f"Policy {signed.body.sequence} for {args.group!r} signed by "
-            f"{credential.certificate.body.name!r}: windows "
-            f"{', '.join(w.name for w in rules.windows)}. The running hub sends it to the "
-            "group's devices within seconds; devices offline get it when they next connect."
+            f"Policy {body.sequence} for {args.group!r} signed by {body.issuer.body.name!r}: "
+            f"windows {', '.join(w.name for w in body.rules.windows)}. The running hub sends "
+            "it to the group's devices within seconds; devices offline get it when they next "
+            "connect."
         )
         return 0
     held = policy.load(store, keyring.org_public, args.group)
     if held is None:
         print(f"{args.group!r} has no policy: staff are limited only by their roles and groups.")
+        group = shlex.quote(args.group)
         print(
-            f"Set one with: homeroom-hub policy set --data {shlex.quote(str(keyring.folder))} "
-            f"--group {shlex.quote(args.group)} FILE.toml --credential ADMIN.credential"
+            "An admin sets one from their own machine, where their key is: homeroom-console "
+            f"policy set --group {group} FILE.toml\n"
+            f"or signs it there (homeroom-console policy sign --group {group} FILE.toml) and "
+            f"the signed file is applied here: homeroom-hub policy set --data "
+            f"{shlex.quote(str(keyring.folder))} --group {group} FILE.signed"
         )
         return 0
     body, rules = held.body, held.body.rules
@@ -108,42 +113,42 @@ def _describe(window: Window) -> str:
     return "\n".join(lines)
 
 
-def _admin_credential(args: argparse.Namespace, keyring: Keyring) -> StaffCredential:
-    """The admin credential named by --credential ('-': standard input).
+def _signed_policy(path: Path, group: str) -> SignedPolicy:
+    """The admin-signed policy in `path`; a policy file not yet signed is refused.
 
-    A credential holds its owner's private key, so it is read from where the admin keeps
-    it and never from, or into, the hub's folder: whoever copies that folder must find no
-    key that signs anything (issue 11). The policy module checks the role and record.
+    The hub never signs: the admin's private key stays on the admin's machine (issue 11),
+    so whoever copies the hub's folder finds no key that signs anything.
     """
-    path: Path = args.credential
-    if str(path) == "-":
-        return _decode_credential(sys.stdin.buffer.read(), "standard input")
-    if path.resolve().is_relative_to(keyring.folder.resolve()):
-        raise ValueError(
-            f"{path} is in the hub's folder, and a staff credential holds its owner's private "
-            "key, which must never be kept there: delete it, and name the admin's own copy "
-            "(made by homeroom-console keys install on their machine), e.g. "
-            "--credential - < ~/.config/homeroom-console/staff.credential"
-        )
-    return _read_credential(path)
-
-
-def _read_credential(path: Path) -> StaffCredential:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ValueError(
-            f"cannot read {path} ({error.strerror}); if the hub's account may not read it, "
-            f"pass it on standard input: --credential - < {path}"
-        ) from None
-    return _decode_credential(data, str(path))
-
-
-def _decode_credential(data: bytes, where: str) -> StaffCredential:
+        raise ValueError(f"cannot read {path} ({error.strerror})") from None
     try:
-        return StaffCredential.decode(data)
+        signed: SignedPolicy = decode_as(data, SignedPolicy, str(path))
+        return signed
     except PeerError as error:
-        raise ValueError(f"{where} is not a staff credential ({error.detail})") from None
+        problem = error.detail
+    how = (
+        f"homeroom-console policy sign --group {shlex.quote(group)} "
+        f"{shlex.quote(path.name)} --out {shlex.quote(path.stem + '.signed')}"
+    )
+    if _is_toml(data):
+        raise ValueError(
+            f"{path} is a policy file no admin has signed yet, and the hub does not sign: it "
+            "holds no admin's key. An admin signs it on their own machine, and gives the "
+            f".signed file it writes to this command: {how}\n"
+            "or sends it from there straight to the running hub: homeroom-console policy set "
+            f"--group {shlex.quote(group)} {shlex.quote(path.name)}"
+        )
+    raise ValueError(f"{path} is not a signed policy ({problem}); an admin makes one with: {how}")
+
+
+def _is_toml(data: bytes) -> bool:
+    try:
+        tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return True
 
 
 def _when(seconds: int) -> str:

@@ -51,6 +51,7 @@ from protocol.messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicySet,
     PolicyUpdate,
     Query,
     Result,
@@ -72,7 +73,8 @@ from .fleet import FleetDesk, staff_actor
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
-from .policy import PolicyBook
+from .policy import PolicyBook, PolicyRefused
+from .policy import accept as accept_policy
 from .privacy_report import privacy_answer
 from .revocation import Carrier
 from .routing import DELIVERY_SECONDS, Router
@@ -660,6 +662,8 @@ class Hub:
             console.post(await self.run(self.fleet.set_record, console.staff, item, self.now()))
         elif isinstance(item, ClassSessionRequest):
             console.post(await self._class_session(console.staff, item))
+        elif isinstance(item, PolicySet):
+            console.post(await self._set_policy(console.staff, item))
         elif isinstance(item, KeyframeRequest):
             await self._ask_keyframe(console, item)
 
@@ -819,6 +823,21 @@ class Hub:
             body, group, self.clock(), self.address_of_device(device_id)
         )
         return None if refused is None else refused.reason
+
+    async def _set_policy(self, staff: CertificateBody, request: PolicySet) -> Answer | Error:
+        """Keep a policy an admin signed on their own machine, as `homeroom-hub policy set`
+        does; its group's devices get it at once."""
+        group = request.policy.body.group
+        try:
+            await self.run(
+                accept_policy, self.store, self.keyring.org_public, request.policy,
+                group=group, now=self.now(), sender=staff,
+            )  # fmt: skip
+        except PolicyRefused as refused:
+            message = fit(str(refused), MAX_SHORT_TEXT)
+            return Error(code=ErrorCode.ACTION_FAILED, message=message, ref=request.id)
+        await self._policies_changed(await self.run(self.policies.refresh, self.store))
+        return Answer(id=request.id)
 
     async def _policies_changed(self, groups: list[str]) -> None:
         """Send new policies to their groups' online devices."""

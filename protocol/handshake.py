@@ -62,6 +62,7 @@ from .messages import (
     KeyframeRequest,
     LockDue,
     Message,
+    PolicySet,
     PolicyUpdate,
     Proof,
     Query,
@@ -115,7 +116,7 @@ ACCEPTED: dict[tuple[Side, ClientRole], frozenset[type[Message]]] = {
         {Status, Inventory, Event, Result, ScreenshotPart, Capabilities, Activity}
     ),
     (Side.HUB, ClientRole.CONSOLE): frozenset(
-        {Submit, Query, SetDeviceRecord, ClassSessionRequest, KeyframeRequest}
+        {Submit, Query, SetDeviceRecord, PolicySet, ClassSessionRequest, KeyframeRequest}
     ),
     (Side.HUB, ClientRole.ENROLL): frozenset(),
     (Side.CLIENT, ClientRole.AGENT): frozenset(

@@ -353,6 +353,18 @@ class SetDeviceRecord(Message, tag="set_device", frozen=True):
             raise ValueError("loan_for goes with the state on_loan")
 
 
+class PolicySet(Message, tag="policy_set", frozen=True):
+    """Console (an admin): keep this policy, signed on the admin's own machine, for its group.
+
+    The hub checks it as it checks `homeroom-hub policy set` (hub/policy.py `accept`),
+    audits the attempt, and answers with an Answer (empty) or an Error of the same id.
+    """
+
+    MAX_BYTES = 64 * KiB
+    id: RandomId
+    policy: SignedPolicy
+
+
 class ClassSessionRequest(Message, tag="class_session", frozen=True):
     """Console: start a class session (a lesson with one class, for `minutes`), or end it.
 
@@ -517,6 +529,7 @@ AnyMessage = (
     | KeyframeRequest
     | Query
     | SetDeviceRecord
+    | PolicySet
     | ClassSessionRequest
     | Roster
     | DeviceChanged

@@ -1,10 +1,10 @@
-"""`homeroom-hub policy set` and `policy show` as an admin runs them, with their own
-credential from their own machine; and a guardian's certificate naming their child's
+"""A group's policy as an admin sets it: signed on their own machine with
+`homeroom-console policy sign`, applied with `homeroom-hub policy set` and shown with
+`policy show`; and a guardian's certificate naming their child's
 device, from `homeroom-org certify-staff --device` to `homeroom-hub staff add`."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +18,15 @@ from ..support import scaled
 from .test_cli import certify, console_keys, hub, ok, org, set_up
 
 
-def test_an_admin_sets_and_shows_a_groups_policy(tmp_path: Path) -> None:
+def console_policy(*args: str) -> subprocess.CompletedProcess[str]:
+    """`homeroom-console policy`, on the admin's own machine."""
+    return subprocess.run(
+        [sys.executable, "-m", "console", "policy", *args],
+        capture_output=True, text=True, timeout=scaled(60), check=False,
+    )  # fmt: skip
+
+
+def test_an_admin_signs_on_their_machine_and_the_hub_applies_it(tmp_path: Path) -> None:
     data = set_up(tmp_path)
     certify(tmp_path, "Administrator", "--role", "admin")
     credential = tmp_path / "staff" / "Administrator" / "staff.credential"
@@ -26,71 +34,76 @@ def test_an_admin_sets_and_shows_a_groups_policy(tmp_path: Path) -> None:
     policy.write_text(EXAMPLE)
     shown = hub("policy", "show", "--data", str(data), "--group", "7B")
     assert "'7B' has no policy" in shown.stdout
-    made = hub(
+    assert "homeroom-console policy set --group 7B FILE.toml" in shown.stdout
+    signed = ok(
+        console_policy("sign", "--group", "7B", str(policy), "--credential", str(credential))
+    )
+    sequence = int(signed.split()[2])  # "Signed policy N for ...": the time it was signed
+    assert f"for '7B' as 'Administrator' in {tmp_path / '7B.signed'}" in signed
+    assert "homeroom-hub policy set --data DIR --group 7B" in signed
+    made = ok(
+        hub("policy", "set", "--data", str(data), "--group", "7B", str(tmp_path / "7B.signed"))
+    )
+    assert f"Policy {sequence} for '7B' signed by 'Administrator'" in made
+    shown = hub("policy", "show", "--data", str(data), "--group", "7B")
+    assert f"Policy {sequence} for '7B', signed by 'Administrator'" in shown.stdout
+    assert "window 'night': 21:00-06:30 every day; capture never; locks the device" in shown.stdout
+    assert "guardian  pause" in shown.stdout
+    # The same file again is not newer; the hub says which number to sign instead.
+    again = hub("policy", "set", "--data", str(data), "--group", "7B", str(tmp_path / "7B.signed"))
+    assert again.returncode == 2 and f"--sequence {sequence + 1}" in again.stderr
+    audit = hub("audit", "--data", str(data)).stdout
+    assert f"7B policy {sequence}: windows school, home, night" in audit
+    assert "refused" in audit
+
+
+def test_the_hub_signs_nothing_and_says_how_to_sign(tmp_path: Path) -> None:
+    data = set_up(tmp_path)
+    certify(tmp_path, "Administrator", "--role", "admin")
+    credential = tmp_path / "staff" / "Administrator" / "staff.credential"
+    policy = tmp_path / "7B.toml"
+    policy.write_text(EXAMPLE)
+    unsigned = hub("policy", "set", "--data", str(data), "--group", "7B", str(policy))
+    assert unsigned.returncode == 2 and "no admin has signed" in unsigned.stderr
+    assert "homeroom-console policy sign --group 7B 7B.toml --out 7B.signed" in unsigned.stderr
+    # The admin's key is not wanted on the hub machine in any form.
+    handed = hub(
         "policy", "set", "--data", str(data), "--group", "7B", str(policy),
         "--credential", str(credential),
     )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    assert "Policy 1 for '7B' signed by 'Administrator'" in made.stdout
-    # The hub's account may not read the admin's file: the shell hands it over instead.
-    with credential.open("rb") as given:
-        made = subprocess.run(
-            [sys.executable, "-m", "hub", "policy", "set", "--data", str(data),
-             "--group", "7B", str(policy), "--credential", "-"],
-            stdin=given, capture_output=True, text=True, timeout=scaled(60), check=False,
-        )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    assert "Policy 2 for '7B' signed by 'Administrator'" in made.stdout
-    shown = hub("policy", "show", "--data", str(data), "--group", "7B")
-    assert "Policy 2 for '7B', signed by 'Administrator'" in shown.stdout
-    assert "window 'night': 21:00-06:30 every day; capture never; locks the device" in shown.stdout
-    assert "guardian  pause" in shown.stdout
-    audit = hub("audit", "--data", str(data)).stdout
-    assert "policy_set" in audit and "7B policy 2: windows school, home, night" in audit
-
-
-def test_the_signing_credential_never_comes_from_the_hubs_folder(tmp_path: Path) -> None:
-    data = set_up(tmp_path)
-    certify(tmp_path, "Administrator", "--role", "admin")
-    policy = tmp_path / "7B.toml"
-    policy.write_text(EXAMPLE)
-    unnamed = hub("policy", "set", "--data", str(data), "--group", "7B", str(policy))
-    assert unnamed.returncode == 2 and "--credential" in unnamed.stderr
-    # A copy left in the hub's folder is refused, not used: it would hand a thief the key.
-    copy = data / "staff" / "admin.credential"
-    shutil.copy(tmp_path / "staff" / "Administrator" / "staff.credential", copy)
-    refused = hub(
-        "policy", "set", "--data", str(data), "--group", "7B", str(policy),
-        "--credential", str(copy),
-    )  # fmt: skip
-    assert refused.returncode == 2
-    assert "in the hub's folder" in refused.stderr and "private key" in refused.stderr
+    assert handed.returncode == 2 and "the hub no longer signs policies" in handed.stderr
+    # A signed policy altered on the way (here: the night lock dropped) is refused.
+    ok(console_policy("sign", "--group", "7B", str(policy), "--credential", str(credential)))
+    signed = tmp_path / "7B.signed"
+    signed.write_text(signed.read_text().replace('"lock_device":true', '"lock_device":false'))
+    altered = hub("policy", "set", "--data", str(data), "--group", "7B", str(signed))
+    assert altered.returncode == 2 and "cannot set '7B'" in altered.stderr
+    # Signed for another group, it is refused for this one.
+    ok(console_policy("sign", "--group", "8C", str(policy), "--credential", str(credential)))
+    other = hub("policy", "set", "--data", str(data), "--group", "7B", str(tmp_path / "7B.signed"))
+    assert other.returncode == 2 and "policy for '8C', not '7B'" in other.stderr
     shown = hub("policy", "show", "--data", str(data), "--group", "7B")
     assert "'7B' has no policy" in shown.stdout
 
 
 def test_a_mistake_or_a_teachers_key_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    data = set_up(tmp_path)
+    set_up(tmp_path)
+    certify(tmp_path, "Administrator", "--role", "admin")
     certify(tmp_path, "Ms Smith", "--role", "teacher", "--group", "7B")
+    admin = tmp_path / "staff" / "Administrator" / "staff.credential"
     teacher = tmp_path / "staff" / "Ms Smith" / "staff.credential"
     wrong = tmp_path / "7B.toml"
     wrong.write_text(EXAMPLE.replace('start = "21:00"', 'start = "9pm"'))
-    refused = hub(
-        "policy", "set", "--data", str(data), "--group", "7B", str(wrong),
-        "--credential", str(teacher),
-    )  # fmt: skip
+    refused = console_policy("sign", "--group", "7B", str(wrong), "--credential", str(admin))
     line = next(n for n, text in enumerate(wrong.read_text().splitlines(), 1) if "9pm" in text)
     assert refused.returncode == 2
     assert f"7B.toml, line {line}: '9pm' is not a time of day" in refused.stderr
     good = tmp_path / "good.toml"
     good.write_text(EXAMPLE)
-    refused = hub(
-        "policy", "set", "--data", str(data), "--group", "7B", str(good),
-        "--credential", str(teacher),
-    )  # fmt: skip
+    refused = console_policy("sign", "--group", "7B", str(good), "--credential", str(teacher))
     assert refused.returncode == 2
-    assert "teacher may not set a policy" in refused.stderr
-    assert "credential of an admin" in refused.stderr
+    assert "only an admin may sign a policy" in refused.stderr
+    assert not (tmp_path / "good.signed").exists()
 
 
 def test_a_guardians_certificate_names_their_childs_device(tmp_path: Path) -> None:

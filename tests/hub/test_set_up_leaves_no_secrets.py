@@ -4,9 +4,9 @@ private key or any staff member's. Neither is ever there (issue 11)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ..policy_kit import EVERY_WEEK
 from ..support import scaled
 from .secrets_scan import files_holding, private_keys_in
 from .test_cli import _free_port, console_keys, hub, ok, org
+from .test_policy_cli import console_policy
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -120,19 +121,22 @@ async def test_no_private_key_of_the_organisation_or_staff_reaches_the_hubs_fold
         check.after(f"9. {name}: homeroom-console keys install")
         credentials[name] = credential
 
-    # An admin signs a group's policy with their own credential, handed over by the shell.
-    policy = tmp_path / "7B.toml"
+    # An admin signs a group's policy on their own machine; the signed file is carried over.
+    policy = tmp_path / "Administrator" / "7B.toml"
     policy.write_text(EVERY_WEEK)
-    with credentials["Administrator"].open("rb") as given:
-        signed = subprocess.run(
-            [sys.executable, "-m", "hub", "policy", "set", "--data", str(data), "--group", "7B",
-             str(policy), "--credential", "-"],
-            stdin=given, capture_output=True, text=True, timeout=scaled(60), check=False,
-        )  # fmt: skip
-    ok(signed)
-    check.after("9b. homeroom-hub policy set --credential - (the admin's, from their machine)")
+    signed = ok(
+        console_policy(
+            "sign", "--group", "7B", str(policy), "--out", str(usb / "7B.signed"),
+            "--credential", str(credentials["Administrator"]),
+        )
+    )  # fmt: skip
+    sequence = int(signed.split()[2])
+    check.after("9b. homeroom-console policy sign (on the admin's machine)")
+    ok(hub("policy", "set", "--data", str(data), "--group", "7B", str(usb / "7B.signed")))
+    check.after("9c. homeroom-hub policy set FILE.signed")
 
-    # The hub serves: a device enrols and the teacher signs in (the store and its WAL move).
+    # The hub serves: a device enrols, the teacher signs in, and the admin sets the next
+    # policy over their own session (the store and its WAL move).
     keyring = Keyring.load(data)
     with Store.open(keyring.store_path) as store:
         async with Hub(keyring, store).serve("127.0.0.1", port):
@@ -142,10 +146,21 @@ async def test_no_private_key_of_the_organisation_or_staff_reaches_the_hubs_fold
             await session.connect()
             check.after("10. homeroom-hub serve: a device enrols, a teacher signs in")
             await session.close()
+            admin = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "console", "policy", "set", "--group", "7B", str(policy),
+                "--sequence", str(sequence + 1),
+                "--credential", str(credentials["Administrator"]),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            async with asyncio.timeout(scaled(60)):
+                out, err = await admin.communicate()
+            assert admin.returncode == 0, out + err
+            assert f"Policy {sequence + 1} for '7B' set on the hub".encode() in out
+            check.after("10b. homeroom-console policy set (over the admin's session)")
 
     serial = StaffCredential.decode(credentials["Ms Smith"].read_bytes()).certificate.body.serial
     ok(hub("staff", "revoke", "--data", str(data), serial))
     ok(org(*env_org, "revoke", serial, "--out", str(usb / "revocation.json")))
     ok(hub("revocation", "install", "--data", str(data), str(usb / "revocation.json")))
     check.after("11. revoke: homeroom-hub staff revoke, homeroom-org revoke, revocation install")
-    assert len(check.steps) == 16
+    assert len(check.steps) == 18
