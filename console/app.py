@@ -688,6 +688,9 @@ class ClassroomApp(App[None]):
     def _send_watch(self) -> None:
         self._watch_timer = None
         device_ids = self.class_grid.all_device_ids
+        if (closer := self.closer_look) is not None:
+            # The student looked at closely keeps the larger, faster pictures.
+            device_ids = tuple(d for d in device_ids if d != closer.device_id)
         if device_ids:
             watch = partial(
                 self._link.watch, device_ids, width=self._grid_width, fps=GRID_THUMBNAIL_FPS

@@ -12,6 +12,8 @@ CLASS = [device("d-ada", "Ada"), device("d-ben", "Ben", user="ben.k"), device("d
 
 async def test_enter_opens_a_closer_look_that_asks_for_more_and_escape_returns() -> None:
     async with running_console(*CLASS) as console:
+        [grid] = await console.calls_to("watch")  # the class, once the layout settled
+        assert grid.device_ids == ("d-ada", "d-ben", "d-cat")
         await console.pilot.press("right", "enter")
         await console.wait_until(lambda: console.app.closer_look is not None, "a closer look")
         closer = console.app.closer_look
@@ -27,6 +29,18 @@ async def test_enter_opens_a_closer_look_that_asks_for_more_and_escape_returns()
         assert watches[-1].device_ids == ("d-ben",)
         grid_width = console.app.grid_thumbnail_width
         assert (watches[-1].width, watches[-1].fps) == (grid_width, GRID_THUMBNAIL_FPS)
+
+
+async def test_the_class_asked_again_during_a_closer_look_leaves_that_student_close() -> None:
+    async with running_console(*CLASS) as console:
+        await console.pilot.press("right", "enter")
+        await console.wait_until(lambda: console.app.closer_look is not None, "a closer look")
+        await console.calls_to("watch", 2)  # the grid's and the closer look's, in any order
+        before = len(console.link.calls_to("watch"))
+        console.app.device_changed(device("d-dan", "Dan"))  # a newcomer: the class is asked again
+        watches = await console.calls_to("watch", before + 1)
+        assert watches[-1].device_ids == ("d-ada", "d-cat", "d-dan")
+        assert watches[-1].width == console.app.grid_thumbnail_width
 
 
 async def test_actions_in_a_closer_look_apply_to_that_student_only() -> None:
