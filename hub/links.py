@@ -13,7 +13,13 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.certificates import CertificateBody
 from protocol.handshake import HubHandshake
-from protocol.messages import Activity, DeviceCapabilities, Message, encode_message
+from protocol.messages import (
+    Activity,
+    DeviceCapabilities,
+    DeviceChanged,
+    Message,
+    encode_message,
+)
 from protocol.ratelimit import TokenBucket
 
 from .store import DeviceRecord
@@ -22,6 +28,13 @@ log = logging.getLogger("homeroom.hub")
 
 #: Control messages waiting for one console; past this it is too slow and is hung up on.
 MAX_OUTBOX = 5_000
+
+
+@dataclass(eq=False, slots=True)
+class _StateMark:
+    """A device's place in a console's line; the state it carries may be replaced."""
+
+    device_id: str
 
 
 @dataclass
@@ -47,25 +60,58 @@ class ConsoleLink:
 
     ws: ServerConnection
     staff: CertificateBody
-    outbox: deque[str] = field(default_factory=deque)
+    #: Encoded messages in order; a device's state stands in line as its id alone.
+    outbox: deque[str | _StateMark] = field(default_factory=deque)
+    #: The newest unsent state of each device, and which mark in the outbox carries it.
+    states: dict[str, tuple[_StateMark, str]] = field(default_factory=dict)
     frames: dict[int, bytes] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     frames_dropped: int = 0
     too_slow: bool = False
+    #: Marks in the outbox whose state was replaced by a newer one.
+    stale: int = 0
 
     def post(self, message: Message) -> None:
-        """Queue a control message; never waits."""
+        """Queue a control message; never waits.
+
+        A device's state replaces its unsent older state and moves to the back of the
+        line: when thousands of devices change at once (watched, 8 a.m.), a console gets
+        each device's newest state once, and a result behind them is not held up by
+        states already out of date.
+        """
         if self.too_slow:
             return
-        if len(self.outbox) >= MAX_OUTBOX:
+        if len(self.outbox) - self.stale >= MAX_OUTBOX:
             self.too_slow = True
             log.warning(
                 "%s %r is not keeping up; hanging up", self.staff.role.value, self.staff.name
             )
             self.wake.set()
             return
-        self.outbox.append(encode_message(message).decode())
+        text = encode_message(message).decode()
+        if isinstance(message, DeviceChanged):
+            device_id = message.device.device_id
+            if device_id in self.states:
+                self.stale += 1  # its older mark stays in line, and is skipped
+            mark = _StateMark(device_id)
+            self.states[device_id] = (mark, text)
+            self.outbox.append(mark)
+        else:
+            self.outbox.append(text)
         self.wake.set()
+
+    def _next_message(self) -> str | None:
+        """The next message to send, skipping states that a newer one replaced."""
+        while self.outbox:
+            item = self.outbox.popleft()
+            if isinstance(item, str):
+                return item
+            mark, text = self.states[item.device_id]
+            if mark is item:
+                del self.states[item.device_id]
+                return text
+            self.stale -= 1
+        return None
 
     def offer_frame(self, stream: int, data: bytes) -> None:
         # A slow console replaces its unsent frame: it always gets the newest picture.
@@ -83,8 +129,8 @@ class ConsoleLink:
                 if self.too_slow:
                     await self.ws.close(1008, "console too slow to keep up")
                     return
-                while self.outbox:
-                    await self.ws.send(self.outbox.popleft())
+                while (text := self._next_message()) is not None:
+                    await self.ws.send(text)
                 batch, self.frames = self.frames, {}
                 for data in batch.values():
                     await self.ws.send(data)

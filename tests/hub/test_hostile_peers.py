@@ -20,7 +20,15 @@ from protocol.credentials import StaffCredential
 from protocol.errors import ErrorCode, PeerError
 from protocol.handshake import ClientHandshake
 from protocol.keys import PrivateKey
-from protocol.messages import ClientRole, DeviceChanged, Event, Result, Status, encode_message
+from protocol.messages import (
+    ClientRole,
+    DeviceChanged,
+    Event,
+    Result,
+    Roster,
+    Status,
+    encode_message,
+)
 
 from ..classroom import Classroom, classroom
 from ..support import scaled
@@ -77,6 +85,31 @@ async def test_a_console_that_stops_reading_is_hung_up_on_alone(room: Classroom)
     command = await honest.submit(UnlockScreen(), [agent.state.device_id])
     result = await honest.take(Result, lambda r: r.command_id == command.body.id)
     assert result.ok
+
+
+async def test_a_console_behind_on_a_device_gets_its_newest_state_once_and_stays(
+    room: Classroom,
+) -> None:
+    # 8 a.m. or a class just watched: thousands of states for devices a console covers
+    # arrive faster than it reads. It must not be hung up on, nor read every stale state
+    # before the result it waits for.
+    agent = await room.start_agent("Ada's laptop")
+    console = await room.console()
+    await room.until(lambda: len(room.hub.consoles) == 1)
+    [link] = room.hub.consoles
+    state = room.hub.device_state(room.store.device(agent.state.device_id))
+    for n in range(MAX_OUTBOX + 1):  # posted at once: the console reads none in between
+        link.post(DeviceChanged(device=msgspec.structs.replace(state, user=f"u{n}")))
+    link.post(Roster(devices=[]))  # anything else keeps its place behind them
+    await console.take(Roster)  # the one it signed in with
+    await console.take(Roster)
+    posted = [
+        e.device.user
+        for e in console.inbox.events
+        if isinstance(e, DeviceChanged) and e.device.user.startswith("u")
+    ]  # the device's own status may come through too
+    assert posted == [f"u{MAX_OUTBOX}"]
+    assert link in room.hub.consoles and not link.too_slow
 
 
 async def test_a_guardian_credential_naming_no_device_cannot_sign_in(room: Classroom) -> None:
