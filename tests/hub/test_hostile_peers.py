@@ -97,10 +97,12 @@ async def test_a_console_behind_on_a_device_gets_its_newest_state_once_and_stays
     console = await room.console()
     await room.until(lambda: len(room.hub.consoles) == 1)
     [link] = room.hub.consoles
-    state = room.hub.device_state(room.store.device(agent.state.device_id))
+    record = room.store.device(agent.state.device_id)
+    assert record is not None
+    state = room.hub.device_state(record)
     for n in range(MAX_OUTBOX + 1):  # posted at once: the console reads none in between
         link.post(DeviceChanged(device=msgspec.structs.replace(state, user=f"u{n}")))
-    link.post(Roster(devices=[]))  # anything else keeps its place behind them
+    link.post(Roster(devices=()))  # anything else keeps its place behind them
     await console.take(Roster)  # the one it signed in with
     await console.take(Roster)
     posted = [
