@@ -153,7 +153,9 @@ def test_rfc8439_aead(ciphers: Ciphers) -> None:
 
 
 @pytest.mark.parametrize(("secret", "salt", "info", "length", "okm"), RFC5869)
-def test_rfc5869_hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int, okm: str) -> None:
+def test_rfc5869_hkdf_sha256(
+    secret: bytes, salt: bytes, info: bytes, length: int, okm: str
+) -> None:
     assert hkdf_sha256(secret, info, length, salt).hex() == okm
 
 
