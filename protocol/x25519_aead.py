@@ -40,7 +40,6 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _EVP_PKEY_X25519 = 1034  # NID_X25519 in OpenSSL's obj_mac.h
-_EVP_CTRL_AEAD_SET_IVLEN = 0x9
 _EVP_CTRL_AEAD_GET_TAG = 0x10
 _EVP_CTRL_AEAD_SET_TAG = 0x11
 
@@ -121,10 +120,12 @@ class _OpenSSLChaCha:
         if not context:
             raise MemoryError("OpenSSL could not make a cipher context")
         length = ctypes.c_int(0)
+        # Cipher, key and nonce at once: no EVP_CTRL_AEAD_SET_IVLEN, since 12 bytes is
+        # ChaCha20-Poly1305's own nonce length in OpenSSL (RFC 8439's), and the self-check
+        # proves it: RFC 8439's vector, with its 12-byte nonce, comes out right only then.
+        # A ctypes call costs about a microsecond: two fewer per frame is a fifth of it.
         if (
-            init(context, self._cipher, None, None, None) != 1
-            or lib.EVP_CIPHER_CTX_ctrl(context, _EVP_CTRL_AEAD_SET_IVLEN, NONCE_BYTES, None) != 1
-            or init(context, None, None, self._key, nonce) != 1
+            init(context, self._cipher, None, self._key, nonce) != 1
             or update(context, None, ctypes.byref(length), associated, len(associated)) != 1
         ):
             lib.EVP_CIPHER_CTX_free(context)
