@@ -20,11 +20,11 @@ constant-time, and the tag is compared in constant time (CRYPTO_memcmp) inside
 EVP_DecryptFinal_ex; nothing secret is compared in Python, and nothing computed here but HKDF,
 whose HMAC is the standard library's (OpenSSL's again, through hashlib). What ctypes adds is
 the binding: lengths are checked in Python before any pointer is handed over (a key is 32
-bytes, a nonce 12, a tag 16), every key and context is freed in a `finally` (the cipher
-is fetched once, for the process's life), and a failure leaves
-nothing on OpenSSL's per-thread error queue, which the ssl module reads and would otherwise
-report as its own. The self-check is what guards against a libcrypto that answers
-differently (an unexpected build, a shim): it is used only if it agrees with the RFCs.
+bytes, a nonce 12, a tag 16), every key and context is freed in a `finally` (the cipher is
+fetched once, for the process's life), and a failure leaves nothing on OpenSSL's per-thread
+error queue, which the ssl module reads and would otherwise report as its own. The self-check
+is what guards against a libcrypto that answers differently (an unexpected build, a shim):
+it is used only if it agrees with the RFCs.
 
 The price is time, not memory: a ctypes call costs about a microsecond, and a message takes
 seven, so a frame seals in about 8 µs more than through cryptography (docs/benchmarks.md).
