@@ -1,6 +1,7 @@
 """What sealing frames for their watchers costs per frame (`make bench`).
 
 Usage: python -m bench.sealing [FRAMES]
+       python -m bench.sealing --memory
 
 Real frames from the agent's own pipeline (agent.capture.Capture) on a synthetic 1920x1080
 student desktop, at 320 px (the class grid) and 960 px (a closer look): a whole picture and
@@ -9,6 +10,10 @@ agent does, and opened by SealedWatches as the console does, FRAMES times (defau
 on one core. Also: the one-off cost of a watch (the agent's key agreement) and of the first
 frame of an epoch on the console (its key agreement and unwrap), and the bytes sealing adds.
 Figures go to stdout as a Markdown table and to bench/results/sealing.json.
+
+With --memory: what sealing adds to an agent's memory, in a fresh interpreter that imports
+agent.runtime, signs as a connected agent does, then accepts a watch and seals one frame and
+one screenshot (psutil's memory_full_info before and after, RSS and USS in MiB).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -123,7 +129,55 @@ def one_offs(calls: int) -> dict[str, float]:
     }
 
 
+#: The child for --memory: an agent at rest, then the agent's first sealed frame and screenshot.
+_MEMORY_CHILD = """
+import json, sys
+import psutil
+import agent.runtime
+from protocol.keys import PrivateKey, Purpose
+key = PrivateKey.generate()  # the device's key, as loading its state does
+key.public.verify(Purpose.COMMAND, b"lock", key.sign(Purpose.COMMAND, b"lock"))
+process = psutil.Process()
+rest = process.memory_full_info()
+from protocol.frames import Frame, ImageFormat, encode_frame
+from protocol.sealing import FrameSealer, random_watch_id, screenshot_about, seal_screenshot
+console_key = bytes.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+sealer = FrameSealer("d" * 64)
+sealer.admit(watch_id=random_watch_id(), serial="s", watcher_key=console_key, until=1e12)
+sealer.seal(encode_frame(Frame(0, 1, 0, ImageFormat.JPEG, 160, 100, b"picture")), whole=True)
+seal_screenshot(b"picture", command_id=random_watch_id(), device_id="d" * 64,
+                seal_to=console_key, about=screenshot_about(160, 100, "jpeg"))
+watched = process.memory_full_info()
+print(json.dumps({
+    "rest_rss_mib": rest.rss / 2**20, "rest_uss_mib": rest.uss / 2**20,
+    "sealing_rss_mib": watched.rss / 2**20, "sealing_uss_mib": watched.uss / 2**20,
+    "cryptography_loaded": "cryptography" in sys.modules,
+}))
+"""
+
+
+def memory() -> None:
+    """Print what sealing adds to an agent's memory, measured in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
+    child = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD], capture_output=True, text=True, check=True, env=env
+    )
+    figures = json.loads(child.stdout)
+    print(f"Sealing's memory in an agent process, {platform.python_version()}")
+    print(
+        f"at rest: RSS {figures['rest_rss_mib']:.1f} MiB, USS {figures['rest_uss_mib']:.1f} MiB; "
+        f"after a sealed frame and screenshot: RSS {figures['sealing_rss_mib']:.1f} MiB, "
+        f"USS {figures['sealing_uss_mib']:.1f} MiB "
+        f"(+{figures['sealing_rss_mib'] - figures['rest_rss_mib']:.1f} / "
+        f"+{figures['sealing_uss_mib'] - figures['rest_uss_mib']:.1f} MiB); "
+        f"cryptography imported: {figures['cryptography_loaded']}"
+    )
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--memory"]:
+        memory()
+        return
     frames = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the others

@@ -25,7 +25,7 @@ KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 _EVP_PKEY_ED25519 = 1087  # NID_ED25519 in OpenSSL's obj_mac.h
 #: Names the ssl module's libcrypto goes by (OpenSSL 3, then 1.1.1; Linux, then macOS).
-_LIBCRYPTO_NAMES = ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.3.dylib")
+LIBCRYPTO_NAMES = ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.3.dylib")
 
 # RFC 8032, section 7.1, TEST 1: the empty message.
 _TEST_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -174,7 +174,7 @@ def loaded_openssl() -> OpenSSLEd25519 | None:
     no_load = getattr(os, "RTLD_NOLOAD", None)
     if no_load is None:  # Windows
         return None
-    for name in _LIBCRYPTO_NAMES:
+    for name in LIBCRYPTO_NAMES:
         try:
             candidate = OpenSSLEd25519(ctypes.CDLL(name, mode=no_load | os.RTLD_LOCAL))
             if _passes_test_vector(candidate):

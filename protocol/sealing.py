@@ -21,6 +21,9 @@ only counters above the last it opened, and a new epoch only above the last one 
 from the same agent share. What stays visible to the hub: sizes, timing, the picture's pixel
 size and format, and which frames are whole.
 
+The algorithms come from `protocol/x25519_aead.py`: OpenSSL's, from the libcrypto the ssl
+module has loaded, so a watched agent does not map cryptography's library (issue 7's memory).
+
 No I/O here: the agent and the console call these functions with bytes.
 """
 
@@ -31,30 +34,21 @@ import secrets
 import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .errors import ErrorCode, PeerError, UsageError
 from .frames import HEADER, MAX_SEAL_BYTES, SEALED, check_frame
 from .limits import MAX_WATCHERS
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
-# cryptography's library is about 9 MiB resident: a device maps it only once it seals its
-# first frame or screenshot, not while nobody watches (issue 7's memory budget).
+from .x25519_aead import Aead, NotAuthentic, backend, hkdf_sha256, new_private
 
 
-def _x25519() -> type[X25519PrivateKey]:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    return X25519PrivateKey
+def _chacha(key: bytes) -> Aead:
+    return backend().chacha(key)
 
 
-def _chacha(key: bytes) -> ChaCha20Poly1305:
-    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
-    return ChaCha20Poly1305(key)
+def _key_pair() -> tuple[bytes, bytes]:
+    """A fresh X25519 key pair: the private half, and the public half to send."""
+    private = new_private()
+    return private, backend().x25519_public(private)
 
 
 #: Poly1305's tag: what sealing adds to every frame and screenshot, besides the envelope.
@@ -83,25 +77,26 @@ def key_id(public: bytes) -> bytes:
 class SealKey:
     """A console's key pair for one watch or screenshot command; the private half stays put."""
 
-    private: X25519PrivateKey
+    #: The X25519 private key, 32 bytes; never in a repr, so never in a log line.
+    private: bytes = field(repr=False)
     public: bytes
 
     @classmethod
     def generate(cls) -> SealKey:
-        private = _x25519().generate()
-        return cls(private, private.public_key().public_bytes_raw())
+        return cls(*_key_pair())
+
+    @classmethod
+    def from_private(cls, private: bytes) -> SealKey:
+        """The key pair of a known private half (32 bytes)."""
+        return cls(private, backend().x25519_public(private))
 
 
-def _derive(private: X25519PrivateKey, peer: bytes, info: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+def _derive(private: bytes, peer: bytes, info: bytes) -> bytes:
     try:
-        secret = private.exchange(X25519PublicKey.from_public_bytes(peer))
-    except ValueError:  # a low-order point: no secret at all
+        secret = backend().x25519(private, peer)
+    except ValueError:  # a low-order point (no secret at all), or not 32 bytes
         raise PeerError(ErrorCode.MALFORMED, "a sealing key that agrees on nothing") from None
-    return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=info).derive(secret)
+    return hkdf_sha256(secret, info, KEY_BYTES)
 
 
 def _watch_info(watch_id: str, device_id: str, share: bytes, watcher: bytes) -> bytes:
@@ -131,7 +126,7 @@ class _Watcher:
     key_id: bytes
     serial: str
     share: bytes
-    wrapper: ChaCha20Poly1305
+    wrapper: Aead
     until: float
 
 
@@ -149,7 +144,7 @@ class FrameSealer:
         # Random high half: a restarted agent's epochs are not taken for its last run's.
         self._epoch = secrets.randbits(32) << 32
         self._key = b""
-        self._content: ChaCha20Poly1305
+        self._content: Aead
         self._counter = 0
         self._wraps: dict[bytes, bytes] = {}
         self._new_epoch()
@@ -160,8 +155,7 @@ class FrameSealer:
 
     def admit(self, *, watch_id: str, serial: str, watcher_key: bytes, until: float) -> None:
         """Derive the key for a watch just accepted; a person keeps their newest few (consoles)."""
-        share_key = _x25519().generate()
-        share = share_key.public_key().public_bytes_raw()
+        share_key, share = _key_pair()
         key = _derive(
             share_key, watcher_key, _watch_info(watch_id, self.device_id, share, watcher_key)
         )
@@ -194,7 +188,7 @@ class FrameSealer:
 
     def _new_epoch(self) -> None:
         self._epoch += 1
-        # ChaCha20Poly1305 does not hand its key back: it is kept beside it, for the wraps.
+        # The cipher does not hand its key back: it is kept beside it, for the wraps.
         self._key = secrets.token_bytes(KEY_BYTES)
         self._content = _chacha(self._key)
         self._counter = 0
@@ -247,7 +241,7 @@ class _Held:
 @dataclass(slots=True)
 class _Epoch:
     number: int
-    content: ChaCha20Poly1305
+    content: Aead
     counter: int
 
 
@@ -272,7 +266,7 @@ class SealedWatches:
     _epochs: dict[str, _Epoch] = field(default_factory=dict)
     # Per agent share (one per accepted watch): the newest epoch opened through it.
     _floors: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
-    _watch_keys: dict[tuple[bytes, bytes, str], ChaCha20Poly1305] = field(default_factory=dict)
+    _watch_keys: dict[tuple[bytes, bytes, str], Aead] = field(default_factory=dict)
     _made: int = 0
     #: How many keys are held at most; a console renews each watch every half lease.
     capacity: int = 4096
@@ -336,7 +330,7 @@ class SealedWatches:
 
     def _unwrap(
         self, device_id: str, data: bytes, epoch: int, count: int
-    ) -> tuple[ChaCha20Poly1305, list[tuple[bytes, bytes]]]:
+    ) -> tuple[Aead, list[tuple[bytes, bytes]]]:
         """A new epoch's content key, from the wrap for this console's newest live key."""
         wraps = [
             _Wrap(*WRAP.unpack_from(data, HEADER.size + ENVELOPE.size + i * WRAP.size))
@@ -378,12 +372,10 @@ class SealedWatches:
         return _open(_chacha(_derive(held.key.private, sealed_by, info)), bytes(12), data, about)
 
 
-def _open(cipher: ChaCha20Poly1305, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
-    from cryptography.exceptions import InvalidTag
-
+def _open(cipher: Aead, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
     try:
         return cipher.decrypt(nonce, sealed, associated)
-    except InvalidTag:
+    except NotAuthentic:
         raise PeerError(
             ErrorCode.MALFORMED, "sealed bytes that fail their check (changed on the way?)"
         ) from None
@@ -406,8 +398,7 @@ def seal_screenshot(
     A fresh key per screenshot, used once: the nonce can be zero. `about` (the size and
     format the Result states) is bound to it, so the hub cannot relabel the picture.
     """
-    share_key = _x25519().generate()
-    share = share_key.public_key().public_bytes_raw()
+    share_key, share = _key_pair()
     key = _derive(share_key, seal_to, _screenshot_info(command_id, device_id, share, seal_to))
     return _chacha(key).encrypt(bytes(12), image, about), share
 

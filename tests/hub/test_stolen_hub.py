@@ -16,7 +16,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from PIL import Image, UnidentifiedImageError
 
 from console.organisation.folder import Organisation
@@ -197,8 +196,7 @@ async def test_the_thief_cannot_read_a_relayed_frame(room: Classroom, tmp_path: 
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         data = path.read_bytes()
         if len(data) == 32:
-            private = X25519PrivateKey.from_private_bytes(data)
-            thief_keys.append(SealKey(private, private.public_key().public_bytes_raw()))
+            thief_keys.append(SealKey.from_private(data))
     for data in relayed:
         assert check_frame(data).sealed
         for attempt in (data, data[HEADER.size :]):
