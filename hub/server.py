@@ -70,6 +70,7 @@ from .class_sessions import ClassSession, ClassSessions, SessionRefused
 from .door import Door, DoorLimits, address_of, open_door
 from .due_locks import DueLocks
 from .fleet import FleetDesk, staff_actor
+from .heap import SteadyHeap
 from .keyring import Keyring
 from .links import AgentLink, ConsoleLink, Presence
 from .offload import StoreThread
@@ -127,8 +128,11 @@ class Hub:
         handshake_seconds: float = HANDSHAKE_SECONDS,
         delivery_seconds: float = DELIVERY_SECONDS,
         door_limits: DoorLimits | None = None,
+        heap: SteadyHeap | None = None,
     ) -> None:
         self.keyring = keyring
+        #: Freezes long-lived objects each housekeeping round (heap.py); `serve` sets one.
+        self.heap = heap
         self.store_thread = StoreThread()
         # Every store call goes through here, off the event loop (offload.py).
         self.run = self.store_thread.run
@@ -228,6 +232,8 @@ class Hub:
                 yield server
             finally:
                 housekeeping.cancel()
+                if self.heap is not None:
+                    self.heap.release()
         # Every connection is closed: finish what was asked of the store, then stop its thread.
         await asyncio.to_thread(self.store_thread.close)
 
@@ -465,6 +471,8 @@ class Hub:
             log.error("store unavailable while %r connected: %s", device.name, failure)
             await ws.close(1011, "hub storage unavailable")
         finally:
+            if self.heap is not None:
+                self.heap.departed()
             if self.agents.get(device_id) is link:
                 del self.agents[device_id]
                 self.router.device_left(device_id)
@@ -642,6 +650,8 @@ class Hub:
         finally:
             pump.cancel()
             self.consoles.discard(console)
+            if self.heap is not None:
+                self.heap.departed()
             self._changed()
             self.router.console_left(console)
 
@@ -774,6 +784,8 @@ class Hub:
         while True:
             await asyncio.sleep(self.housekeeping_seconds)
             await self.housekeep()
+            if self.heap is not None:
+                self.heap.settle(len(self.agents) + len(self.consoles))
 
     async def housekeep(self) -> None:
         """One round: end sessions that revocations, expiries and removals in the store end.
@@ -893,7 +905,7 @@ async def run_hub(
 
     descriptors = raise_descriptor_limit()
     store = Store.open(keyring.store_path)
-    hub = Hub(keyring, store)
+    hub = Hub(keyring, store, heap=SteadyHeap())
     try:
         async with hub.serve(host, port, tls=tls, proxy_channel=proxy_channel) as server:
             log.info(
