@@ -73,11 +73,10 @@ from protocol.messages import (
     encode_message,
 )
 from protocol.policy import describe_window
-from protocol.screenshots import cut
-from protocol.sealing import FrameSealer, screenshot_about, seal_screenshot
+from protocol.sealing import FrameSealer
 
 from . import what_applies
-from .actions import activity, diagnostics, facts, processes, screenshot
+from .actions import activity, diagnostics, facts, processes
 from .actions.apps import AppList, AppRefused
 from .actions.capabilities import detect
 from .actions.power import PowerPlanner
@@ -643,6 +642,12 @@ class Agent:
         return self._done(body, ended.describe())
 
     async def _screenshot(self, action: TakeScreenshot, body: CommandBody) -> Result:
+        # Loaded at the first screenshot, an IT action: not held all day (issue 7's memory).
+        from protocol.screenshots import cut
+        from protocol.sealing import screenshot_about, seal_screenshot
+
+        from .actions import screenshot
+
         shot = await asyncio.to_thread(screenshot.take_screenshot, self.screen, action.max_width)
         data, share = shot.data, None
         if action.seal_to is not None:

@@ -103,6 +103,19 @@ def test_the_active_window_and_its_title_are_reported_when_they_change(
         watcher.stop()
 
 
+def test_the_agents_x_connection_sets_up_only_the_extensions_it_uses(xvfb_display: str) -> None:
+    offered = Display(xvfb_display).list_extensions()
+    assert {"Composite", "RANDR", "XTEST"} <= set(offered)  # Xvfb offers many more
+    watcher = X11ActivityWatcher(xvfb_display, Samples(pump=lambda: None), idle_after=3600)
+    try:
+        set_up = watcher._display.extensions  # python-xlib's own record of what it loaded
+        assert set(set_up) <= {"Generic Event Extension", "XInputExtension", "X-Resource",
+                               "MIT-SCREEN-SAVER"}  # fmt: skip
+        assert "MIT-SCREEN-SAVER" in set_up
+    finally:
+        watcher.stop()
+
+
 def test_idleness_and_the_screen_saver_are_reported(
     xvfb_display: str, window_manager: Callable[[int], None]
 ) -> None:
