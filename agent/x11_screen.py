@@ -31,6 +31,7 @@ from Xlib.error import DisplayError, XError
 from Xlib.ext import damage as xdamage
 from Xlib.protocol import rq
 
+from . import xlib_extensions  # noqa: F401  # before any Display is opened
 from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx
 
 if TYPE_CHECKING:

@@ -17,29 +17,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
-import Xlib.ext
 from Xlib import X, Xatom
 from Xlib import error as xerror
 from Xlib.display import Display
 from Xlib.ext import ge, res, screensaver, xinput
 from Xlib.xobject.drawable import Window
 
+from .. import xlib_extensions  # noqa: F401  # before any Display is opened
 from . import ActivitySample
 
 log = logging.getLogger("homeroom.agent")
-
-#: The X extensions the agent speaks: generic events and XInput (raw input while idle),
-#: X-Resource (a window's process), MIT-SCREEN-SAVER (idleness, the screen saver).
-USED_EXTENSIONS = frozenset({"ge", "xinput", "res", "screensaver"})
-# python-xlib's Display imports and sets up a module for every extension the server offers
-# (a dozen on a desktop, more with a vendor driver), about 0.6 MiB held for the agent's
-# whole life for requests it never makes (issue 7's memory budget). python-xlib is the
-# agent's alone (mss and Tk do not use it), so its list is narrowed for the process.
-Xlib.ext.__extensions__ = [  # type: ignore[attr-defined]  # not in python-xlib's stubs
-    (name, module)
-    for name, module in Xlib.ext.__extensions__  # type: ignore[attr-defined]
-    if module in USED_EXTENSIONS
-]
 
 _RAW_INPUT = xinput.RawKeyPressMask | xinput.RawButtonPressMask | xinput.RawMotionMask
 #: Without raw input events (no XInput 2), an idle student is checked on this often.

@@ -103,17 +103,24 @@ def test_the_active_window_and_its_title_are_reported_when_they_change(
         watcher.stop()
 
 
-def test_the_agents_x_connection_sets_up_only_the_extensions_it_uses(xvfb_display: str) -> None:
+def test_the_agents_x_connections_set_up_only_the_extensions_they_use(xvfb_display: str) -> None:
+    from agent.x11_screen import X11Screen
+
     offered = Display(xvfb_display).list_extensions()
     assert {"Composite", "RANDR", "XTEST"} <= set(offered)  # Xvfb offers many more
+    used = {"Generic Event Extension", "XInputExtension", "X-Resource", "MIT-SCREEN-SAVER",
+            "DAMAGE"}  # fmt: skip
     watcher = X11ActivityWatcher(xvfb_display, Samples(pump=lambda: None), idle_after=3600)
+    screen = X11Screen(xvfb_display)
     try:
-        set_up = watcher._display.extensions  # python-xlib's own record of what it loaded
-        assert set(set_up) <= {"Generic Event Extension", "XInputExtension", "X-Resource",
-                               "MIT-SCREEN-SAVER"}  # fmt: skip
-        assert "MIT-SCREEN-SAVER" in set_up
+        # python-xlib's own record of the extension modules it loaded and set up
+        assert set(watcher._display.extensions) <= used
+        assert "MIT-SCREEN-SAVER" in watcher._display.extensions
+        assert set(screen._x.extensions) <= used
+        assert "DAMAGE" in screen._x.extensions  # the capture still skips what is still
     finally:
         watcher.stop()
+        screen.close()
 
 
 def test_idleness_and_the_screen_saver_are_reported(
