@@ -7,7 +7,10 @@ the supervised UI process), and a console in this process. A window counts as on
 the X server maps it: a separate X connection here listens for MapNotify on the root window,
 so nothing is polled and no tool's start-up time is counted.
 
-Usage: python -m bench.desktop_latency [ROUNDS] [IDLE_SECONDS] [--veyon]   (default 20, 60 s)
+Usage: python -m bench.desktop_latency [ROUNDS] [IDLE_SECONDS] [--veyon] [--as-installed]
+(default 20 rounds, 60 s). With --as-installed the agent runs from its role's wheels
+installed alone in a fresh venv, as on a student device (bench/device_install.py); without
+it, from this checkout's development venv, which holds more than a device does.
 
 "Message visible from `homeroom-console do`" starts the venv's installed command as a new
 process each round, its modules compiled to bytecode first as `pip install` does
@@ -49,6 +52,7 @@ from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from tests.xvfb import running_xvfb
 
+from .device_install import installed_agent
 from .installed import compile_sources
 
 MAP_NOTIFY, UNMAP_NOTIFY, DESTROY_NOTIFY, CLIENT_MESSAGE = 19, 18, 17, 33
@@ -271,8 +275,14 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-async def measure(rounds: int, idle_seconds: float, display: str, watcher: MapWatcher) -> None:
+async def measure(
+    rounds: int, idle_seconds: float, display: str, watcher: MapWatcher, *, as_installed: bool
+) -> None:
     folder = Path(tempfile.mkdtemp(prefix="homeroom-bench-ui-"))
+    agent_python = sys.executable
+    if as_installed:
+        agent_python = str(await asyncio.to_thread(installed_agent, folder))
+        print(f"agent installed as on a device: {agent_python}")
     port = free_port()
     url = f"wss://127.0.0.1:{port}"
     org, keyring = set_up_school(folder, hub_url=url, names=["127.0.0.1"])
@@ -287,7 +297,7 @@ async def measure(rounds: int, idle_seconds: float, display: str, watcher: MapWa
         log = (folder / "agent.log").open("wb")
         agent = subprocess.Popen(
             [
-                *(sys.executable, "-c", "import sys; from agent.cli import main; sys.exit(main())"),
+                *(agent_python, "-c", "import sys; from agent.cli import main; sys.exit(main())"),
                 *("--state", str(folder / "agent"), "run"),
             ],
             env={**os.environ, "DISPLAY": display},
@@ -512,6 +522,7 @@ def veyon_message_times(display: str, watcher: MapWatcher, rounds: int) -> list[
 
 def main() -> None:
     veyon = "--veyon" in sys.argv[1:]
+    as_installed = "--as-installed" in sys.argv[1:]
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = int(arguments[0]) if arguments else 20
     idle_seconds = float(arguments[1]) if len(arguments) > 1 else 60.0
@@ -523,7 +534,7 @@ def main() -> None:
     with running_xvfb("1920x1080x24") as display:
         watcher = MapWatcher(display)
         try:
-            asyncio.run(measure(rounds, idle_seconds, display, watcher))
+            asyncio.run(measure(rounds, idle_seconds, display, watcher, as_installed=as_installed))
             if veyon:
                 try:
                     times = veyon_message_times(display, watcher, max(3, rounds // 2))
