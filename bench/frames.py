@@ -400,6 +400,8 @@ async def watch_scene(
                 renewed = time.perf_counter()
         wall = time.perf_counter() - start
         after = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
+        # While watched: Pillow, mss and the shared-memory grab buffer are loaded by now.
+        memory = psutil.Process(agent.pid).memory_full_info()
         await session.submit(Unwatch(), [device_id])
     finally:
         agent.send_signal(signal.SIGTERM)
@@ -418,6 +420,8 @@ async def watch_scene(
         "frame_bytes_per_second": round((after[2] - before[2]) / wall, 1),
         "agent_cpu_percent": round(100 * (after[0] - before[0]) / wall, 3),
         "agent_cpu_percent_idle": round(100 * idle, 3),
+        "agent_rss_mib_watched": round(memory.rss / 2**20, 1),
+        "agent_uss_mib_watched": round(memory.uss / 2**20, 1),
         "frames": inbox.pictures - counts[0],
         "whole_frames": inbox.whole - counts[1],
         "first_whole_frame_bytes": inbox.first_whole_bytes,
@@ -554,6 +558,11 @@ def report(figures: dict[str, Any]) -> None:
         )
     idle = [row["agent_cpu_percent_idle"] for row in figures["scenes"]]
     print(f"\nagent CPU while nobody watches (5 s before each watch): {idle} %")
+    memory = [
+        f"{row['agent_rss_mib_watched']} / {row['agent_uss_mib_watched']}"
+        for row in figures["scenes"]
+    ]
+    print(f"agent process memory at the end of each watch, RSS / USS MiB: {memory}")
     for key, value in figures["full_screen"].items():
         print(f"{key.replace('_', ' ')}: {value}")
 
