@@ -47,6 +47,7 @@ demo: $(READY)
 
 lint: $(READY)
 	$(BIN)/ruff check $(PARTS) tests bench .ci
+	$(BIN)/ruff format --check $(PARTS) tests bench .ci
 	$(BIN)/mypy
 	$(BIN)/mypy --strict .ci/oldest_constraints.py
 	$(BIN)/mypy tests bench

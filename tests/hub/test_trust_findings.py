@@ -75,9 +75,7 @@ async def test_a_recorded_serial_with_other_rights_is_refused(room: Classroom) -
     teacher = room.staff("Ms Smith", Role.TEACHER, ("7B",))
     body = teacher.certificate.body
     # Same serial and key, but the thief's copy says admin of every group.
-    forged = signed(
-        room.org.key, msgspec.structs.replace(body, role=Role.ADMIN, groups=("*",))
-    )
+    forged = signed(room.org.key, msgspec.structs.replace(body, role=Role.ADMIN, groups=("*",)))
     with pytest.raises(PeerError) as refused:
         await ConsoleSession(msgspec.structs.replace(teacher, certificate=forged)).connect()
     assert refused.value.code is ErrorCode.UNRECORDED_CERTIFICATE
