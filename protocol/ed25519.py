@@ -58,6 +58,29 @@ def new_secret() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+def raw_key(lib: ctypes.CDLL, nid: int, raw: bytes, *, private: bool, what: str) -> int:
+    """An EVP_PKEY of type `nid` from its raw bytes (free it with EVP_PKEY_free)."""
+    make = lib.EVP_PKEY_new_raw_private_key if private else lib.EVP_PKEY_new_raw_public_key
+    key = make(nid, None, raw, len(raw))
+    if not key:
+        lib.ERR_clear_error()
+        raise ValueError(f"not an {what} key")
+    return int(key)
+
+
+def raw_public_key(lib: ctypes.CDLL, key: int) -> bytes:
+    """The raw public half of an EVP_PKEY made by `raw_key`, which this frees."""
+    try:
+        public = ctypes.create_string_buffer(KEY_BYTES)
+        length = ctypes.c_size_t(KEY_BYTES)
+        if lib.EVP_PKEY_get_raw_public_key(key, public, ctypes.byref(length)) != 1:
+            lib.ERR_clear_error()
+            raise ValueError("OpenSSL could not derive the public key")
+        return public.raw[: length.value]
+    finally:
+        lib.EVP_PKEY_free(key)
+
+
 class OpenSSLEd25519:
     """Ed25519 through a loaded libcrypto's EVP interface (ctypes)."""
 
@@ -83,25 +106,10 @@ class OpenSSLEd25519:
         self._lib = lib
 
     def _key(self, raw: bytes, *, private: bool) -> int:
-        lib = self._lib
-        make = lib.EVP_PKEY_new_raw_private_key if private else lib.EVP_PKEY_new_raw_public_key
-        key = make(_EVP_PKEY_ED25519, None, raw, len(raw))
-        if not key:
-            lib.ERR_clear_error()
-            raise ValueError("not an Ed25519 key")
-        return int(key)
+        return raw_key(self._lib, _EVP_PKEY_ED25519, raw, private=private, what="Ed25519")
 
     def public_key(self, secret: bytes) -> bytes:
-        key = self._key(secret, private=True)
-        try:
-            public = ctypes.create_string_buffer(KEY_BYTES)
-            length = ctypes.c_size_t(KEY_BYTES)
-            if self._lib.EVP_PKEY_get_raw_public_key(key, public, ctypes.byref(length)) != 1:
-                self._lib.ERR_clear_error()
-                raise ValueError("OpenSSL could not derive the public key")
-            return public.raw[: length.value]
-        finally:
-            self._lib.EVP_PKEY_free(key)
+        return raw_public_key(self._lib, self._key(secret, private=True))
 
     def sign(self, secret: bytes, data: bytes) -> bytes:
         lib = self._lib

@@ -39,7 +39,7 @@ import os
 import secrets
 from typing import Protocol
 
-from .ed25519 import LIBCRYPTO_NAMES
+from .ed25519 import LIBCRYPTO_NAMES, raw_key, raw_public_key
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -245,27 +245,12 @@ class OpenSSLCiphers:
         return int(cipher)
 
     def _key(self, raw: bytes, *, private: bool) -> int:
-        lib = self._lib
         if len(raw) != KEY_BYTES:
             raise ValueError("X25519 keys are 32 bytes")
-        make = lib.EVP_PKEY_new_raw_private_key if private else lib.EVP_PKEY_new_raw_public_key
-        key = make(_EVP_PKEY_X25519, None, bytes(raw), KEY_BYTES)
-        if not key:
-            lib.ERR_clear_error()
-            raise ValueError("not an X25519 key")
-        return int(key)
+        return raw_key(self._lib, _EVP_PKEY_X25519, bytes(raw), private=private, what="X25519")
 
     def x25519_public(self, private: bytes) -> bytes:
-        key = self._key(private, private=True)
-        try:
-            public = ctypes.create_string_buffer(KEY_BYTES)
-            length = ctypes.c_size_t(KEY_BYTES)
-            if self._lib.EVP_PKEY_get_raw_public_key(key, public, ctypes.byref(length)) != 1:
-                self._lib.ERR_clear_error()
-                raise ValueError("OpenSSL could not derive the public key")
-            return public.raw[: length.value]
-        finally:
-            self._lib.EVP_PKEY_free(key)
+        return raw_public_key(self._lib, self._key(private, private=True))
 
     def x25519(self, private: bytes, peer: bytes) -> bytes:
         lib = self._lib
