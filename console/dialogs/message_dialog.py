@@ -73,6 +73,9 @@ class MessageDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#hint", Static).display = False
+        # Screen auto-focus waits for the app to hold the terminal's focus (a browser tab
+        # may not yet), and the teacher types at once: the note field takes keys from the start.
+        self.query_one("#text", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

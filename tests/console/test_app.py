@@ -172,6 +172,23 @@ async def test_m_sends_a_message_and_refuses_an_empty_one() -> None:
         assert not console.link.calls_to("lock")
 
 
+async def test_the_note_field_has_focus_even_when_the_terminal_had_lost_it() -> None:
+    # A browser tab (textual-serve) tells the console when it loses focus; Textual then
+    # skips its screen auto-focus, and the next key restores focus only on the old screen,
+    # so a dialog opened meanwhile would drop what the teacher types.
+    async with running_console(*CLASS) as console:
+        await console.pilot.press("right")
+        console.app.app_focus = False
+        console.app.action_message()
+        await console.wait_until(lambda: isinstance(console.app.screen, MessageDialog), "opens")
+        dialog = console.app.screen
+        await console.pilot.pause()
+        assert isinstance(dialog.focused, Input)
+        await type_text(console, "Hi")
+        await console.pilot.pause()
+        assert dialog.query_one(Input).value == "Hi"
+
+
 async def test_the_command_palette_offers_the_classroom_actions() -> None:
     async with running_console(*CLASS) as console:
         await console.pilot.press("ctrl+p")

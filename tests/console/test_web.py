@@ -306,6 +306,8 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
             await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
             await page.keyboard.type("Eyes on me")
+            # Enter goes once the note is in the field, not while it may still be on its way.
+            await poll_until(lambda: b"Eyes on me" in received, "the note shows in its field")
             await page.keyboard.press("Enter")
             # Locking several screens at once asks the teacher first.
             await poll_until(lambda: b"at once?" in received, "the confirmation shows")
