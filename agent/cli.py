@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import platform
 import shlex
 import sys
@@ -15,13 +16,30 @@ from protocol.errors import PeerError
 from .state import STATE_FILE, default_folder, load_state
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, as wide as the terminal.
+
+    argparse makes a formatter at every `add_argument`, and its own asks `shutil` for the
+    width: that import (with bz2 and lzma, 0.4 MiB) would stay in an agent that runs all day.
+    """
+
+    def __init__(self, prog: str) -> None:
+        columns = os.environ.get("COLUMNS", "")  # first, as shutil reads it
+        if not columns.isdigit():
+            try:
+                columns = str(os.get_terminal_size().columns)
+            except OSError:  # not a terminal
+                columns = "80"
+        super().__init__(prog, width=int(columns) - 2)  # argparse's margin
+
+
 def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
     """Options people put before or after the command: `--state DIR run` and `run --state DIR`.
 
     The copy on each command defaults to SUPPRESS, so leaving it out there keeps what
     was given before the command instead of resetting it.
     """
-    options = argparse.ArgumentParser(add_help=False)
+    options = argparse.ArgumentParser(add_help=False, formatter_class=_Help)
     options.add_argument(
         "--state",
         type=Path,
@@ -43,18 +61,29 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="homeroom-agent", description=__doc__, parents=[_shared_options(after_command=False)]
+        formatter_class=_Help,
+        prog="homeroom-agent",
+        description=__doc__,
+        parents=[_shared_options(after_command=False)],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     after = [_shared_options(after_command=True)]
-    enroll = commands.add_parser("enroll", parents=after, help="join a hub with a token from IT")
+    enroll = commands.add_parser(
+        "enroll", parents=after, formatter_class=_Help, help="join a hub with a token from IT"
+    )
     enroll.add_argument("token")
     enroll.add_argument("--name", default=platform.node(), help="how teachers will see it")
     commands.add_parser(
-        "run", parents=after, help="connect to the hub and serve (in the desktop session)"
+        "run",
+        parents=after,
+        formatter_class=_Help,
+        help="connect to the hub and serve (in the desktop session)",
     )
     commands.add_parser(
-        "what-applies", parents=after, help="who is watching this screen, focus mode, and more"
+        "what-applies",
+        parents=after,
+        formatter_class=_Help,
+        help="who is watching this screen, focus mode, and more",
     )
     return parser
 

@@ -7,7 +7,15 @@ import io
 import threading
 from dataclasses import dataclass
 
-from PIL import Image, features
+from PIL import Image, JpegImagePlugin, WebPImagePlugin, features
+
+# Saving in a format Pillow has not registered yet makes it import every format plugin it
+# has (about 45, with libavif and libstdc++: 6.5 MiB resident in a watched agent), and its
+# first save imports BMP, GIF, PPM and PNG support anyway (0.4 MiB more), unless it counts
+# itself initialised. The agent registers the formats it writes by importing their plugins,
+# and says so; tests/agent/test_resident_imports.py notices if Pillow stops listening.
+_FORMATS_WRITTEN = (JpegImagePlugin, WebPImagePlugin)
+Image._initialized = max(Image._initialized, 1)
 
 __all__ = ["FORMATS", "Thumbnail", "ThumbnailEncoder"]
 

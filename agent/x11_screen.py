@@ -3,7 +3,9 @@
 Two X extensions, both in every Xorg and Xvfb:
 
 - MIT-SHM: the server writes the picture straight into memory shared with us, and Pillow
-  reads it in place: no copy of the 8 MB of a 1920x1080 screen, about 1 ms a grab.
+  reads it in place, about 1 ms a grab. The segment holds 512 KiB, a strip of the screen:
+  larger areas are grabbed strip by strip, so the agent does not keep the 8 MB of a
+  1920x1080 screen resident all day for a picture it shrinks 36 times.
 - DAMAGE: the server tells which rectangles of the screen were drawn on. The capture then
   grabs only those, and does not grab at all while nothing is drawn.
 
@@ -42,6 +44,10 @@ __all__ = ["X11Screen"]
 _IPC_PRIVATE = 0
 _IPC_CREAT = 0o1000
 _IPC_RMID = 0
+# Bytes of screen one grab brings: 67 rows of a 1920-pixel screen, or 640x200 of a video.
+# Larger areas take more grabs (a round trip each, 0.1 ms); a segment for the whole screen
+# would keep 8 MB resident.
+_STRIP_BYTES = 1 << 19
 
 
 class _ShmAttach(rq.Request):
@@ -91,9 +97,9 @@ class _SharedMemory:
     """A System V shared memory segment, mapped here (libc through ctypes)."""
 
     def __init__(self, size: int) -> None:
-        import ctypes.util  # only when a watch starts: it imports shutil, subprocess, tempfile
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The C library through the program's own symbols: ctypes.util.find_library would
+        # import shutil, bz2, lzma and tempfile (0.6 MiB) into the agent for good.
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
         libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
         libc.shmat.restype = ctypes.c_void_p
@@ -166,7 +172,7 @@ class X11Screen:
                 raise ScreenUnavailable("the X screen is not 24-bit little-endian true colour")
             geometry = self._root.get_geometry()
             self._size = (int(geometry.width), int(geometry.height))
-            self._attach(self._size)
+            self._make_room(self._size[0], 1)
             if damage and self._x.has_extension(xdamage.extname):
                 self._x.damage_query_version()
                 self._damage = self._root.damage_create(xdamage.DamageReportDeltaRectangles)
@@ -187,10 +193,17 @@ class X11Screen:
     def reports_damage(self) -> bool:
         return self._damage is not None
 
-    def _attach(self, size: tuple[int, int]) -> None:
-        """A shared segment large enough for the whole screen, attached by the server."""
-        width, height = size
-        segment = _SharedMemory(width * height * 4)
+    def _make_room(self, width: int, rows: int) -> None:
+        """A segment that holds `rows` rows of `width` pixels, and one row more: an odd
+        height is read two rows at a time (see `reduce_bgrx`)."""
+        needed = max(_STRIP_BYTES, (rows + 1) * width * 4)
+        if self._segment is None or self._segment.size < needed:
+            self._detach()
+            self._attach(needed)
+
+    def _attach(self, size: int) -> None:
+        """A shared segment of `size` bytes, attached by the server."""
+        segment = _SharedMemory(size)
         self._shmseg = self._x.display.allocate_resource_id()
         _ShmAttach(
             display=self._x.display,
@@ -220,9 +233,8 @@ class X11Screen:
         geometry = self._root.get_geometry()
         size = (int(geometry.width), int(geometry.height))
         if size != self._size:
-            self._detach()
             self._size = size
-            self._attach(size)
+            self._make_room(size[0], 1)
 
     def _bgrx(self, box: Box) -> Any:
         """The B, G, R, X pixels of `box`, in the shared memory: valid until the next grab."""
@@ -243,23 +255,54 @@ class X11Screen:
         )
         return self._segment.memory
 
+    def _strips(self, box: Box, step: int) -> list[Box]:
+        """`box` cut into strips the segment holds, each a multiple of `step` rows high,
+        with room for one row more (an odd height is read two rows at a time)."""
+        assert self._segment is not None
+        left, top, right, bottom = box
+        rows = self._segment.size // ((right - left) * 4) - 1
+        rows -= rows % step  # at least `step`: see _make_room
+        return [(left, y, right, min(bottom, y + rows)) for y in range(top, bottom, rows)]
+
     def grab(self) -> Image.Image:
         from PIL import Image
 
         with self._lock:
             self._resize_if_needed()
-            # Any buffer works; Pillow's annotation names only bytes-like types.
-            memory = cast(bytes, self._bgrx((0, 0, *self._size)))
-            return bgrx_to_rgb(Image.frombuffer("RGBX", self._size, memory, "raw", "RGBX", 0, 1))
+            picture = Image.new("RGB", self._size)
+            for strip in self._strips((0, 0, *self._size), 1):
+                left, top, right, bottom = strip
+                size = (right - left, bottom - top)
+                # Any buffer works; Pillow's annotation names only bytes-like types.
+                memory = cast(bytes, self._bgrx(strip))
+                raw = Image.frombuffer("RGBX", size, memory, "raw", "RGBX", 0, 1)
+                picture.paste(bgrx_to_rgb(raw), (left, top))
+            return picture
 
     def grab_reduced(self, box: Box, factor: int) -> Image.Image:
-        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `reduce_bgrx`."""
+        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `reduce_bgrx`.
+
+        Strips are whole blocks of `factor` rows, so shrinking them one by one gives the
+        same picture as shrinking the box at once."""
+        from PIL import Image
+
         with self._lock:
             if box == (0, 0, *self._size):
                 self._resize_if_needed()
                 box = (0, 0, *self._size)
             left, top, right, bottom = box
-            return reduce_bgrx(self._bgrx(box), (right - left, bottom - top), factor)
+            self._make_room(right - left, factor)
+            strips = self._strips(box, factor)
+            if len(strips) == 1:
+                return reduce_bgrx(self._bgrx(box), (right - left, bottom - top), factor)
+            shrunk = Image.new("RGB", (-(-(right - left) // factor), -(-(bottom - top) // factor)))
+            for strip in strips:
+                strip_top, strip_bottom = strip[1], strip[3]
+                part = reduce_bgrx(
+                    self._bgrx(strip), (right - left, strip_bottom - strip_top), factor
+                )
+                shrunk.paste(part, (0, (strip_top - top) // factor))
+            return shrunk
 
     def changed_areas(self) -> list[Box] | None:
         """Rectangles drawn on since the last call, or None when unknown (grab everything)."""

@@ -47,13 +47,15 @@ from console.demo import certified_staff, set_up_school
 from console.session import ConsoleSession, HubEvent
 from hub.admin import create_token
 from hub.store import Store
-from protocol.actions import LockScreen, SendMessage, UnlockScreen
+from protocol.actions import LockScreen, SendMessage, UnlockScreen, Unwatch, Watch
 from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from tests.xvfb import running_xvfb
 
 from .device_install import installed_agent
+from .frames import scene
 from .installed import compile_sources
+from .resident import resident_pages_together
 
 MAP_NOTIFY, UNMAP_NOTIFY, DESTROY_NOTIFY, CLIENT_MESSAGE = 19, 18, 17, 33
 SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
@@ -62,6 +64,8 @@ TEACHER = "Bench Teacher"
 # second (a burst of 30), so rounds are spaced as a teacher's clicks would be.
 PACE_SECONDS = 0.5
 DEVICE_NAME = "Bench laptop"
+WATCH_WIDTH = 320  # the grid's thumbnails, as in bench.frames
+WATCHED_SECONDS = 20.0
 VEYON_MESSAGE_TITLE = "Message from teacher"  # Veyon 4.7's text message window
 
 
@@ -313,7 +317,7 @@ async def measure(
                 *("do", "message", "--to", DEVICE_NAME),
             ]
             await run_rounds(
-                rounds, idle_seconds, state.device_id, agent, teacher, watcher, do_command
+                rounds, idle_seconds, state.device_id, agent, teacher, watcher, do_command, display
             )
         finally:
             agent.terminate()
@@ -329,6 +333,7 @@ async def run_rounds(
     teacher: StaffCredential,
     watcher: MapWatcher,
     do_command: list[str],
+    display: str,
 ) -> None:
     console = ConsoleSession(teacher)
     await console.connect()
@@ -434,19 +439,44 @@ async def run_rounds(
     await asyncio.to_thread(watcher.mapped_since, LOCK_TITLE, 0.0)
     await asyncio.sleep(2)
     await idle_cpu("locked", process, ui, idle_seconds)
-    both = [process, ui]
-    for name, proc in (("agent", process), ("UI process", ui)):
-        memory = proc.memory_full_info()
-        print(f"memory, {name}: RSS {memory.rss / 2**20:.1f} MiB, USS {memory.uss / 2**20:.1f} MiB")
-    memories = [p.memory_full_info() for p in both]
+    report_memory("at rest, locked", process, ui)
+
+    # Watched as the grid watches (320 px, 1 frame/s) while the student reads a scrolling
+    # text: the agent has Pillow, the grab buffers and the banner by now.
+    await console.submit(UnlockScreen(), [device])
+    await asyncio.to_thread(watcher.gone, LOCK_TITLE)
+    with scene("reading", display):
+        watch = Watch(width=WATCH_WIDTH, fps=1.0, lease_seconds=60)
+        await console.submit(watch, [device])
+        await asyncio.sleep(WATCHED_SECONDS)
+        report_memory(f"watched for {WATCHED_SECONDS:.0f} s (reading scene)", process, ui)
+        await console.submit(Unwatch(), [device])
+    drain.cancel()
+    await console.close()
+
+
+def report_memory(when: str, agent: psutil.Process, ui: psutil.Process) -> None:
+    """Print the memory of the agent and its UI process, each and together."""
+    memories = [agent.memory_full_info(), ui.memory_full_info()]
+    for name, memory in zip(("agent", "UI process"), memories, strict=True):
+        print(
+            f"memory {when}, {name}: RSS {memory.rss / 2**20:.1f} MiB, "
+            f"USS {memory.uss / 2**20:.1f} MiB"
+        )
     print(
-        f"memory, together: RSS {sum(m.rss for m in memories) / 2**20:.1f} MiB, "
+        f"memory {when}, together: RSS {sum(m.rss for m in memories) / 2**20:.1f} MiB, "
         f"USS {sum(m.uss for m in memories) / 2**20:.1f} MiB (sums over both processes; "
         f"PSS, shared pages split between their users: {sum(m.pss for m in memories) / 2**20:.1f}"
         " MiB)"
     )
-    drain.cancel()
-    await console.close()
+    together = resident_pages_together([agent.pid, ui.pid])
+    if together is None:
+        print(f"memory {when}, together, each page once: needs root (page frame numbers)")
+    else:
+        print(
+            f"memory {when}, together, each page once: RSS {together / 2**20:.1f} MiB "
+            "(the pages both processes map from one file, libpython first, counted once)"
+        )
 
 
 def _children_cpu() -> float:

@@ -12,3 +12,18 @@ def scaled(seconds: float) -> float:
     before the test fails, so a slow CI machine can raise it without code changes.
     """
     return seconds * float(os.environ.get("HOMEROOM_TIMEOUT_SCALE", "1"))
+
+
+def fresh_python(code: str, **env: str) -> str:
+    """What `code` prints, run in a new interpreter: for what a process imports and holds.
+
+    The coverage run's variables stay out: its hook in the child would import modules itself.
+    """
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean | env
+    )
+    return result.stdout

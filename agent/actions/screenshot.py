@@ -56,6 +56,9 @@ def encode_screenshot(image: Image.Image) -> Screenshot:
 
 
 def _encode(image: Image.Image, kind: str, **options: object) -> bytes:
+    # Registered before saving: Pillow would import every format it has (see agent.thumbnail).
+    from PIL import PngImagePlugin, WebPImagePlugin  # noqa: F401
+
     buffer = io.BytesIO()
     image.save(buffer, kind, **options)
     return buffer.getvalue()

@@ -4,6 +4,7 @@ on X11, nothing grabbed while the display server reports no damage."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -93,6 +94,39 @@ def test_x11_screen_grabs_what_mss_grabs_and_shrinks_boxes_in_place(quiet_displa
             assert part.tobytes() == shrunk.crop((24, 24, 72, 48)).tobytes()
             assert part.getpixel((8, 8)) == (0x13, 0xA8, 0x5F)
             assert reference.grab_reduced((96, 96, 288, 192), 4).tobytes() == part.tobytes()
+    finally:
+        painter.close()
+
+
+def _shared_segments_mapped() -> list[int]:
+    """Sizes of the System V shared memory segments this process has mapped."""
+    sizes = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if "/SYSV" in line:
+            start, end = (int(part, 16) for part in line.split()[0].split("-"))
+            sizes.append(end - start)
+    return sizes
+
+
+@pytest.mark.desktop
+@pytest.mark.parametrize("factor", [1, 2, 3, 4, 6])
+def test_x11_screen_grabs_large_areas_in_strips_that_make_the_same_picture(
+    quiet_display: str, factor: int
+) -> None:
+    from agent.screen import MssScreen
+
+    painter = Painter(quiet_display)
+    try:
+        # Colours across the rows where strips meet (1280 px: about 100 rows a strip).
+        for index, top in enumerate(range(0, 720, 37)):
+            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
+            for box in [(0, 0, 1280, 720), (6, 12, 1211, 719), (0, 198, 1280, 611)]:
+                ours = screen.grab_reduced(box, factor)
+                assert ours.tobytes() == reference.grab_reduced(box, factor).tobytes(), box
+            # A whole screen went through, and the segment still holds only a strip of it.
+            assert screen.grab().tobytes() == reference.grab().tobytes()
+            assert _shared_segments_mapped() and max(_shared_segments_mapped()) <= 1 << 19
     finally:
         painter.close()
 

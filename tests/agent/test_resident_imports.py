@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.support import fresh_python
 
 #: Loaded on first use only: cryptography (the agent signs, verifies and seals with the libcrypto
 #: the ssl module brought), webbrowser with shutil, bz2 and lzma (open_url), getpass (at
@@ -30,18 +30,27 @@ def test_an_agent_at_rest_holds_none_of_the_modules_it_needs_rarely() -> None:
     code = (
         "import sys\n"
         "import agent.cli, agent.runtime, agent.ui_supervisor, agent.platforms.x11\n"
+        "agent.cli.build_parser().parse_args(['--state', 'folder', 'run'])  # as at start\n"
         "from protocol.keys import PrivateKey, Purpose\n"
         "key = PrivateKey.generate()  # what loading the device's state does\n"
         "key.public.verify(Purpose.COMMAND, b'lock', key.sign(Purpose.COMMAND, b'lock'))\n"
         f"rare = {NOT_AT_REST!r}\n"
         "print(','.join(sorted(m for m in sys.modules if m in rare or m.split('.')[0] in rare)))\n"
     )
-    # Without the coverage run's variables: its hook in the child imports modules itself.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    assert fresh_python(code).strip() == ""
+
+
+@pytest.mark.desktop
+def test_the_screen_the_agent_opens_at_start_holds_none_of_them(xvfb_display: str) -> None:
+    code = (
+        "import sys\n"
+        "from agent.screen import open_screen\n"
+        "screen = open_screen()\n"
+        f"rare = {NOT_AT_REST!r}\n"
+        "print(type(screen).__name__, ','.join(sorted(m for m in sys.modules\n"
+        "      if m in rare or m.split('.')[0] in rare)))\n"
     )
-    assert result.stdout.strip() == ""
+    assert fresh_python(code, DISPLAY=xvfb_display).split() == ["X11Screen"]
 
 
 @pytest.mark.skipif(not hasattr(os, "RTLD_NOLOAD"), reason="cryptography serves where it cannot")
@@ -66,8 +75,35 @@ def test_an_agent_being_watched_seals_without_cryptography() -> None:
         "                seal_to=console, about=screenshot_about(160, 100, 'jpeg'))\n"
         "print(backend().name, 'cryptography' in sys.modules)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    assert fresh_python(code).split() == ["openssl", "False"]
+
+
+def test_an_agent_being_watched_loads_only_the_picture_formats_it_writes() -> None:
+    # Pillow imports all of its ~45 format plugins (6.5 MiB, libavif among them) the first
+    # time it saves in a format not registered, and five more at its first save of any kind.
+    code = (
+        "import sys\n"
+        "from PIL import Image, ImageDraw\n"
+        "from agent.capture import Capture\n"
+        "class Screen:\n"
+        "    size = (1280, 720)\n"
+        "    shown = 0\n"
+        "    def grab(self):\n"
+        "        picture = Image.new('RGB', self.size, (30, 90, 150))\n"
+        "        ImageDraw.Draw(picture).rectangle((0, 0, self.shown * 37, 40), fill='white')\n"
+        "        return picture\n"
+        "screen = Screen()\n"
+        "capture = Capture(screen)\n"
+        "for shown in range(12):\n"
+        "    screen.shown = shown\n"
+        "    capture.take(320)\n"
+        "def plugins():\n"
+        "    return ','.join(sorted(m for m in sys.modules if m.endswith('ImagePlugin')))\n"
+        "print(plugins())\n"
+        "from agent.actions.screenshot import take_screenshot\n"
+        "take_screenshot(screen)\n"
+        "print(plugins())\n"
     )
-    assert result.stdout.split() == ["openssl", "False"]
+    watched, screenshot = fresh_python(code).split()
+    assert watched == "PIL.JpegImagePlugin,PIL.WebPImagePlugin"
+    assert screenshot == "PIL.JpegImagePlugin,PIL.PngImagePlugin,PIL.WebPImagePlugin"

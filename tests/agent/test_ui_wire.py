@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import msgspec
 import pytest
 
@@ -33,6 +31,7 @@ from agent.ui_wire import (
     WireError,
     encode,
 )
+from tests.support import fresh_python
 
 TO_UI: list[FromAgent] = [
     Lock(message="Eyes on the board", by="Ms Smith"),
@@ -173,18 +172,10 @@ def test_both_ends_know_the_same_messages() -> None:
 
 def test_the_ui_process_imports_none_of_the_agents_heavy_modules() -> None:
     # What the UI process imports stays resident all day beside the agent's own copy.
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "import agent.ui_process, agent.tk_desktop\n"
         "heavy = ('msgspec', 'logging', 'dataclasses', 'inspect', 'concurrent', 'asyncio')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
-    # Without the coverage run's variables: its hook in the child imports these itself.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert result.stdout.strip() == ""
+    assert fresh_python(code).strip() == ""
