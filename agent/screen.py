@@ -89,15 +89,20 @@ def reduce_box(image: Image.Image, factor: int) -> Image.Image:
 
 
 def reduce_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
-    """Raw B, G, R, X pixels (as X11 and mss give them) of `size`, shrunk `factor` times, as RGB.
+    """Raw B, G, R, X pixels (as X11 and mss give them) of `size`, shrunk `factor` times, as RGB."""
+    return bgrx_to_rgb(shrink_bgrx(pixels, size, factor))
 
-    Read in place, never copied. For an even factor only every other row is read (a view
-    with twice the stride, free) and each block averages `factor` columns of `factor / 2`
-    rows: twice fewer pixels to add, and Pillow's reduction runs 2 to 4 times faster on the
-    half-height view (1920x1080 by 6: 1.6 against 6.5 ms, measured on a loaded machine).
-    Text loses a little contrast, nothing a 320 px thumbnail shows. Blocks start on rows that
-    are multiples of `factor`, so a box whose top is one gives exactly that part of the whole
-    screen shrunk, as `reduce_box` does.
+
+def shrink_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
+    """Raw B, G, R, X pixels of `size` shrunk `factor` times, still B, G, R, X ("RGBX" mode).
+
+    Read in place, never copied: with a factor of 1 the image is a view of `pixels`. For an
+    even factor only every other row is read (a view with twice the stride, free) and each
+    block averages `factor` columns of `factor / 2` rows: twice fewer pixels to add, and
+    Pillow's reduction runs 2 to 4 times faster on the half-height view (1920x1080 by 6: 1.6
+    against 6.5 ms, measured on a loaded machine). Text loses a little contrast, nothing a
+    320 px thumbnail shows. Blocks start on rows that are multiples of `factor`, so a box
+    whose top is one gives exactly that part of the whole screen shrunk, as `reduce_box` does.
     """
     from PIL import Image
 
@@ -110,9 +115,9 @@ def reduce_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
             # would end past the buffer. Rare (screens have even heights): pad a copy.
             pixels = bytearray(pixels) + bytes(rows * stride - len(pixels))
         view = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", stride, 1)
-        return bgrx_to_rgb(view.reduce((factor, factor // 2)))
+        return view.reduce((factor, factor // 2))
     view = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
-    return bgrx_to_rgb(reduce_box(view, factor))
+    return reduce_box(view, factor)
 
 
 def bgrx_to_rgb(image: Image.Image) -> Image.Image:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from Xlib import X
 from Xlib import display as xdisplay
@@ -34,7 +34,7 @@ from Xlib.ext import damage as xdamage
 from Xlib.protocol import rq
 
 from . import xlib_extensions  # noqa: F401  # before any Display is opened
-from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx
+from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx, shrink_bgrx
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -265,44 +265,36 @@ class X11Screen:
         return [(left, y, right, min(bottom, y + rows)) for y in range(top, bottom, rows)]
 
     def grab(self) -> Image.Image:
-        from PIL import Image
-
         with self._lock:
             self._resize_if_needed()
-            picture = Image.new("RGB", self._size)
-            for strip in self._strips((0, 0, *self._size), 1):
-                left, top, right, bottom = strip
-                size = (right - left, bottom - top)
-                # Any buffer works; Pillow's annotation names only bytes-like types.
-                memory = cast(bytes, self._bgrx(strip))
-                raw = Image.frombuffer("RGBX", size, memory, "raw", "RGBX", 0, 1)
-                picture.paste(bgrx_to_rgb(raw), (left, top))
-            return picture
+            return self._grab_shrunk((0, 0, *self._size), 1)
 
     def grab_reduced(self, box: Box, factor: int) -> Image.Image:
-        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `reduce_bgrx`.
-
-        Strips are whole blocks of `factor` rows, so shrinking them one by one gives the
-        same picture as shrinking the box at once."""
-        from PIL import Image
-
+        """`box` of the screen shrunk `factor` times by averaging, as RGB; see `shrink_bgrx`."""
         with self._lock:
             if box == (0, 0, *self._size):
                 self._resize_if_needed()
                 box = (0, 0, *self._size)
-            left, top, right, bottom = box
-            self._make_room(right - left, factor)
-            strips = self._strips(box, factor)
-            if len(strips) == 1:
-                return reduce_bgrx(self._bgrx(box), (right - left, bottom - top), factor)
-            shrunk = Image.new("RGB", (-(-(right - left) // factor), -(-(bottom - top) // factor)))
-            for strip in strips:
-                strip_top, strip_bottom = strip[1], strip[3]
-                part = reduce_bgrx(
-                    self._bgrx(strip), (right - left, strip_bottom - strip_top), factor
-                )
-                shrunk.paste(part, (0, (strip_top - top) // factor))
-            return shrunk
+            return self._grab_shrunk(box, factor)
+
+    def _grab_shrunk(self, box: Box, factor: int) -> Image.Image:
+        """Strip by strip: each is whole blocks of `factor` rows, so shrinking the strips one by
+        one gives the same picture as shrinking the box at once. Colours are put in order once,
+        on the whole shrunk picture."""
+        from PIL import Image
+
+        left, top, right, bottom = box
+        self._make_room(right - left, factor)
+        strips = self._strips(box, factor)
+        if len(strips) == 1:
+            return reduce_bgrx(self._bgrx(box), (right - left, bottom - top), factor)
+        size = (-(-(right - left) // factor), -(-(bottom - top) // factor))
+        shrunk = Image.new("RGBX", size)
+        for strip in strips:
+            strip_top, strip_bottom = strip[1], strip[3]
+            part = shrink_bgrx(self._bgrx(strip), (right - left, strip_bottom - strip_top), factor)
+            shrunk.paste(part, (0, (strip_top - top) // factor))  # a copy, before the next grab
+        return bgrx_to_rgb(shrunk)
 
     def changed_areas(self) -> list[Box] | None:
         """Rectangles drawn on since the last call, or None when unknown (grab everything)."""
