@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from Xlib import X
 from Xlib import display as xdisplay
+from Xlib.protocol import event as xevent
 
 from agent.capture import Capture, thumbnail_geometry
 from agent.screen import SyntheticScreen
@@ -60,6 +62,23 @@ class Painter:
     def fill(self, x: int, y: int, width: int, height: int, colour: int) -> None:
         self.gc.change(foreground=colour)
         self.window.fill_rectangle(self.gc, x, y, width, height)
+        self.x.sync()
+
+    def announce_screen_size(self, width: int, height: int) -> None:
+        """Tell the root window's listeners the screen has this size, as RandR would."""
+        root = self.x.screen().root
+        configured = xevent.ConfigureNotify(
+            window=root,
+            event=root,
+            above_sibling=X.NONE,
+            x=0,
+            y=0,
+            width=width,
+            height=height,
+            border_width=0,
+            override=False,
+        )
+        root.send_event(configured, event_mask=X.StructureNotifyMask)
         self.x.sync()
 
     def close(self) -> None:
@@ -129,6 +148,24 @@ def test_x11_screen_grabs_large_areas_in_strips_that_make_the_same_picture(
             assert _shared_segments_mapped() and max(_shared_segments_mapped()) <= 1 << 19
     finally:
         painter.close()
+
+
+@pytest.mark.desktop
+def test_damage_comes_merged_and_once_and_a_new_screen_size_asks_for_everything(
+    quiet_display: str, painter: Painter
+) -> None:
+    with X11Screen(quiet_display) as screen:
+        assert screen.changed_areas() is None  # nothing grabbed yet: everything
+        poll_until(lambda: screen.changed_areas() == [], 10, "the screen never settled")
+        painter.fill(40, 40, 120, 80, 0x3050F0)  # screen pixels 140..260 x 140..220
+        painter.fill(60, 50, 20, 20, 0x103010)  # drawn over, inside it
+        painter.fill(200, 150, 10, 10, 0xF0F0F0)  # elsewhere: 300..310 x 250..260
+        assert sorted(screen.changed_areas() or []) == [(140, 140, 260, 220), (300, 250, 310, 260)]
+        assert screen.changed_areas() == []  # reported once: nothing is owed
+        painter.announce_screen_size(*screen.size)
+        assert screen.changed_areas() == []
+        painter.announce_screen_size(1024, 768)
+        assert screen.changed_areas() is None
 
 
 @pytest.mark.desktop
