@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import platform
@@ -67,24 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_shared_options(after_command=False)],
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    after = [_shared_options(after_command=True)]
-    enroll = commands.add_parser(
-        "enroll", parents=after, formatter_class=_Help, help="join a hub with a token from IT"
+    command = functools.partial(
+        commands.add_parser, parents=[_shared_options(after_command=True)], formatter_class=_Help
     )
+    enroll = command("enroll", help="join a hub with a token from IT")
     enroll.add_argument("token")
     enroll.add_argument("--name", default=platform.node(), help="how teachers will see it")
-    commands.add_parser(
-        "run",
-        parents=after,
-        formatter_class=_Help,
-        help="connect to the hub and serve (in the desktop session)",
-    )
-    commands.add_parser(
-        "what-applies",
-        parents=after,
-        formatter_class=_Help,
-        help="who is watching this screen, focus mode, and more",
-    )
+    command("run", help="connect to the hub and serve (in the desktop session)")
+    command("what-applies", help="who is watching this screen, focus mode, and more")
     return parser
 
 

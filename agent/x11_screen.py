@@ -295,11 +295,9 @@ class X11Screen:
             raise ScreenUnavailable(f"the X server refused {doing}: {error}")
 
     def _resize_if_needed(self) -> None:
+        # The segment grows, if need be, as each grab makes room for itself.
         geometry = self._root.get_geometry()
-        size = (int(geometry.width), int(geometry.height))
-        if size != self._size:
-            self._size = size
-            self._make_room(size[0], 1)
+        self._size = (int(geometry.width), int(geometry.height))
 
     def _bgrx(self, box: Box) -> Any:
         """The B, G, R, X pixels of `box`, in the shared memory: valid until the next grab."""
