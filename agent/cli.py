@@ -6,32 +6,15 @@ import argparse
 import asyncio
 import functools
 import logging
-import os
 import platform
 import shlex
 import sys
 from pathlib import Path
 
+from link.help import TerminalHelp
 from protocol.errors import PeerError
 
 from .state import STATE_FILE, default_folder, load_state
-
-
-class _Help(argparse.HelpFormatter):
-    """argparse's help, as wide as the terminal.
-
-    argparse makes a formatter at every `add_argument`, and its own asks `shutil` for the
-    width: that import (with bz2 and lzma, 0.4 MiB) would stay in an agent that runs all day.
-    """
-
-    def __init__(self, prog: str) -> None:
-        columns = os.environ.get("COLUMNS", "")  # first, as shutil reads it
-        if not columns.isdigit():
-            try:
-                columns = str(os.get_terminal_size().columns)
-            except OSError:  # not a terminal
-                columns = "80"
-        super().__init__(prog, width=int(columns) - 2)  # argparse's margin
 
 
 def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
@@ -40,7 +23,7 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
     The copy on each command defaults to SUPPRESS, so leaving it out there keeps what
     was given before the command instead of resetting it.
     """
-    options = argparse.ArgumentParser(add_help=False, formatter_class=_Help)
+    options = argparse.ArgumentParser(add_help=False, formatter_class=TerminalHelp)
     options.add_argument(
         "--state",
         type=Path,
@@ -62,14 +45,16 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        formatter_class=_Help,
+        formatter_class=TerminalHelp,
         prog="homeroom-agent",
         description=__doc__,
         parents=[_shared_options(after_command=False)],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     command = functools.partial(
-        commands.add_parser, parents=[_shared_options(after_command=True)], formatter_class=_Help
+        commands.add_parser,
+        parents=[_shared_options(after_command=True)],
+        formatter_class=TerminalHelp,
     )
     enroll = command("enroll", help="join a hub with a token from IT")
     enroll.add_argument("token")

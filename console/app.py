@@ -38,6 +38,7 @@ from console.messages import (
 )
 from console.painter import PicturePainter
 from console.picture import PictureData, PictureMode, cell_pixels
+from console.printable import printable
 from console.roster import (
     OFFLINE_CODE,
     QUEUED_CODE,
@@ -45,7 +46,6 @@ from console.roster import (
     ActionOutcome,
     DeviceView,
     LockAlert,
-    printable,
 )
 from console.screens.audit import AuditScreen
 from console.screens.closer_look import CLOSER_LOOK_FPS, CLOSER_LOOK_WIDTH, CloserLook, Happening

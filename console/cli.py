@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from link.help import TerminalHelp
 from protocol.actions import ACTIONS, Action
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.messages import Answer, CommandQueued, Error, Result, Roster, ScreenshotPart
 
-from .roster import printable
+from .printable import printable
 from .session import ConsoleSession
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
     given before `do` instead of resetting it.
     """
     default = argparse.SUPPRESS if after_command else None
-    options = argparse.ArgumentParser(add_help=False)
+    options = argparse.ArgumentParser(add_help=False, formatter_class=TerminalHelp)
     options.add_argument(
         "--credential",
         type=Path,
@@ -79,6 +80,7 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homeroom-console",
+        formatter_class=TerminalHelp,
         description=__doc__,
         epilog="Also: homeroom-console do --help",
         parents=[_shared_options(after_command=False)],
@@ -230,6 +232,7 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
     """`homeroom-console do ...`; `credential` and `hub` are what was given before `do`."""
     parser = argparse.ArgumentParser(
         prog="homeroom-console do",
+        formatter_class=TerminalHelp,
         usage=DO_USAGE.format(actions=", ".join(ACTIONS)),
         description="Send one signed action to devices and print one result line per device.",
         parents=[_shared_options(after_command=True)],

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from protocol.fleet import FleetEntry
 
-from .roster import printable
+from .printable import printable
 
 #: The columns of an export, in order; `homeroom-hub devices import` reads the same names.
 CSV_COLUMNS = (

@@ -33,7 +33,7 @@ from protocol.policy import SignedPolicy, sign_policy
 from protocol.policy_file import read_policy
 from protocol.types import check_group
 
-from .roster import printable
+from .printable import printable
 from .session import ConsoleSession
 
 

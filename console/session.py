@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -41,10 +42,11 @@ from protocol.messages import (
     encode_message,
 )
 from protocol.policy import SignedPolicy
-from protocol.sealing import SealedWatches, SealKey, screenshot_about
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from protocol.sealing import SealedWatches
 
     from .picture import LivePicture
 
@@ -99,10 +101,18 @@ class ConsoleSession:
         self._keyframe_asked: dict[str, float] = {}  # by device id: when we last asked
         self._ws: ClientConnection | None = None
         self._key = credential.key
-        #: The keys put in this console's watches and screenshots; frames are opened with them.
-        self.sealed = SealedWatches()
         #: Frames dropped because their seal failed, was for someone else, or was replayed.
         self.frames_refused = 0
+
+    @cached_property
+    def sealed(self) -> SealedWatches:
+        """The keys put in this console's watches and screenshots; frames are opened with them.
+
+        Made at first use: `homeroom-console do` sends a message without loading the sealing
+        code (a tenth of its imports)."""
+        from protocol.sealing import SealedWatches
+
+        return SealedWatches()
 
     @property
     def name(self) -> str:
@@ -131,6 +141,8 @@ class ConsoleSession:
         """Sign `action`; a watch or screenshot gets a fresh key, so the hub relays ciphertext."""
         key = None
         if isinstance(action, Watch | TakeScreenshot) and action.seal_to is None:
+            from protocol.sealing import SealKey
+
             key = SealKey.generate()
             action = msgspec.structs.replace(action, seal_to=key.public)
         command = sign_command(
@@ -154,6 +166,8 @@ class ConsoleSession:
         info = result.screenshot
         if info is None:
             return data
+        from protocol.sealing import screenshot_about
+
         about = screenshot_about(info.width, info.height, info.format)
         return self.sealed.open_screenshot(
             result.command_id, result.device_id, data, info.sealed_by, about

@@ -16,7 +16,7 @@ from protocol.errors import PeerError
 from protocol.limits import MAX_CLASS_SESSION_MINUTES
 from protocol.messages import Answer, Error
 
-from .roster import printable
+from .printable import printable
 from .session import ConsoleSession
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .roster import printable
+from .printable import printable
 
 #: Applications named in the sentence; the rest are "other applications".
 NAMED = 8

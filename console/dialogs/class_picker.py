@@ -15,7 +15,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from console.classes import ClassView
-from console.roster import printable
+from console.printable import printable
 
 ALL_DEVICES = ""
 """What the picker dismisses with for "every device I may see" (no class chosen)."""

@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from console.roster import printable
+from console.printable import printable
 
 
 class ConfirmDialog(ModalScreen[bool]):

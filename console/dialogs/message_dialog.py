@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from console.roster import printable
+from console.printable import printable
 
 MAX_MESSAGE_LENGTH = 500
 """Unless told otherwise: the protocol's limit on a short text (`ShortText`)."""

@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from console.roster import printable
+from console.printable import printable
 from protocol.fleet import MAX_ASSET_TAG, FleetEntry, LifeState
 
 

@@ -17,7 +17,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from console.fleet_files import when
 from console.it_desk import HubRefused, ITDesk
-from console.roster import printable
+from console.printable import printable
 from console.widgets.literal_table import LiteralTable
 from protocol.messages import AuditEntry
 

@@ -16,7 +16,8 @@ from textual.widgets import Footer, Header, Static
 
 from console.painter import PicturePainter
 from console.picture import PictureMode
-from console.roster import DeviceView, printable
+from console.printable import printable
+from console.roster import DeviceView
 from console.widgets.student_tile import StudentTile
 
 CLOSER_LOOK_WIDTH = 960

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from console.fleet_files import when
 from console.it_desk import DeviceReply, HubRefused, ITDesk
-from console.roster import printable
+from console.printable import printable
 from console.widgets.literal_table import LiteralTable
 from console.widgets.screenshot_view import ScreenshotView
 from protocol.actions import (

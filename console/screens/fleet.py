@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from console.dialogs.record_dialog import RecordDialog
 from console.fleet_files import fleet_csv, when, write_labels
 from console.it_desk import HubRefused, ITDesk
-from console.roster import printable
+from console.printable import printable
 from console.widgets.literal_table import LiteralTable
 from protocol.actions import GetSystemInfo
 from protocol.fleet import FleetEntry, LifeState

@@ -16,7 +16,8 @@ from textual.widget import Widget
 from console.grid_shape import GridShape, grid_shape
 from console.painter import PicturePainter
 from console.picture import PictureMode
-from console.roster import DeviceView, printable
+from console.printable import printable
+from console.roster import DeviceView
 from console.widgets.student_tile import StudentTile
 
 MAX_ZOOM = 6

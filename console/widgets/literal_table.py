@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from console.roster import printable
+from console.printable import printable
 
 
 def literal(value: object) -> Text:

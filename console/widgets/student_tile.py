@@ -17,7 +17,8 @@ from textual.widgets import Static
 
 from console.painter import Drawing, PicturePainter
 from console.picture import PictureData, PictureError, PictureMode, render_picture, scale_for_cells
-from console.roster import ActionOutcome, DeviceView, LockAlert, OutcomeKind, printable
+from console.printable import printable
+from console.roster import ActionOutcome, DeviceView, LockAlert, OutcomeKind
 from console.widgets.screen_picture import ScreenPicture
 
 WAITING_FOR_PICTURE = "waiting for the screen…"

@@ -251,3 +251,40 @@ def test_demo_in_a_real_terminal_shows_thumbnails_and_locks_from_the_keyboard() 
         wait_for_screen(lambda s: "online" not in s)
     finally:
         tmux("kill-server")
+
+
+async def test_do_sends_a_message_without_loading_what_it_does_not_need(room: Classroom) -> None:
+    """`do` is timed from a new process (issue 7: message visible within 200 ms): it must not
+    load the sealing code, the console's screens, shutil (argparse's terminal width) or the
+    IDNA codec (the standard library's TLS server name) on the way."""
+    await room.start_agent("Ada's laptop")
+    credential = room.folder / "teacher.credential"
+    credential.write_bytes(room.staff().encode())
+    unneeded = (
+        "protocol.sealing",
+        "console.roster",
+        "console.app",
+        "PIL",
+        "shutil",
+        "encodings.idna",
+        "platformdirs",
+    )
+    code = (
+        "import sys\n"
+        "from console.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        f"print(' '.join(m for m in {unneeded!r} if m in sys.modules) or '-', file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-c", code, "do", "message", "--to", "Ada's laptop", "text=Hello"),
+        *("--credential", str(credential), "--wait", str(scaled(10))),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))},
+    )
+    async with asyncio.timeout(scaled(60)):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out.decode() == "Ada's laptop: ok\n"
+    assert err.decode().split() == ["-"]

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from console.roster import ActionOutcome, DeviceView, printable
+from console.printable import printable
+from console.roster import ActionOutcome, DeviceView
 
 
 def test_views_are_immutable_values() -> None:
