@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -28,10 +28,21 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-async def poll_until(condition: Callable[[], object], what: str, seconds: float = 30.0) -> None:
-    async with asyncio.timeout(scaled(seconds)):
-        while not condition():
-            await asyncio.sleep(0.1)  # polling a condition, not waiting for time to pass
+async def poll_until(
+    condition: Callable[[], object],
+    what: str,
+    seconds: float = 30.0,
+    *,
+    context: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Wait for `condition`; on time-out, fail naming `what`, with what `context` tells."""
+    try:
+        async with asyncio.timeout(scaled(seconds)):
+            while not condition():
+                await asyncio.sleep(0.1)  # polling a condition, not waiting for time to pass
+    except TimeoutError:
+        detail = await context() if context is not None else ""
+        raise AssertionError(f"not within {scaled(seconds):g} s: {what}{detail}") from None
 
 
 # --- where it listens --------------------------------------------------------------------
@@ -306,8 +317,24 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
             await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
             await page.keyboard.type("Eyes on me")
+
+            async def where_the_keys_went() -> str:
+                await shot()
+                focused = await page.evaluate(
+                    "document.activeElement ? document.activeElement.outerHTML.slice(0, 160) : ''"
+                )
+                output = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(received[-4000:]))
+                return (
+                    f"; the page's focused element: {focused!r}; the terminal's last "
+                    f"output: {output.decode(errors='replace')[-800:]!r}"
+                )
+
             # Enter goes once the note is in the field, not while it may still be on its way.
-            await poll_until(lambda: b"Eyes on me" in received, "the note shows in its field")
+            await poll_until(
+                lambda: b"Eyes on me" in received,
+                "the note shows in its field",
+                context=where_the_keys_went,
+            )
             await page.keyboard.press("Enter")
             # Locking several screens at once asks the teacher first.
             await poll_until(lambda: b"at once?" in received, "the confirmation shows")
