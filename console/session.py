@@ -7,7 +7,6 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,8 +54,7 @@ if TYPE_CHECKING:
 KEYFRAME_RETRY_SECONDS = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Picture:
+class Picture(msgspec.Struct, frozen=True):
     """A thumbnail of one device: the frame as it arrived, and the whole picture after it."""
 
     device_id: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
@@ -69,8 +68,7 @@ def sign_command(
     return SignedCommand(body=body, signature=signature)
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
+class Recipient(msgspec.Struct, frozen=True):
     """The device checking a command: its id and the group it was enrolled into."""
 
     device_id: str

@@ -10,8 +10,9 @@ the frame with the previous sequence number: after a gap, the console asks for a
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+
+import msgspec
 
 from .errors import ErrorCode, PeerError, UsageError
 
@@ -53,8 +54,7 @@ class FrameKind(IntEnum):
     TILES = 1  # changed patches, to paste onto the previous frame of the stream
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(msgspec.Struct, frozen=True):
     """One whole picture of one stream. `stream` tells the console which device it shows."""
 
     stream: int
@@ -72,8 +72,7 @@ class Frame:
             raise UsageError(f"image of {len(self.image)} bytes is empty or over {MAX_IMAGE_BYTES}")
 
 
-@dataclass(frozen=True, slots=True)
-class Patch:
+class Patch(msgspec.Struct, frozen=True):
     """A rectangle of the thumbnail and its new pixels, encoded as an image of exactly that size."""
 
     x: int
@@ -83,8 +82,7 @@ class Patch:
     image: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class TileFrame:
+class TileFrame(msgspec.Struct, frozen=True):
     """What changed since the previous frame of the stream: patches to paste, in any order.
 
     `width` and `height` are those of the whole picture the patches apply to; a console
@@ -115,8 +113,7 @@ class TileFrame:
 AnyFrame = Frame | TileFrame
 
 
-@dataclass(frozen=True, slots=True)
-class FrameHeader:
+class FrameHeader(msgspec.Struct, frozen=True):
     """A frame's header, read and checked without copying its pictures."""
 
     kind: FrameKind

@@ -27,7 +27,6 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TypeVar
 
@@ -146,16 +145,14 @@ class _Transcript(msgspec.Struct, array_like=True):
     token_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class HubPins:
+class HubPins(msgspec.Struct, frozen=True):
     """The keys a client trusts: the hub's and the organisation's fingerprints."""
 
     hub: str
     org: str
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(msgspec.Struct, frozen=True):
     """A client that proved it holds `key`; the hub layer decides whether to admit it."""
 
     role: ClientRole

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from .ed25519 import KEY_BYTES, SIGNATURE_BYTES, backend, new_secret
 from .errors import ErrorCode, PeerError, UsageError
@@ -31,8 +32,7 @@ def fingerprint(raw_public_key: bytes) -> str:
     return hashlib.sha256(raw_public_key).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class PublicKey:
+class PublicKey(msgspec.Struct, frozen=True):
     """A peer's Ed25519 public key, as its 32 raw bytes."""
 
     raw: bytes

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Literal
 
@@ -242,8 +241,7 @@ def newer_than(offered: SignedPolicy, held: SignedPolicy | None) -> bool:
 # --- Windows and decisions -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """A verified policy's rules with its time zone resolved (zoneinfo, by the caller)."""
 
     rules: PolicyRules
@@ -327,8 +325,7 @@ def _clock(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
-@dataclass(frozen=True, slots=True)
-class Allowed:
+class Allowed(msgspec.Struct, frozen=True):
     window: str
 
     @property
@@ -336,8 +333,7 @@ class Allowed:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(msgspec.Struct, frozen=True):
     """Not allowed now; `reason` is a sentence naming the window, for the person refused."""
 
     window: str
