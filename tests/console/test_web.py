@@ -242,6 +242,34 @@ def as_bytes(data: str | bytes) -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
+# A CSI escape sequence (colours, cursor moves), and one cut off at the end of a frame.
+_ESCAPE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_UNFINISHED_ESCAPE = re.compile(rb"\x1b(\[[0-9;?]*)?$")
+
+
+class TerminalText:
+    """The words the console wrote to the browser, escape sequences taken out.
+
+    Textual redraws only what changed, cut at the edges of every widget on the screen and
+    under a dialog, with a cursor move before each piece: on a busy machine a dialog's title
+    can arrive as "Lock all 4" and " devices" with a cursor move between. Without the
+    escape sequences the pieces of one line join again.
+    """
+
+    def __init__(self) -> None:
+        self.text = bytearray()
+        self._unfinished = b""
+
+    def add(self, data: bytes) -> None:
+        data = self._unfinished + data
+        tail = _UNFINISHED_ESCAPE.search(data)
+        self._unfinished = data[tail.start() :] if tail else b""
+        self.text.extend(_ESCAPE.sub(b"", data[: tail.start()] if tail else data))
+
+    def __contains__(self, words: bytes) -> bool:
+        return words in self.text
+
+
 def screenshot_colours(png: bytes) -> tuple[int, int]:
     """(distinct colours at 4 bits a channel, pixels near the lock screen's colour)."""
     with Image.open(io.BytesIO(png)) as image:
@@ -259,6 +287,14 @@ def screenshot_colours(png: bytes) -> tuple[int, int]:
         if max(abs(r - target[0]), abs(g - target[1]), abs(b - target[2])) <= 24:
             locked += count
     return len(colours), locked
+
+
+def test_words_drawn_in_pieces_read_as_one_text() -> None:
+    terminal = TerminalText()
+    for chunk in (b"\x1b[1m\x1b[38;2;1;2;3mLock all 4", b"\x1b[12", b";40H devices\x1b[0m\x1b"):
+        terminal.add(chunk)
+    assert b"Lock all 4 devices" in terminal
+    assert bytes(terminal.text) == b"Lock all 4 devices"
 
 
 @needs_chromium
@@ -286,10 +322,10 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             refused = await page.goto(served.base_url + "/")
             assert refused is not None and refused.status == 403
             # What the console sends the browser: terminal output, where its words can be read.
-            received = bytearray()
+            received = TerminalText()
 
             def on_websocket(ws: WebSocket) -> None:
-                ws.on("framereceived", lambda data: received.extend(as_bytes(data)))
+                ws.on("framereceived", lambda data: received.add(as_bytes(data)))
 
             page.on("websocket", on_websocket)
             await page.goto(served.url)
@@ -307,27 +343,35 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
                     await asyncio.sleep(0.5)
             assert screenshot_colours(shots[-1])[1] < 2000, "no screen is locked yet"
 
-            await page.mouse.click(640, 400)  # focus the terminal
-            # ctrl+a is the console's own select-all. The grid's "a" does the same, but only
-            # once the grid has focus, which the click gives it later, through the console's
-            # message queues: a key sent at once could reach the console before that.
-            await page.keyboard.press("Control+a")
-            await poll_until(lambda: b"4 of 4 selected" in received, "every device selected")
-            await page.keyboard.press("l")  # lock: the dialog asks for a note
-            # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
-            await poll_until(lambda: b"Lock all 4 devices" in received, "the lock dialog shows")
-            await page.keyboard.type("Eyes on me")
-
             async def where_the_keys_went() -> str:
                 await shot()
                 focused = await page.evaluate(
                     "document.activeElement ? document.activeElement.outerHTML.slice(0, 160) : ''"
                 )
-                output = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(received[-4000:]))
+                output = bytes(received.text[-4000:])
                 return (
                     f"; the page's focused element: {focused!r}; the terminal's last "
                     f"output: {output.decode(errors='replace')[-800:]!r}"
                 )
+
+            await page.mouse.click(640, 400)  # focus the terminal
+            # ctrl+a is the console's own select-all. The grid's "a" does the same, but only
+            # once the grid has focus, which the click gives it later, through the console's
+            # message queues: a key sent at once could reach the console before that.
+            await page.keyboard.press("Control+a")
+            await poll_until(
+                lambda: b"4 of 4 selected" in received,
+                "every device selected",
+                context=where_the_keys_went,
+            )
+            await page.keyboard.press("l")  # lock: the dialog asks for a note
+            # Keys typed before the dialog is up would go to the grid: wait till it is drawn.
+            await poll_until(
+                lambda: b"Lock all 4 devices" in received,
+                "the lock dialog shows",
+                context=where_the_keys_went,
+            )
+            await page.keyboard.type("Eyes on me")
 
             # Enter goes once the note is in the field, not while it may still be on its way.
             await poll_until(
@@ -337,7 +381,11 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
             )
             await page.keyboard.press("Enter")
             # Locking several screens at once asks the teacher first.
-            await poll_until(lambda: b"at once?" in received, "the confirmation shows")
+            await poll_until(
+                lambda: b"at once?" in received,
+                "the confirmation shows",
+                context=where_the_keys_went,
+            )
             await page.keyboard.press("y")
             await poll_until(lambda: all(a.desktop.locked for a in room.agents), "all locked")
             assert {a.desktop.lock_message for a in room.agents} == {"Eyes on me"}  # type: ignore[attr-defined]
