@@ -84,6 +84,7 @@ bench: $(READY) system
 	$(BIN)/python -m bench.classroom 100 10
 	$(BIN)/python -m bench.frames 60 $$(command -v veyon-server >/dev/null && echo --veyon)
 	$(BIN)/python -m bench.desktop_latency 20 60 --as-installed $$(command -v veyon-server >/dev/null && echo --veyon)
+	$(BIN)/python -m bench.do_start 20
 	$(BIN)/python -m bench.console_grid 30
 	$(BIN)/python -m bench.session_costs 200 100000
 	$(BIN)/python -m bench.hub_load --agents $(LOAD_AGENTS) --drivers $(LOAD_DRIVERS)
