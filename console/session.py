@@ -107,7 +107,7 @@ class ConsoleSession:
         """The keys put in this console's watches and screenshots; frames are opened with them.
 
         Made at first use: `homeroom-console do` sends a message without loading the sealing
-        code (a tenth of its imports)."""
+        code."""
         from protocol.sealing import SealedWatches
 
         return SealedWatches()

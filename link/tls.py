@@ -9,9 +9,10 @@ class _Context(ssl.SSLContext):
     """An SSLContext that sends an ASCII server name as it is.
 
     The standard library passes every server name through the IDNA codec, whose first use
-    imports it with stringprep and unicodedata: 10 to 20 ms of the 150 ms that
-    `homeroom-console do` spends importing, for "127.0.0.1" or "hub.school.example", which
-    the codec returns unchanged. A name with other characters still goes through it.
+    imports it with stringprep and unicodedata (5 ms here at best, more on a busy machine,
+    before `homeroom-console do` can send anything), for "127.0.0.1" or
+    "hub.school.example", which the codec returns unchanged. A name with other characters
+    still goes through it.
     (`_encode_hostname` is CPython's; were it renamed, names would simply go through the
     codec again.)
     """
