@@ -27,7 +27,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from textual_serve.server import Server
@@ -35,6 +35,8 @@ from textual_serve.server import Server
 if TYPE_CHECKING:
     from .demo import DemoClassroom
 
+#: How long a browser may take to answer the server's ping (see _wait_longer_for_pongs).
+PONG_SECONDS = 60.0
 #: The cookie that carries the key after the first visit.
 KEY_COOKIE = "homeroom_console_key"
 DEFAULT_WEB_HOST = "127.0.0.1"
@@ -111,6 +113,24 @@ class _GatedServer(Server):
 
     async def on_startup(self, app: web.Application) -> None:
         """Quiet: `serve_console` prints the address, key included, itself."""
+
+    async def _process_messages(self, websocket: web.WebSocketResponse, app_service: Any) -> None:
+        _wait_longer_for_pongs(websocket)
+        await super()._process_messages(websocket, app_service)
+
+
+def _wait_longer_for_pongs(websocket: web.WebSocketResponse) -> None:
+    """Give a busy browser PONG_SECONDS to answer the server's ping, not 7.5 s.
+
+    textual-serve pings the browser every 15 s and aiohttp closes the connection, ending the
+    teacher's console, when no answer comes within half of that. A browser drawing a class
+    of live pictures on a busy laptop (or a loaded 2-core test machine) answered later than
+    that and the console ended mid-lesson. A browser that is really gone is still noticed,
+    and TCP notices a dropped connection itself. (`_pong_heartbeat` is aiohttp's own: were it
+    renamed, the 7.5 s would simply stay.)
+    """
+    if hasattr(websocket, "_pong_heartbeat"):
+        websocket._pong_heartbeat = PONG_SECONDS
 
 
 @dataclass(frozen=True)
