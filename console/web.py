@@ -27,12 +27,14 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from textual_serve.server import Server
 
 if TYPE_CHECKING:
+    from textual_serve.app_service import AppService
+
     from .demo import DemoClassroom
 
 #: How long a browser may take to answer the server's ping (see _wait_longer_for_pongs).
@@ -114,7 +116,9 @@ class _GatedServer(Server):
     async def on_startup(self, app: web.Application) -> None:
         """Quiet: `serve_console` prints the address, key included, itself."""
 
-    async def _process_messages(self, websocket: web.WebSocketResponse, app_service: Any) -> None:
+    async def _process_messages(
+        self, websocket: web.WebSocketResponse, app_service: AppService
+    ) -> None:
         _wait_longer_for_pongs(websocket)
         await super()._process_messages(websocket, app_service)
 
