@@ -390,6 +390,8 @@ class ClassroomApp(App[None]):
         if self._current_class is not None and self._current_class not in self._teacher_classes:
             self._current_class = None  # the class is gone, or no longer the teacher's
         self._show_current_class()
+        if isinstance(self.screen, ClassPicker):
+            self.screen.show_teacher_classes(list(self._teacher_classes.values()))
 
     def on_request_refused(self, message: RequestRefused) -> None:
         self.notify(printable(message.text), severity="error", markup=False)

@@ -40,6 +40,11 @@ class ClassPicker(ModalScreen[str | None]):
         self._current = current
 
     def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Switch class")
+            yield OptionList(*self._options(), id="classes")
+
+    def _options(self) -> list[Option]:
         now = time.time()
         options = [Option("Every device you may see", id="option-all")]
         # Class names come from IT's roster files: shown literally, never as markup.
@@ -47,15 +52,28 @@ class ClassPicker(ModalScreen[str | None]):
             Option(Content(printable(klass.describe(now))), id=f"class-{index}")
             for index, klass in enumerate(self._teacher_classes)
         ]
-        with Vertical(id="dialog"):
-            yield Label("Switch class")
-            yield OptionList(*options, id="classes")
+        return options
 
     def on_mount(self) -> None:
+        self._highlight(self._current)
+        self.query_one(OptionList).focus()
+
+    def _highlight(self, name: str | None) -> None:
         names = [klass.name for klass in self._teacher_classes]
         choices = self.query_one(OptionList)
-        choices.highlighted = names.index(self._current) + 1 if self._current in names else 0
-        choices.focus()
+        choices.highlighted = names.index(name) + 1 if name in names else 0
+
+    def show_teacher_classes(self, classes: Sequence[ClassView]) -> None:
+        """Show the classes the hub just sent (the picker asks for them as it opens, and a
+        teacher who opens it right after starting the console must not see an empty list);
+        the highlight stays on the class it was on, when that class is still there."""
+        choices = self.query_one(OptionList)
+        index = choices.highlighted
+        on = self._teacher_classes[index - 1].name if index else None
+        self._teacher_classes = classes
+        choices.clear_options()
+        choices.add_options(self._options())
+        self._highlight(on if index else None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -124,3 +124,29 @@ async def test_a_class_name_with_markup_is_shown_literally_in_the_list_and_statu
         assert "Class [bold red]pwned[/]" in status and "\x1b" not in status
         # Ada left the view: the console stops watching her device.
         assert ("d1",) in [call.device_ids for call in await console.calls_to("unwatch")]
+
+
+async def test_classes_that_arrive_while_the_picker_is_open_are_listed_at_once() -> None:
+    """A teacher who presses c right after starting sees the classes as the hub sends them,
+    without closing and opening the list again; the highlight stays where it was."""
+    from console.classes import ClassView
+
+    from .harness import device, running_console
+
+    async with running_console(device("d1", "Ada"), device("d2", "Bilal")) as console:
+        await console.pilot.press("c")
+        await console.wait_until(
+            lambda: isinstance(console.app.screen, ClassPicker), "the class list opens"
+        )
+        choices = console.app.screen.query_one(OptionList)
+        assert choices.option_count == 1  # nothing from the hub yet: every device only
+        console.link.app.classes_changed([ClassView("Maths 7B", "7B", ("d1",))])
+        await console.wait_until(lambda: choices.option_count == 2, "Maths 7B listed")
+        await console.pilot.press("down")
+        assert choices.highlighted == 1
+        classes = [ClassView("Art 7B", "7B", ("d2",)), ClassView("Maths 7B", "7B", ("d1",))]
+        console.link.app.classes_changed(classes)
+        await console.wait_until(lambda: choices.option_count == 3, "Art 7B listed too")
+        assert choices.highlighted == 2  # still on Maths 7B, now second
+        await console.pilot.press("enter")
+        await console.wait_until(lambda: console.grid.device_ids == ("d1",), "only Ada")
