@@ -519,7 +519,7 @@ async def _ui_process(agent: psutil.Process) -> psutil.Process:
 
 def veyon_message_times(display: str, watcher: MapWatcher, rounds: int) -> list[float]:
     """`veyon-cli` sending Veyon's text message to its server on `display`, to the window."""
-    from .frames import configure_veyon
+    from .frames import configure_veyon, stop_veyon
 
     configure_veyon()
     server = subprocess.Popen(
@@ -539,14 +539,14 @@ def veyon_message_times(display: str, watcher: MapWatcher, rounds: int) -> list[
                 ["veyon-cli", "feature", "start", "127.0.0.1", "TextMessage", text],
                 check=True,
                 capture_output=True,
-                timeout=30,
+                # The warm-up round may wait for a first start (Qt's font caches, seen > 30 s).
+                timeout=30 if index else 180,
             )
             mapped = watcher.mapped_since(VEYON_MESSAGE_TITLE, start)
             if index >= 1:
                 times.append(mapped - start)
     finally:
-        server.terminate()
-        server.wait()
+        stop_veyon(server)
     return times
 
 

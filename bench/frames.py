@@ -213,6 +213,29 @@ def veyon_bytes_sent() -> int:
     return sum(int(found) for found in re.findall(r"bytes_sent:(\d+)", output))
 
 
+def stop_veyon(server: subprocess.Popen[Any], *others: subprocess.Popen[Any]) -> None:
+    """Stop Veyon's server, its helpers and `others`.
+
+    The server's helpers (its x11vnc, workers) outlive it unless stopped one by one, and
+    would hold its ports: the next run's server then cannot listen, and every `veyon-cli`
+    call waits 30 s for a connection.
+    """
+    helpers = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        helpers = psutil.Process(server.pid).children(recursive=True)
+    for process in (*others, server):
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for helper in helpers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            helper.terminate()
+    psutil.wait_procs(helpers, timeout=10)
+
+
 async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path) -> dict[str, Any]:
     """Veyon's server on the display, and its WebAPI fetching a 320 px JPEG every second."""
     environment = {**os.environ, "DISPLAY": display}
@@ -263,22 +286,7 @@ async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path
         wall = time.perf_counter() - start
         after = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
     finally:
-        # The server's helpers (its x11vnc, workers) outlive it unless stopped one by one,
-        # and would hold its ports for the next run.
-        helpers = []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            helpers = psutil.Process(server.pid).children(recursive=True)
-        for process in (webapi, server):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for helper in helpers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                helper.terminate()
-        psutil.wait_procs(helpers, timeout=10)
+        stop_veyon(server, webapi)
         log.close()
     return {
         "scene": name,
