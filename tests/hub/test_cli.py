@@ -367,7 +367,8 @@ class School:
     shapes: set[tuple[str, ...]] = field(default_factory=set)
     running: list[Background] = field(default_factory=list)
     watcher: Watcher | None = None
-    tmux_socket: str = f"homeroom-hints-{os.getpid()}"
+    tmux_socket: str = ""
+    consoles_opened: int = 0
 
     async def run(self, command: str, expect: int = 0, *, follow: bool = True) -> str:
         """Run a command line typed by IT; then follow each hint it prints (unless told)."""
@@ -458,14 +459,17 @@ class School:
         self.running.append(Background(process, hint))
         return self.running[-1]
 
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(
+    def _tmux(self, *args: str, check: bool = False) -> str:
+        done = subprocess.run(
             ["tmux", "-L", self.tmux_socket, "-f", "/dev/null", *args],
             capture_output=True,
             text=True,
             check=False,
             timeout=scaled(20),
-        ).stdout
+        )
+        # A terminal that never opened would otherwise look like a console that drew nothing.
+        assert not check or done.returncode == 0, f"tmux {args[0]}: {done.stderr}"
+        return done.stdout
 
     def _open_console(self, argv: list[str], hint: str) -> None:
         """The console app in a real terminal: it must sign in, then quit cleanly on q."""
@@ -474,7 +478,10 @@ class School:
             f"cd {shlex.quote(str(self.desk))} && export {exports}; "
             f"{shlex.join(argv)}; echo console-exited-$?; read done"
         )
-        self._tmux("new-session", "-d", "-s", "hint", "-x", "140", "-y", "45", script)
+        # A tmux server of its own for each console: the last one's may still be exiting.
+        self.consoles_opened += 1
+        self.tmux_socket = f"homeroom-hints-{os.getpid()}-{self.consoles_opened}"
+        self._tmux("new-session", "-d", "-s", "hint", "-x", "140", "-y", "45", script, check=True)
         try:
 
             def screen() -> str:
