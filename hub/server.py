@@ -62,6 +62,7 @@ from protocol.messages import (
     Status,
     Submit,
     encode_message,
+    prepare_message_decoder,
 )
 from protocol.tokens import secret_hash
 
@@ -193,6 +194,8 @@ class Hub:
         """
         from .tls import server_context
 
+        # A hub decodes messages of every kind all day: one decoder for all, in one pass each.
+        prepare_message_decoder()
         ssl = (
             server_context(str(self.keyring.tls_cert_path), str(self.keyring.tls_key_path))
             if tls

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from protocol.frames import MAX_FRAME_BYTES
 from protocol.handshake import ClientHandshake, channel_of
-from protocol.messages import encode_message, prepare_message_decoder
+from protocol.messages import encode_message
 from protocol.tokens import is_loopback
 
 from .tls import client_context
@@ -35,22 +35,15 @@ async def open_session(
             f"{url} is not encrypted: plain ws:// is only for a hub on this same computer. "
             "Use the wss:// address IT gave you."
         )
-    # The first message needs the message decoder, which takes tens of milliseconds to build
-    # once per process: build it on a thread while the hub works on the TLS handshake.
-    prepared = asyncio.create_task(asyncio.to_thread(prepare_message_decoder))
-    try:
-        ws = await connect(
-            url,
-            ssl=client_context() if secure else None,
-            max_size=MAX_FRAME_BYTES,
-            compression=None,
-            open_timeout=open_timeout,
-            proxy=None,
-            user_agent_header="Homeroom",
-        )
-    except BaseException:
-        prepared.cancel()  # its thread finishes on its own; nothing waits for it
-        raise
+    ws = await connect(
+        url,
+        ssl=client_context() if secure else None,
+        max_size=MAX_FRAME_BYTES,
+        compression=None,
+        open_timeout=open_timeout,
+        proxy=None,
+        user_agent_header="Homeroom",
+    )
     try:
         channel = b""
         if secure:
@@ -60,7 +53,6 @@ async def open_session(
         # A server that accepts the connection and then says nothing must not hold us.
         async with asyncio.timeout(open_timeout):
             await ws.send(encode_message(handshake.start()).decode())
-            await prepared  # the hub reads our hello meanwhile
             proof = handshake.step(await ws.recv())
             assert proof is not None
             await ws.send(encode_message(proof).decode())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocol import messages
 from protocol.commands import ReplayCache
 from protocol.credentials import StaffCredential
 from protocol.errors import GUIDANCE, ErrorCode, PeerError
@@ -25,10 +26,44 @@ from protocol.messages import (
     encode_message,
 )
 from protocol.tokens import parse_token
+from tests.support import fresh_python
 
 from .strategies import of
 
 SLOW = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+
+
+# Two ways to decode one message: the type it names first, then that type's decoder (agents
+# and consoles), or one decoder for every type at once (the hub). A peer must not be able to
+# tell which: the same message, or the same refusal in the same words.
+
+
+@contextlib.contextmanager
+def all_types_at_once(on: bool) -> Iterator[None]:
+    before = messages._all_at_once
+    if on:
+        messages.prepare_message_decoder()
+    messages._all_at_once = on
+    try:
+        yield
+    finally:
+        messages._all_at_once = before
+
+
+def both_ways(data: bytes) -> list[object]:
+    outcomes: list[object] = []
+    for on in (False, True):
+        with all_types_at_once(on):
+            try:
+                outcomes.append(decode_message(data))
+            except PeerError as error:
+                outcomes.append((error.code, error.detail))
+    return outcomes
+
+
+def agree(data: bytes) -> None:
+    by_type, at_once = both_ways(data)
+    assert by_type == at_once, data
 
 
 @pytest.mark.parametrize("message_type", MESSAGE_TYPES, ids=lambda t: t.__name__)
@@ -38,7 +73,7 @@ def test_every_message_type_round_trips(message_type: type[Message], data: st.Da
     message = data.draw(of(message_type))
     encoded = encode_message(message)
     if len(encoded) <= message_type.MAX_BYTES:
-        assert decode_message(encoded) == message
+        assert both_ways(encoded) == [message, message]
     else:
         with pytest.raises(PeerError) as caught:
             decode_message(encoded)
@@ -114,8 +149,7 @@ type_names = st.sampled_from([str(t.__struct_config__.tag) for t in MESSAGE_TYPE
 @given(body=st.dictionaries(st.text(max_size=12), json_values, max_size=6), tag=type_names)
 def test_random_json_raises_only_peer_errors(body: dict[str, object], tag: str) -> None:
     body["type"] = tag
-    with contextlib.suppress(PeerError):
-        decode_message(json.dumps(body).encode())
+    agree(json.dumps(body).encode())  # and only PeerError escapes
 
 
 @settings(max_examples=200)
@@ -125,8 +159,7 @@ def test_mutated_valid_messages_raise_only_peer_errors(data: st.DataObject) -> N
     value = msgspec.to_builtins(data.draw(of(message_type)))
     key = data.draw(st.sampled_from(sorted(value)))
     value[key] = data.draw(json_values)
-    with contextlib.suppress(PeerError):
-        decode_message(json.dumps(value).encode())
+    agree(json.dumps(value).encode())  # and only PeerError escapes
 
 
 def test_invalid_utf8_inside_a_string_is_a_peer_error() -> None:
@@ -145,3 +178,40 @@ def test_size_limits_count_bytes_even_for_text_frames() -> None:
     with pytest.raises(PeerError) as caught:
         decode_message(text)
     assert caught.value.code is ErrorCode.TOO_LARGE
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=512))
+def test_both_ways_agree_on_random_bytes(data: bytes) -> None:
+    agree(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type": "status", "type": "event", "kind": "x", "at": 1}',  # named twice
+        b'{"type": "event", "type": "status", "locked": true}',
+        b'{"kind": "x", "at": 1, "type": "event"}',  # named last
+        b'{"type": "event", "kind": "x", "at": 1, "extra": [[[[[]]]]]}',
+        b'{"type": 7}',
+        b'{"type": null, "locked": true}',
+        b'{"type": "Status", "locked": true}',
+        b'{"type": "status\\u0000", "locked": true}',
+        b'{"x": ' + b"[" * 10_000 + b"]" * 10_000 + b', "type": "status"}',  # deep, skipped
+        b'"status"',
+        b"",
+        b'{"type": "status", "locked": tru',
+    ],
+)
+def test_both_ways_agree_on_awkward_messages(data: bytes) -> None:
+    agree(data)
+
+
+def test_a_client_builds_only_the_decoders_of_the_types_it_meets() -> None:
+    code = (
+        "from protocol import codec, messages\n"
+        "data = messages.encode_message(messages.Event(kind='x', at=1))\n"
+        "assert messages.decode_message(data) == messages.Event(kind='x', at=1)\n"
+        "print(sorted(getattr(k, '__name__', 'union') for k in codec._decoders))"
+    )
+    assert fresh_python(code).split() == ["['Event']"]
