@@ -1,7 +1,5 @@
 """The action vocabulary of the whole product: typed arguments and the roles allowed."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
 

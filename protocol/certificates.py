@@ -1,7 +1,5 @@
 """Organisation-signed certificates for the hub and for each staff member."""
 
-from __future__ import annotations
-
 import secrets
 from collections.abc import Collection
 from enum import StrEnum

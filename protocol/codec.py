@@ -8,8 +8,6 @@ validates events in their constructor for the same reason). A value that exists
 is one the peer accepts.
 """
 
-from __future__ import annotations
-
 from threading import get_ident
 from typing import Any, ClassVar, TypeVar
 

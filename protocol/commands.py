@@ -1,7 +1,5 @@
 """Signed command envelopes and the one verification function hub and agent share."""
 
-from __future__ import annotations
-
 import secrets
 from collections.abc import Collection, Sequence
 from typing import Annotated
@@ -80,7 +78,7 @@ def verify_command(
     *,
     org_key: PublicKey,
     now: int,
-    replay: ReplayCache | None,
+    replay: "ReplayCache | None",
     revoked: Collection[str] = (),
     recipient: Recipient | None = None,
 ) -> CommandBody:
@@ -177,7 +175,7 @@ class ReplayCache:
     @classmethod
     def from_bytes(
         cls, data: bytes, *, capacity: int = 100_000, per_issuer: int | None = None
-    ) -> ReplayCache:
+    ) -> "ReplayCache":
         items = decode_as(data, list[tuple[bytes, int, str]], "replay cache")
         cache = cls(capacity=max(capacity, len(items)), per_issuer=per_issuer)
         for nonce, expires_at, issuer in items:

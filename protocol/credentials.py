@@ -1,7 +1,5 @@
 """A staff member's credential: what `homeroom-hub staff add` writes and the console reads."""
 
-from __future__ import annotations
-
 import msgspec
 
 from .certificates import Certificate
@@ -38,7 +36,7 @@ class StaffCredential(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return msgspec.json.format(msgspec.json.encode(self))
 
     @classmethod
-    def decode(cls, data: bytes) -> StaffCredential:
+    def decode(cls, data: bytes) -> "StaffCredential":
         credential: StaffCredential = decode_as(data, cls, "staff credential")
         if credential.key.public.raw != credential.certificate.body.subject_key:
             raise PeerError(ErrorCode.MALFORMED, "credential key and certificate differ")

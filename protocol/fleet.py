@@ -1,7 +1,5 @@
 """The fleet as IT sees it: each device's life cycle (asset tag, student, state) and facts."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated
 

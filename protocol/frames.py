@@ -7,8 +7,6 @@ high half of the format byte says which kind follows. A tile frame applies only 
 the frame with the previous sequence number: after a gap, the console asks for a keyframe.
 """
 
-from __future__ import annotations
-
 import struct
 from enum import IntEnum
 

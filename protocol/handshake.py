@@ -21,8 +21,6 @@ Until Welcome, application messages and frames are refused; after it, each
 side accepts only the message types in `ACCEPTED` for the peer's role.
 """
 
-from __future__ import annotations
-
 import hashlib
 import secrets
 import time

@@ -1,7 +1,5 @@
 """Ed25519 keys, fingerprints and domain-separated signatures for every identity."""
 
-from __future__ import annotations
-
 import hashlib
 from enum import StrEnum
 
@@ -70,11 +68,11 @@ class PrivateKey:
         self.public = PublicKey(backend().public_key(self._secret))
 
     @classmethod
-    def generate(cls) -> PrivateKey:
+    def generate(cls) -> "PrivateKey":
         return cls(new_secret())
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> PrivateKey:
+    def from_bytes(cls, raw: bytes) -> "PrivateKey":
         return cls(raw)
 
     def to_bytes(self) -> bytes:

@@ -1,7 +1,5 @@
 """Every control message on the wire, as immutable typed values with strict decoding."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -505,7 +503,7 @@ class Error(Message, tag="error", frozen=True):
     ref: Annotated[str, Meta(max_length=MAX_ERROR_REF)] | None = None
 
     @classmethod
-    def from_peer_error(cls, error: PeerError, ref: str | None = None) -> Error:
+    def from_peer_error(cls, error: PeerError, ref: str | None = None) -> "Error":
         return cls(code=error.code, message=GUIDANCE[error.code], ref=ref)
 
 

@@ -21,8 +21,6 @@ Pure: no files, no clock. The caller turns `time_zone` into a tzinfo (zoneinfo r
 system's tz database) and passes the time and, where known, the device's address.
 """
 
-from __future__ import annotations
-
 import ipaddress
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -250,7 +248,7 @@ class Policy(msgspec.Struct, frozen=True):
     sequence: int = 0
 
     @classmethod
-    def of(cls, body: PolicyBody, zone: tzinfo) -> Policy:
+    def of(cls, body: PolicyBody, zone: tzinfo) -> "Policy":
         return cls(body.rules, zone, body.group, body.sequence)
 
 

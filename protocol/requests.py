@@ -7,8 +7,6 @@ certificates travel between them, as files a person carries. So the hub's folder
 holds a key that can certify anyone, and nobody but a staff member holds their key.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 import msgspec
@@ -49,7 +47,7 @@ class CertificateRequest(WireStruct, frozen=True):
         return msgspec.json.format(msgspec.json.encode(self))
 
     @classmethod
-    def decode(cls, data: bytes, what: str = "certificate request") -> CertificateRequest:
+    def decode(cls, data: bytes, what: str = "certificate request") -> "CertificateRequest":
         """Decode and check the proof of possession, or raise PeerError."""
         request: CertificateRequest = decode_as(data, cls, what)
         request.subject.verify(
@@ -79,7 +77,7 @@ class HubGrant(WireStruct, frozen=True):
         return msgspec.json.format(msgspec.json.encode(self))
 
     @classmethod
-    def decode(cls, data: bytes, what: str = "hub certificate") -> HubGrant:
+    def decode(cls, data: bytes, what: str = "hub certificate") -> "HubGrant":
         grant: HubGrant = decode_as(data, cls, what)
         if grant.certificate.body.role is not Role.HUB:
             raise PeerError(
@@ -105,6 +103,6 @@ class StaffCard(WireStruct, frozen=True):
         return msgspec.json.format(msgspec.json.encode(self))
 
     @classmethod
-    def decode(cls, data: bytes, what: str = "staff card") -> StaffCard:
+    def decode(cls, data: bytes, what: str = "staff card") -> "StaffCard":
         card: StaffCard = decode_as(data, cls, what)
         return card

@@ -9,8 +9,6 @@ Signing needs only the organisation key and the serials, so the hub signs today 
 holds that key) and a tool on an admin's own machine can sign the same lists later.
 """
 
-from __future__ import annotations
-
 from collections.abc import Collection
 from typing import Annotated
 

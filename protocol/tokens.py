@@ -1,7 +1,5 @@
 """Enrollment tokens: one copy-pasteable string that lets a device join a group once."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 import hashlib

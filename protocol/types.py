@@ -1,7 +1,5 @@
 """Constrained scalar types shared by every message, so limits are declared once."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import msgspec

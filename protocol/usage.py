@@ -5,8 +5,6 @@ document's name) and never pictures. The device keeps the record itself
 (agent/usage.py); these are the limits the summary travels within.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from msgspec import Meta

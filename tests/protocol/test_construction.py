@@ -369,3 +369,31 @@ def test_fitted_values_build_valid_messages() -> None:
 def test_fit_refuses_a_limit_that_holds_nothing() -> None:
     with pytest.raises(UsageError):
         fit("x", 0)
+
+
+def test_wire_structs_carry_their_field_types_evaluated() -> None:
+    """See protocol/__init__.py: a module of wire structs that postpones its annotations
+    makes msgspec compile them, one by one, in the first command a console sends."""
+    import importlib
+    import pkgutil
+
+    import protocol
+    from protocol.codec import WireStruct
+
+    for module in pkgutil.iter_modules(protocol.__path__):
+        importlib.import_module(f"protocol.{module.name}")
+    postponed = {
+        f"{kind.__module__}.{kind.__qualname__}"
+        for kind in _subclasses(WireStruct)
+        if kind.__module__.startswith("protocol.")
+        and any(isinstance(hint, str) for hint in vars(kind).get("__annotations__", {}).values())
+    }
+    assert not postponed, f"annotations postponed (a string each) in {sorted(postponed)}"
+
+
+def _subclasses(kind: type) -> list[type]:
+    found: list[type] = []
+    subclasses: list[type] = kind.__subclasses__()
+    for sub in subclasses:
+        found += [sub, *_subclasses(sub)]
+    return found
