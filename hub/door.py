@@ -364,6 +364,9 @@ class Door:
             self._loop.remove_reader(visit.sock.fileno())
             _reset(visit.sock)
             visit.sock = None
+        elif visit.handoff is not None:
+            # Still in TLS: its connection exists but has no transport before TLS is done.
+            visit.handoff.cancel()  # asyncio closes the socket of a cancelled TLS handshake
         elif visit.connection is not None:
             connection = visit.connection
             if reason is not None and connection.protocol.state is State.OPEN:
@@ -373,8 +376,6 @@ class Door:
                 closing.add_done_callback(self._closing.discard)
             else:
                 connection.transport.abort()
-        elif visit.handoff is not None:
-            visit.handoff.cancel()  # asyncio closes the socket of a cancelled TLS handshake
         self.left(visit)
 
 

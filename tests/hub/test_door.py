@@ -143,6 +143,22 @@ async def test_a_flood_from_one_address_is_limited_while_others_connect(
             sock.close()
 
 
+async def test_a_peer_stuck_in_tls_is_let_go_for_a_newcomer(tmp_path: Path) -> None:
+    """One TLS slot, taken by a peer that said hello and nothing more: the next peer to come
+    takes its place at once. (Letting the stuck one go once failed on its connection, which
+    has no transport before TLS is done, and the door then handed no one a slot again.)"""
+    limits = DoorLimits(tls_slots=1, tls_patience=0.0)
+    async with classroom(tmp_path, door_limits=limits) as room:
+        door = door_of(room)
+        stuck = await dial(room, "127.0.0.5")
+        await asyncio.get_running_loop().sock_sendall(stuck, client_hello())
+        await settled(lambda: len(door.in_tls) == 1)
+        await lock_arrives(room, "Ada's laptop")
+        assert door.tally.total  # the stuck peer was let go, and counted
+        await hung_up(stuck)
+        stuck.close()
+
+
 @pytest.mark.slow
 async def test_2000_stalled_tls_handshakes_do_not_stop_a_device_or_a_lock(tmp_path: Path) -> None:
     async with classroom(tmp_path) as room:
