@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -67,7 +68,11 @@ class ClassPicker(ModalScreen[str | None]):
         """Show the classes the hub just sent (the picker asks for them as it opens, and a
         teacher who opens it right after starting the console must not see an empty list);
         the highlight stays on the class it was on, when that class is still there."""
-        choices = self.query_one(OptionList)
+        try:
+            choices = self.query_one(OptionList)
+        except NoMatches:  # pushed but not composed yet: composing lists these
+            self._teacher_classes = classes
+            return
         index = choices.highlighted
         on = self._teacher_classes[index - 1].name if index else None
         self._teacher_classes = classes

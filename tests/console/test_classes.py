@@ -150,3 +150,18 @@ async def test_classes_that_arrive_while_the_picker_is_open_are_listed_at_once()
         assert choices.highlighted == 2  # still on Maths 7B, now second
         await console.pilot.press("enter")
         await console.wait_until(lambda: console.grid.device_ids == ("d1",), "only Ada")
+
+
+async def test_classes_that_arrive_before_the_picker_is_drawn_are_listed() -> None:
+    from console.classes import ClassView
+
+    from .harness import device, running_console
+
+    async with running_console(device("d1", "Ada")) as console:
+        picker = ClassPicker([], None)
+        picker.show_teacher_classes([ClassView("Maths 7B", "7B", ("d1",))])  # not composed yet
+        await console.app.push_screen(picker)
+        await console.wait_until(
+            lambda: picker.is_mounted and picker.query_one(OptionList).option_count == 2,
+            "every device and Maths 7B listed",
+        )
