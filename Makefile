@@ -8,8 +8,10 @@ OLDEST := .venv-oldest
 # One distribution per role, built from this tree (installers/packages/, README.md).
 ROLES  := $(addprefix installers/packages/,core agent hub console)
 PARTS  := protocol link hub agent console
-# Debian packages the desktop and browser tests and the demo need, by the command each provides.
-SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux chromium:chromium
+# Debian packages the desktop, browser and TLS offload tests and the demo need, by the command
+# each provides (without haproxy and nginx the offload tests skip, and CI would not run them).
+SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux chromium:chromium \
+	haproxy:haproxy nginx:nginx
 FUZZ_SECONDS ?= 300
 # The hub under a school's load (bench/hub_load): devices simulated in DRIVERS processes.
 LOAD_AGENTS  ?= 5000
