@@ -78,7 +78,7 @@ class ClassPicker(ModalScreen[str | None]):
         self._teacher_classes = classes
         choices.clear_options()
         choices.add_options(self._options())
-        self._highlight(on if index else None)
+        self._highlight(on)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
