@@ -59,7 +59,7 @@ unit: $(READY) system
 	$(BIN)/pytest -q
 
 # The suite with a line-coverage report. Apart from `make test`: on Python 3.11 the tracer
-# doubles the suite's time (21 against 11 minutes), and CI has no use for the figure.
+# doubles the suite's time (21 against 12.5 minutes here), and CI has no use for the figure.
 coverage: $(READY) system
 	$(BIN)/pytest -q $(addprefix --cov=,$(PARTS)) --cov-report=term:skip-covered
 
