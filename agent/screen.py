@@ -103,6 +103,8 @@ def shrink_bgrx(pixels: Any, size: tuple[int, int], factor: int) -> Image.Image:
     against 6.5 ms, measured on a loaded machine). Text loses a little contrast, nothing a
     320 px thumbnail shows. Blocks start on rows that are multiples of `factor`, so a box
     whose top is one gives exactly that part of the whole screen shrunk, as `reduce_box` does.
+    On X11 the server halves the screen first where it can, exactly (`x11_render`): this
+    serves mss and servers without RENDER.
     """
     from PIL import Image
 

@@ -9,6 +9,9 @@ Two X extensions, both in every Xorg and Xvfb:
 - DAMAGE: the server tells which rectangles of the screen were drawn on. The capture then
   grabs only those, and does not grab at all while nothing is drawn.
 
+And a third where the server has it (every Xorg and Xvfb does): RENDER halves the screen
+before a thumbnail's grab, a quarter of the pixels to copy and shrink (`x11_render`).
+
 How the damage is read, and why it loses nothing: a damage object on the root window
 gathers everything drawn into a region. Each `changed_areas` call moves that region into an
 XFixes region of ours and empties it in one request (DamageSubtract), then reads the
@@ -37,6 +40,7 @@ from Xlib.protocol import rq, structs
 
 from . import xlib_extensions  # noqa: F401  # before any Display is opened
 from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx, shrink_bgrx
+from .x11_render import QueryVersion, ServerHalving
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -91,25 +95,6 @@ class _ShmGetImage(rq.ReplyRequest):
         rq.ReplyLength(),
         rq.Card32("visual"),
         rq.Card32("size"),
-        rq.Pad(16),
-    )
-
-
-class _XFixesQueryVersion(rq.ReplyRequest):
-    _request = rq.Struct(
-        rq.Card8("opcode"),
-        rq.Opcode(0),
-        rq.RequestLength(),
-        rq.Card32("major_version"),
-        rq.Card32("minor_version"),
-    )
-    _reply = rq.Struct(
-        rq.ReplyCode(),
-        rq.Pad(1),
-        rq.Card16("sequence_number"),
-        rq.ReplyLength(),
-        rq.Card32("major_version"),
-        rq.Card32("minor_version"),
         rq.Pad(16),
     )
 
@@ -180,8 +165,11 @@ class X11Screen:
     Every X call holds one lock: the capture runs on worker threads, never two at once.
     """
 
-    def __init__(self, display: str | None = None, *, damage: bool = True) -> None:
-        """Open `display` (default $DISPLAY); `damage=False` grabs everything every time."""
+    def __init__(
+        self, display: str | None = None, *, damage: bool = True, server_halving: bool = True
+    ) -> None:
+        """Open `display` (default $DISPLAY); `damage=False` grabs everything every time, and
+        `server_halving=False` shrinks in this process alone (see `x11_render`)."""
         try:
             self._x = xdisplay.Display(display)
         except (DisplayError, OSError) as error:
@@ -192,6 +180,7 @@ class X11Screen:
         self._shmseg = 0
         self._damage: int | None = None
         self._parts = 0  # the XFixes region each call's damage is moved into
+        self._halving: ServerHalving | None = None
         try:
             # Errors of requests without replies arrive later: keep them for _check_errors.
             self._x.set_error_handler(lambda error, request: self._errors.append(error))
@@ -226,7 +215,7 @@ class X11Screen:
             if damage and xfixes is not None and self._x.has_extension(xdamage.extname):
                 # XFixes serves nothing before a client says which version it speaks.
                 self._xfixes_opcode = xfixes.major_opcode
-                version = _XFixesQueryVersion(
+                version = QueryVersion(
                     display=self._x.display,
                     opcode=self._xfixes_opcode,
                     major_version=2,
@@ -245,10 +234,25 @@ class X11Screen:
                     self._root.change_attributes(event_mask=X.StructureNotifyMask)
             self._x.sync()
             self._check_errors("setting up the screen grab")
+            if server_halving:
+                self._halving = self._halving_if_exact()
         except BaseException:
             self.close()
             raise
         self._known = False  # nothing grabbed yet: the first changed_areas says "unknown"
+
+    def _halving_if_exact(self) -> ServerHalving | None:
+        try:
+            halving = ServerHalving(self._x, self._root, self._size)
+            self._x.sync()
+        except (LookupError, XError):
+            halving = None
+        if self._errors:  # refused by the server: this process shrinks alone
+            self._errors[:] = []
+            if halving is not None:
+                halving.close()
+            return None
+        return halving
 
     @property
     def size(self) -> tuple[int, int]:
@@ -257,6 +261,11 @@ class X11Screen:
     @property
     def reports_damage(self) -> bool:
         return self._damage is not None
+
+    @property
+    def halves_on_server(self) -> bool:
+        """Whether the X server halves the screen before a thumbnail's grab (`x11_render`)."""
+        return self._halving is not None
 
     def _make_room(self, width: int, rows: int) -> None:
         """A segment that holds `rows` rows of `width` pixels, and one row more: an odd
@@ -297,16 +306,20 @@ class X11Screen:
     def _resize_if_needed(self) -> None:
         # The segment grows, if need be, as each grab makes room for itself.
         geometry = self._root.get_geometry()
-        self._size = (int(geometry.width), int(geometry.height))
+        size = (int(geometry.width), int(geometry.height))
+        if size != self._size and self._halving is not None:
+            self._halving.resize(size)
+        self._size = size
 
-    def _bgrx(self, box: Box) -> Any:
-        """The B, G, R, X pixels of `box`, in the shared memory: valid until the next grab."""
+    def _bgrx(self, box: Box, drawable: Any = None) -> Any:
+        """The B, G, R, X pixels of `box` of `drawable` (default: the screen), in the shared
+        memory: valid until the next grab."""
         assert self._segment is not None
         left, top, right, bottom = box
         _ShmGetImage(
             display=self._x.display,
             opcode=self._shm_opcode,
-            drawable=self._root,
+            drawable=self._root if drawable is None else drawable,
             x=left,
             y=top,
             width=right - left,
@@ -347,6 +360,15 @@ class X11Screen:
         from PIL import Image
 
         left, top, right, bottom = box
+        halving = self._halving
+        if (
+            halving is not None
+            and factor % 2 == 0
+            and not any(v % 2 for v in box)
+            and (right - left) // 2 <= halving.size[0]
+            and (bottom - top) // 2 <= halving.size[1]
+        ):
+            return self._grab_halved(box, factor // 2)
         self._make_room(right - left, factor)
         strips = self._strips(box, factor)
         if len(strips) == 1:
@@ -357,6 +379,24 @@ class X11Screen:
             strip_top, strip_bottom = strip[1], strip[3]
             part = shrink_bgrx(self._bgrx(strip), (right - left, strip_bottom - strip_top), factor)
             shrunk.paste(part, (0, (strip_top - top) // factor))  # a copy, before the next grab
+        return bgrx_to_rgb(shrunk)
+
+    def _grab_halved(self, box: Box, factor: int) -> Image.Image:
+        """`box` halved by the X server strip by strip, each strip shrunk `factor` more here
+        (whole blocks of `factor` rows, as in `_grab_shrunk`)."""
+        from PIL import Image
+
+        assert self._halving is not None
+        left, top, right, bottom = box
+        width, height = (right - left) // 2, (bottom - top) // 2
+        self._make_room(width, factor)
+        shrunk = Image.new("RGBX", (-(-width // factor), -(-height // factor)))
+        for strip in self._strips((0, 0, width, height), factor):
+            rows = strip[3] - strip[1]
+            self._halving.halve(left, top + 2 * strip[1], width, rows)
+            pixels = self._bgrx((0, 0, width, rows), self._halving.pixmap)
+            part = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", 0, 1)
+            shrunk.paste(part.reduce(factor) if factor > 1 else part, (0, strip[1] // factor))
         return bgrx_to_rgb(shrunk)
 
     def changed_areas(self) -> list[Box] | None:
@@ -388,6 +428,9 @@ class X11Screen:
                         display=self._x.display, opcode=self._xfixes_opcode, region=self._parts
                     )
                     self._parts = 0
+                if self._halving is not None:
+                    self._halving.close()
+                    self._halving = None
                 self._detach()
                 self._x.close()
             except (XError, OSError, ConnectionError):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -87,8 +88,8 @@ VEYON_FROM_ISSUE = {
 
 
 @contextlib.contextmanager
-def xvfb(screen: str = SCREEN) -> Iterator[str]:
-    """A private Xvfb; yields its DISPLAY once it accepts clients (it writes its number)."""
+def xvfb(screen: str = SCREEN) -> Iterator[tuple[str, int]]:
+    """A private Xvfb; yields its DISPLAY and pid once it accepts clients (it writes its number)."""
     read_fd, write_fd = os.pipe()
     server = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
@@ -104,7 +105,7 @@ def xvfb(screen: str = SCREEN) -> Iterator[str]:
             if not chunk:
                 raise RuntimeError("Xvfb exited before it was ready; is it installed?")
             number += chunk
-        yield f":{int(number)}"
+        yield f":{int(number)}", server.pid
     finally:
         os.close(read_fd)
         server.terminate()
@@ -367,7 +368,10 @@ async def watch_scene(
     port: int,
     seconds: float,
     tk: bool,
+    x_server: int,
 ) -> dict[str, Any]:
+    """The agent watched on scene `name`; `x_server` is the X server's pid: what it spends
+    grabbing (and halving) for the agent is not in the agent's CPU time, so it is counted apart."""
     stats_file = folder / f"stats-{name}.json"
     inbox = Inbox()
     collector = asyncio.create_task(collect(session, inbox))
@@ -390,15 +394,18 @@ async def watch_scene(
             while not online():
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # its start (imports, TLS) is not "nobody watching"
-        idle_cpu = cpu_seconds(agent.pid)
+        idle_cpu, idle_server = cpu_seconds(agent.pid), cpu_seconds(x_server)
         await asyncio.sleep(5.0)
         idle = (cpu_seconds(agent.pid) - idle_cpu) / 5.0
+        # The scene's own drawing costs the server this much while nobody watches.
+        server_idle = (cpu_seconds(x_server) - idle_server) / 5.0
         watch = Watch(width=WIDTH, fps=FPS, lease_seconds=60)
         await session.submit(watch, [device_id])
         await asyncio.wait_for(inbox.first.wait(), 30)
         await asyncio.sleep(WARM_UP_SECONDS)
         start = time.perf_counter()
         before = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
+        server_before = cpu_seconds(x_server)
         counts = (inbox.pictures, inbox.whole)
         renewed = start
         while (elapsed := time.perf_counter() - start) < seconds:
@@ -408,6 +415,7 @@ async def watch_scene(
                 renewed = time.perf_counter()
         wall = time.perf_counter() - start
         after = (cpu_seconds(agent.pid), tcp_bytes_sent(agent.pid, port), inbox.frame_bytes)
+        server_watched = (cpu_seconds(x_server) - server_before) / wall
         # While watched: Pillow, mss and the shared-memory grab buffer are loaded by now.
         memory = psutil.Process(agent.pid).memory_full_info()
         await session.submit(Unwatch(), [device_id])
@@ -428,6 +436,8 @@ async def watch_scene(
         "frame_bytes_per_second": round((after[2] - before[2]) / wall, 1),
         "agent_cpu_percent": round(100 * (after[0] - before[0]) / wall, 3),
         "agent_cpu_percent_idle": round(100 * idle, 3),
+        "x_server_cpu_percent_watched": round(100 * server_watched, 3),
+        "x_server_cpu_percent_unwatched": round(100 * server_idle, 3),
         "agent_rss_mib_watched": round(memory.rss / 2**20, 1),
         "agent_uss_mib_watched": round(memory.uss / 2**20, 1),
         "frames": inbox.pictures - counts[0],
@@ -459,16 +469,17 @@ def full_screen_timings(display: str, repeats: int = 200) -> dict[str, float]:
         figures[f"{name}_ms"] = round(statistics.median(wall) * 1000, 3)
         figures[f"{name}_cpu_ms"] = round(statistics.median(cpu) * 1000, 3)
 
-    with X11Screen(display, damage=False) as screen:
-        capture = Capture(screen)
+    def keyframe(capture: Capture) -> None:
+        capture.request_keyframe()
         capture.take(WIDTH)
-        median_ms("full_grab_shrink_compare", lambda: capture.take(WIDTH))
 
-        def keyframe() -> None:
-            capture.request_keyframe()
+    # The X server halving first (as the agent grabs), then the agent shrinking alone.
+    for halving, suffix in ((True, ""), (False, "_shrunk_here")):
+        with X11Screen(display, damage=False, server_halving=halving) as screen:
+            capture = Capture(screen)
             capture.take(WIDTH)
-
-        median_ms("full_grab_whole_picture", keyframe)
+            median_ms(f"full_grab_shrink_compare{suffix}", functools.partial(capture.take, WIDTH))
+            median_ms(f"full_grab_whole_picture{suffix}", functools.partial(keyframe, capture))
     with MssScreen(display) as mss_screen:
         encoder = ThumbnailEncoder()
 
@@ -487,7 +498,7 @@ async def measure(seconds: float, scenes: list[str], tk: bool, veyon: bool) -> d
     if veyon:
         configure_veyon()
     try:
-        with xvfb() as display:
+        with xvfb() as (display, x_server):
             async with hub_process(folder) as (teacher, token, port):
                 state = await enroll(token, "Bench Student", folder / "agent")
                 session = ConsoleSession(teacher)
@@ -505,6 +516,7 @@ async def measure(seconds: float, scenes: list[str], tk: bool, veyon: bool) -> d
                                     port,
                                     seconds,
                                     tk,
+                                    x_server,
                                 )
                             )
                             if veyon:
@@ -571,6 +583,11 @@ def report(figures: dict[str, Any]) -> None:
         for row in figures["scenes"]
     ]
     print(f"agent process memory at the end of each watch, RSS / USS MiB: {memory}")
+    server = [
+        f"{row['x_server_cpu_percent_watched']:.2f} / {row['x_server_cpu_percent_unwatched']:.2f}"
+        for row in figures["scenes"]
+    ]
+    print(f"X server CPU % while watched / the 5 s before (the scene drawing alone): {server}")
     for key, value in figures["full_screen"].items():
         print(f"{key.replace('_', ' ')}: {value}")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.protocol import event as xevent
@@ -129,23 +129,57 @@ def _shared_segments_mapped() -> list[int]:
 
 @pytest.mark.desktop
 @pytest.mark.parametrize("factor", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("server_halving", [False, True], ids=["shrunk here", "halved by X"])
 def test_x11_screen_grabs_large_areas_in_strips_that_make_the_same_picture(
-    quiet_display: str, factor: int
+    quiet_display: str, factor: int, server_halving: bool
 ) -> None:
     from agent.screen import MssScreen
 
     painter = Painter(quiet_display)
     try:
-        # Colours across the rows where strips meet (1280 px: about 100 rows a strip).
+        # Colours across the rows where strips meet (1280 px: about 100 rows a strip), with
+        # edges inside shrink blocks, where averaging every row and every other row differ.
         for index, top in enumerate(range(0, 720, 37)):
             painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
-        with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
-            for box in [(0, 0, 1280, 720), (6, 12, 1211, 719), (0, 198, 1280, 611)]:
+        with (
+            X11Screen(quiet_display, server_halving=server_halving) as screen,
+            MssScreen(quiet_display) as reference,
+        ):
+            assert screen.halves_on_server == server_halving  # Xvfb has RENDER
+            whole = reference.grab()
+            for box in [(0, 0, 1280, 720), (6, 12, 1211, 719), (0, 198, 1280, 612)]:
                 ours = screen.grab_reduced(box, factor)
-                assert ours.tobytes() == reference.grab_reduced(box, factor).tobytes(), box
+                if server_halving and factor % 2 == 0 and not any(v % 2 for v in box):
+                    # Each pixel the average of its whole block, within a grey level.
+                    exact = whole.crop(box).reduce(factor)
+                    assert ours.size == exact.size
+                    assert max(ImageChops.difference(ours, exact).tobytes()) <= 1, box
+                else:  # an odd factor or edge: shrunk here, as mss's grab is
+                    assert ours.tobytes() == reference.grab_reduced(box, factor).tobytes(), box
             # A whole screen went through, and the segment still holds only a strip of it.
             assert screen.grab().tobytes() == reference.grab().tobytes()
             assert _shared_segments_mapped() and max(_shared_segments_mapped()) <= 1 << 19
+    finally:
+        painter.close()
+
+
+@pytest.mark.desktop
+def test_a_server_that_does_not_average_is_not_asked_to_halve(
+    quiet_display: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent import x11_render
+    from agent.screen import MssScreen
+
+    # Nearest-neighbour picks one pixel of each 2x2 block: the test at start must see it.
+    monkeypatch.setattr(x11_render, "_FILTER", "nearest")
+    painter = Painter(quiet_display)
+    try:
+        for index, top in enumerate(range(0, 720, 37)):
+            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
+            assert not screen.halves_on_server
+            box = (0, 0, 1280, 720)
+            assert screen.grab_reduced(box, 6).tobytes() == reference.grab_reduced(box, 6).tobytes()
     finally:
         painter.close()
 
