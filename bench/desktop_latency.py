@@ -8,9 +8,11 @@ the X server maps it: a separate X connection here listens for MapNotify on the 
 so nothing is polled and no tool's start-up time is counted.
 
 Usage: python -m bench.desktop_latency [ROUNDS] [IDLE_SECONDS] [--veyon] [--as-installed]
-(default 20 rounds, 60 s). With --as-installed the agent runs from its role's wheels
-installed alone in a fresh venv, as on a student device (bench/device_install.py); without
-it, from this checkout's development venv, which holds more than a device does.
+[--memory-map] (default 20 rounds, 60 s; --memory-map lists what each process holds
+resident, by mapped file, wherever its memory is printed). With --as-installed the agent
+runs from its role's wheels installed alone in a fresh venv, as on a student device
+(bench/device_install.py); without it, from this checkout's development venv, which holds
+more than a device does.
 
 "Message visible from `homeroom-console do`" starts the venv's installed command as a new
 process each round, its modules compiled to bytecode first as `pip install` does
@@ -55,7 +57,7 @@ from tests.xvfb import running_xvfb
 from .device_install import installed_agent
 from .frames import scene
 from .installed import compile_sources
-from .resident import resident_pages_together
+from .resident import resident_by_mapping, resident_pages_together
 
 MAP_NOTIFY, UNMAP_NOTIFY, DESTROY_NOTIFY, CLIENT_MESSAGE = 19, 18, 17, 33
 SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
@@ -66,6 +68,7 @@ PACE_SECONDS = 0.5
 DEVICE_NAME = "Bench laptop"
 WATCH_WIDTH = 320  # the grid's thumbnails, as in bench.frames
 WATCHED_SECONDS = 20.0
+MEMORY_MAP_LINES = 16
 VEYON_MESSAGE_TITLE = "Message from teacher"  # Veyon 4.7's text message window
 
 
@@ -456,13 +459,19 @@ async def run_rounds(
 
 
 def report_memory(when: str, agent: psutil.Process, ui: psutil.Process) -> None:
-    """Print the memory of the agent and its UI process, each and together."""
+    """Print the memory of the agent and its UI process, each and together (and with
+    --memory-map, what each holds resident, the largest first)."""
     memories = [agent.memory_full_info(), ui.memory_full_info()]
-    for name, memory in zip(("agent", "UI process"), memories, strict=True):
+    for name, memory, pid in zip(
+        ("agent", "UI process"), memories, (agent.pid, ui.pid), strict=True
+    ):
         print(
             f"memory {when}, {name}: RSS {memory.rss / 2**20:.1f} MiB, "
             f"USS {memory.uss / 2**20:.1f} MiB"
         )
+        if "--memory-map" in sys.argv[1:]:
+            for mapped, kilobytes in resident_by_mapping(pid).most_common(MEMORY_MAP_LINES):
+                print(f"    {kilobytes:6,d} KiB  {mapped}")
     print(
         f"memory {when}, together: RSS {sum(m.rss for m in memories) / 2**20:.1f} MiB, "
         f"USS {sum(m.uss for m in memories) / 2**20:.1f} MiB (sums over both processes; "

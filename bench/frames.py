@@ -64,6 +64,7 @@ from protocol.certificates import Role
 from protocol.credentials import StaffCredential
 from protocol.frames import Frame
 
+from .resident import resident_pages_together
 from .scenes import SCENES
 
 SCREEN = "1920x1080x24"
@@ -286,6 +287,7 @@ async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path
             await asyncio.sleep(max(0.0, fetches / FPS - (time.perf_counter() - start)))
         wall = time.perf_counter() - start
         after = (cpu_seconds(server.pid, children=True), veyon_bytes_sent())
+        memory = device_memory(server.pid)
     finally:
         stop_veyon(server, webapi)
         log.close()
@@ -296,6 +298,28 @@ async def watch_with_veyon(name: str, display: str, seconds: float, folder: Path
         "cpu_percent": round(100 * (after[0] - before[0]) / wall, 3),
         "thumbnails": fetches,
         "thumbnail_bytes_per_second": round(fetched_bytes / wall, 1),
+        "memory": memory,
+    }
+
+
+def device_memory(pid: int) -> dict[str, Any]:
+    """Memory of a process and its descendants, as the desktop benchmark counts the agent's:
+    RSS, USS and PSS summed, and each resident page once (needs root)."""
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    names, infos, pids = [], [], []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            infos.append(process.memory_full_info())
+            names.append(process.name())
+            pids.append(process.pid)
+    together = resident_pages_together(pids)
+    return {
+        "processes": names,
+        "rss_mib_each": [round(info.rss / 2**20, 1) for info in infos],
+        "rss_mib_summed": round(sum(info.rss for info in infos) / 2**20, 1),
+        "uss_mib_summed": round(sum(info.uss for info in infos) / 2**20, 1),
+        "pss_mib_summed": round(sum(info.pss for info in infos) / 2**20, 1),
+        "resident_mib_each_page_once": None if together is None else round(together / 2**20, 1),
     }
 
 
@@ -588,6 +612,9 @@ def report(figures: dict[str, Any]) -> None:
         for row in figures["scenes"]
     ]
     print(f"X server CPU % while watched / the 5 s before (the scene drawing alone): {server}")
+    for row in figures["veyon_measured_here"]:
+        if "memory" in row:
+            print(f"Veyon's memory at the end of its watch of {row['scene']}: {row['memory']}")
     for key, value in figures["full_screen"].items():
         print(f"{key.replace('_', ' ')}: {value}")
 

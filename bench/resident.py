@@ -11,10 +11,11 @@ be counted as a set: the memory the device would get back if both ended.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["resident_pages_together"]
+__all__ = ["resident_by_mapping", "resident_pages_together"]
 
 _PAGE = 4096
 _PRESENT = 1 << 63
@@ -47,3 +48,16 @@ def resident_pages_together(pids: Iterable[int]) -> int | None:
     if frames <= {0}:
         return None  # page frame numbers read as 0: only root may see them
     return len(frames) * _PAGE
+
+
+def resident_by_mapping(pid: int) -> Counter[str]:
+    """Resident kilobytes of a process by what is mapped: each file, the heap, anonymous memory."""
+    resident: Counter[str] = Counter()
+    mapped = "[anonymous]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if not fields[0].endswith(":"):  # a mapping's first line: range, perms, ..., path
+            mapped = fields[5] if len(fields) > 5 else "[anonymous]"
+        elif fields[0] == "Rss:":
+            resident[mapped] += int(fields[1])
+    return resident
