@@ -159,6 +159,8 @@ class _SetPictureFilter(rq.Request):
 class ServerHalving:
     """A picture of the root window halved by the X server, drawn into a pixmap on request.
 
+    The pixmap holds half the screen (2 MB at 1920x1080), in the X server, not the agent.
+
     `halve(left, top, width, height)` draws the screen's box at (`left`, `top`) of twice that
     size into the pixmap's top-left corner; read it from `pixmap` with a grab. The caller
     holds its X lock around both, and keeps `left` and `top` even.

@@ -397,6 +397,12 @@ class X11Screen:
             pixels = self._bgrx((0, 0, width, rows), self._halving.pixmap)
             part = Image.frombuffer("RGBX", (width, rows), pixels, "raw", "RGBX", 0, 1)
             shrunk.paste(part.reduce(factor) if factor > 1 else part, (0, strip[1] // factor))
+        if self._errors:
+            # Each grab's reply comes after any error of the halving before it: the server
+            # refused one, so the picture is not the screen. Shrink here from now on.
+            self._errors[:] = []
+            self._halving = None  # its pictures go with the connection
+            return self._grab_shrunk(box, 2 * factor)
         return bgrx_to_rgb(shrunk)
 
     def changed_areas(self) -> list[Box] | None:

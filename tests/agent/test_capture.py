@@ -185,6 +185,24 @@ def test_a_server_that_does_not_average_is_not_asked_to_halve(
 
 
 @pytest.mark.desktop
+def test_a_halving_the_server_refuses_is_grabbed_again_without_it(quiet_display: str) -> None:
+    from agent.screen import MssScreen
+
+    painter = Painter(quiet_display)
+    try:
+        for index, top in enumerate(range(0, 720, 37)):
+            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
+            assert screen._halving is not None
+            screen._halving._free(screen._halving._screen)  # the next halving: BadPicture
+            box = (0, 0, 1280, 720)
+            assert screen.grab_reduced(box, 6).tobytes() == reference.grab_reduced(box, 6).tobytes()
+            assert not screen.halves_on_server
+    finally:
+        painter.close()
+
+
+@pytest.mark.desktop
 def test_damage_comes_merged_and_once_and_a_new_screen_size_asks_for_everything(
     quiet_display: str, painter: Painter
 ) -> None:
