@@ -314,7 +314,16 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            # A window the headless browser can keep drawing while it shares the CPU (the other
+            # pytest-xdist worker, the demo class). Every thumbnail the console redraws is
+            # terminal text in 24-bit colour, and this Chromium draws it on the CPU (WebGL in
+            # SwiftShader). At 1280x800 (142x44 cells) the console wrote about 134 KB/s and
+            # the browser, with a core to itself, drew 89 KB/s: never keeping up, every answer
+            # to a key came behind a backlog of 1-2 MB, 2-15 s late alone and up to 35 s beside
+            # two busy loops: beside a second suite, the waits for those answers ran out.
+            # At 800x500 (88x27 cells) the console writes about 39 KB/s, the browser keeps up,
+            # and each answer came within about a second, beside two busy loops too.
+            page = await browser.new_page(viewport={"width": 800, "height": 500})
             # Playwright's own waits (screenshots, clicks) scale like every other wait here.
             page.set_default_timeout(scaled(30) * 1000)
             # textual-serve's page asks Google for a font; this machine has no way out, and
@@ -358,7 +367,7 @@ async def test_the_demo_in_chromium_shows_thumbnails_and_a_browser_lock_reaches_
                     f"output: {output.decode(errors='replace')[-800:]!r}"
                 )
 
-            await page.mouse.click(640, 400)  # focus the terminal
+            await page.mouse.click(400, 250)  # focus the terminal
             # ctrl+a is the console's own select-all. The grid's "a" does the same, but only
             # once the grid has focus, which the click gives it later, through the console's
             # message queues: a key sent at once could reach the console before that.
