@@ -13,6 +13,9 @@ PARTS  := protocol link hub agent console
 SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux chromium:chromium \
 	haproxy:haproxy nginx:nginx
 FUZZ_SECONDS ?= 300
+# pytest-xdist workers for the suite: auto is one per core (two here, and on CI). Each worker
+# has its own Xvfb, tmux servers and ports; WORKERS=0 runs the suite in one process.
+WORKERS ?= auto
 # The hub under a school's load (bench/hub_load): devices simulated in DRIVERS processes.
 LOAD_AGENTS  ?= 5000
 LOAD_DRIVERS ?= 2
@@ -56,7 +59,7 @@ lint: $(READY)
 	$(BIN)/lint-imports --no-logo --no-cache
 
 unit: $(READY) system
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 # The suite with a line-coverage report. Apart from `make test`: on Python 3.11 the tracer
 # doubles the suite's time (21 against 12.5 minutes here), and CI has no use for the figure.
@@ -67,7 +70,7 @@ coverage: $(READY) system
 # environments (the slow tests) says nothing new here, so they run only in `unit`.
 test-oldest: $(OLDEST)/.ready system
 	@echo "Oldest allowed versions: $$(paste -sd' ' $(OLDEST)/constraints.txt)"
-	$(OLDEST)/bin/pytest -q -m 'not slow'
+	$(OLDEST)/bin/pytest -q -n $(WORKERS) -m 'not slow'
 
 # The suite's summary line comes last, so CI reads how many tests ran.
 test: lint fuzz-smoke unit

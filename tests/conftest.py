@@ -2,7 +2,9 @@
 
 One server for the session, not one per module: a Tk interpreter keeps its display
 connection after its windows are gone, and Xlib ends the whole process when that
-server disappears, so a display must outlive every Tk user in the run.
+server disappears, so a display must outlive every Tk user in the run. Under pytest-xdist
+each worker is a session of its own, with its own server (Xvfb -displayfd takes the first
+free display number, atomically), so workers never share a screen, a pointer or a focus.
 """
 
 from hypothesis import settings
