@@ -213,7 +213,12 @@ def end_processes(
     allowed: list[psutil.Process] = []
     refusals: list[str] = []
     for process in candidates:
-        reason = guard.refusal(process)
+        try:
+            reason = guard.refusal(process)
+        except psutil.NoSuchProcess:
+            # It ended since it was listed (a program's helper processes come and go):
+            # nothing left to end, and no reason to fail the others.
+            continue
         if reason is None:
             allowed.append(process)
         else:

@@ -23,7 +23,13 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.actions.processes import list_processes
+from agent.actions.processes import (
+    Ended,
+    ProcessGuard,
+    ProcessRefused,
+    end_processes,
+    list_processes,
+)
 from agent.platforms.linux import LinuxPlatform
 from protocol.actions import CloseApp, KillProcess, ListProcesses
 
@@ -162,6 +168,21 @@ async def test_kill_by_name_ends_only_the_students_programs(
     result = await run(await it_staff(room), KillProcess(process_name=SLEEP_NAME), device)
     assert result.ok and result.detail == "ended 2 processes", result.detail
     assert all(ended(pid) for pid in mine) and not ended(theirs)
+
+
+def test_a_program_that_ends_while_it_is_looked_at_is_passed_over(programs: list[int]) -> None:
+    # By name, the candidates are listed first and checked one by one: one may end between.
+    # (Seen with close_app while another pytest-xdist worker started and ended Pythons.)
+    gone = subprocess.Popen(["true"])
+    ended_meanwhile = psutil.Process(gone.pid)
+    gone.wait()
+    mine = psutil.Process(start_program(programs, STUDENT))
+    guard = ProcessGuard(LinuxPlatform(student_uid=STUDENT, env={}), lambda: ())
+    result = end_processes([ended_meanwhile, mine], guard, 5.0, f"process called {SLEEP_NAME!r}")
+    assert result == Ended(asked=1, forced=0)
+    assert ended(mine.pid)
+    with pytest.raises(ProcessRefused, match="no process called 'true' is running"):
+        end_processes([ended_meanwhile], guard, 5.0, "process called 'true'")
 
 
 async def test_list_processes_shows_cpu_memory_and_window_titles(
