@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -112,9 +114,22 @@ async def test_an_older_list_or_one_for_another_group_is_refused(room: Classroom
     assert set(agent.apps.apps) == {"new"}
 
 
-async def test_close_app_ends_a_program_it_launched(room: Classroom) -> None:
+def own_sleep(folder: Path) -> tuple[str, ...]:
+    """`sleep 600` from a copy of `sleep` under a name no other program on this machine has.
+
+    close_app by name also looks at every process of the app's program name (`python3` for
+    SLEEPER): the other pytest-xdist worker's Pythons and those they start, which come and go
+    while the agent looks at them. Run as root, the agent refuses them as the system's; run
+    as anyone else, they are that user's, and it would end them.
+    """
+    program = folder / f"hw{secrets.token_hex(5)}"  # within the 15 characters of a comm
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", program)
+    return (str(program), "600")
+
+
+async def test_close_app_ends_a_program_it_launched(room: Classroom, tmp_path: Path) -> None:
     agent = await room.start_agent("Ada's laptop", grace_seconds=5.0)
-    apps = (AppEntry(name="sleeper", argv=SLEEPER),)
+    apps = (AppEntry(name="sleeper", argv=own_sleep(tmp_path)),)
     assert (
         await run(await admin(room), SetAppList(group="7B", apps=apps), agent.state.device_id)
     ).ok
