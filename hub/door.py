@@ -147,6 +147,7 @@ class Door:
         self._serving = False  # until close(): websockets refuses upgrades (503) once False
         self._reading = False  # whether the listening socket is watched (not while paused)
         self._resume: asyncio.TimerHandle | None = None
+        self._recheck: asyncio.TimerHandle | None = None  # when a TLS slot may be taken
         self._closed = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()  # websockets told why, closing
 
@@ -180,6 +181,8 @@ class Door:
         self._watch(False)
         if self._resume is not None:
             self._resume.cancel()
+        if self._recheck is not None:
+            self._recheck.cancel()
         for visit in list(self.waiting):
             if visit.connection is None:  # signed-in and opening websockets close themselves
                 self._let_go(visit, None)
@@ -293,7 +296,11 @@ class Door:
             if len(self.in_tls) >= self.limits.tls_slots:
                 stuck = next(iter(self.in_tls))
                 if now - stuck.tls_since < self.limits.tls_patience:
-                    return  # a slot frees soon; the deadline bounds the wait
+                    # Unless a slot frees first, look again once that one has had its time:
+                    # without new arrivals nothing else would, and the newcomer would wait
+                    # for the stuck peers' deadline, as long as a device waits for the hub.
+                    self._look_again_at(stuck.tls_since + self.limits.tls_patience)
+                    return
                 self._let_go(stuck, f"{_CROWD} (stuck in TLS, let go for a newcomer)")
             visit = self.ready.popleft()
             if visit.over or visit.sock is None:
@@ -304,6 +311,14 @@ class Door:
             visit.tls_since = now
             self.in_tls[visit] = None
             visit.handoff = self._loop.create_task(self._hand_over(visit, visit.sock))
+
+    def _look_again_at(self, when: float) -> None:
+        if self._recheck is None and self._serving:
+            self._recheck = self._loop.call_at(when, self._looked_again)
+
+    def _looked_again(self) -> None:
+        self._recheck = None
+        self._start_handshakes()
 
     def tls_done(self, visit: Visit | None) -> None:
         """Its TLS handshake is over: the slot goes to the next visit ready for one."""

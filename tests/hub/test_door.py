@@ -159,6 +159,24 @@ async def test_a_peer_stuck_in_tls_is_let_go_for_a_newcomer(tmp_path: Path) -> N
         stuck.close()
 
 
+async def test_a_newcomer_gets_the_slot_of_a_stuck_peer_once_its_patience_is_over(
+    tmp_path: Path,
+) -> None:
+    """The newcomer arrives while the stuck peer's patience still runs, and no one comes after
+    it: the door must look again by itself. (It once waited for the stuck peer's deadline,
+    here a minute: past the device's own 10 s for opening a connection, so it gave up.)"""
+    limits = DoorLimits(tls_slots=1, tls_patience=2.0)
+    async with classroom(tmp_path, door_limits=limits, handshake_seconds=60.0) as room:
+        door = door_of(room)
+        stuck = await dial(room, "127.0.0.5")
+        await asyncio.get_running_loop().sock_sendall(stuck, client_hello())
+        await settled(lambda: len(door.in_tls) == 1)
+        await lock_arrives(room, "Ada's laptop")
+        assert door.tally.total  # the stuck peer was let go, and counted
+        await hung_up(stuck)
+        stuck.close()
+
+
 @pytest.mark.slow
 async def test_2000_stalled_tls_handshakes_do_not_stop_a_device_or_a_lock(tmp_path: Path) -> None:
     async with classroom(tmp_path) as room:
