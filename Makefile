@@ -15,6 +15,7 @@ SYSTEM_TOOLS := Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils tmux:tmux chromium:
 FUZZ_SECONDS ?= 300
 # pytest-xdist workers for the suite: auto is one per core (two here, and on CI). Each worker
 # has its own Xvfb, tmux servers and ports; WORKERS=0 runs the suite in one process.
+# Here the whole suite took 346-378 s on two workers (5 runs), 634 s in one process.
 WORKERS ?= auto
 # The hub under a school's load (bench/hub_load): devices simulated in DRIVERS processes.
 LOAD_AGENTS  ?= 5000
@@ -61,8 +62,9 @@ lint: $(READY)
 unit: $(READY) system
 	$(BIN)/pytest -q -n $(WORKERS)
 
-# The suite with a line-coverage report. Apart from `make test`: on Python 3.11 the tracer
-# doubles the suite's time (21 against 12.5 minutes here), and CI has no use for the figure.
+# The suite with a line-coverage report, in one process. Apart from `make test`: on Python
+# 3.11 the tracer doubles the suite's time (21 against 10.5-12.5 minutes here, both in one
+# process), and CI has no use for the figure.
 coverage: $(READY) system
 	$(BIN)/pytest -q $(addprefix --cov=,$(PARTS)) --cov-report=term:skip-covered
 
