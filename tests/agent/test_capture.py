@@ -117,6 +117,13 @@ def test_x11_screen_grabs_what_mss_grabs_and_shrinks_boxes_in_place(quiet_displa
         painter.close()
 
 
+def _paint_stripes(painter: Painter) -> None:
+    """Colours across the rows where strips meet (1280 px: about 100 rows a strip), with
+    edges inside shrink blocks, where averaging every row and every other row differ."""
+    for index, top in enumerate(range(0, 720, 37)):
+        painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+
+
 def _shared_segments_mapped() -> list[int]:
     """Sizes of the System V shared memory segments this process has mapped."""
     sizes = []
@@ -137,10 +144,7 @@ def test_x11_screen_grabs_large_areas_in_strips_that_make_the_same_picture(
 
     painter = Painter(quiet_display)
     try:
-        # Colours across the rows where strips meet (1280 px: about 100 rows a strip), with
-        # edges inside shrink blocks, where averaging every row and every other row differ.
-        for index, top in enumerate(range(0, 720, 37)):
-            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        _paint_stripes(painter)
         with (
             X11Screen(quiet_display, server_halving=server_halving) as screen,
             MssScreen(quiet_display) as reference,
@@ -174,8 +178,7 @@ def test_a_server_that_does_not_average_is_not_asked_to_halve(
     monkeypatch.setattr(x11_render, "_FILTER", "nearest")
     painter = Painter(quiet_display)
     try:
-        for index, top in enumerate(range(0, 720, 37)):
-            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        _paint_stripes(painter)
         with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
             assert not screen.halves_on_server
             box = (0, 0, 1280, 720)
@@ -190,8 +193,7 @@ def test_a_halving_the_server_refuses_is_grabbed_again_without_it(quiet_display:
 
     painter = Painter(quiet_display)
     try:
-        for index, top in enumerate(range(0, 720, 37)):
-            painter.fill(13 * index, top, 400, 29, 0x102030 * (index + 1) & 0xFFFFFF)
+        _paint_stripes(painter)
         with X11Screen(quiet_display) as screen, MssScreen(quiet_display) as reference:
             assert screen._halving is not None
             screen._halving._free(screen._halving._screen)  # the next halving: BadPicture

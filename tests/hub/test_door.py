@@ -15,6 +15,7 @@ import pytest
 
 from console.session import ConsoleSession
 from hub.door import Door, DoorLimits, address_of
+from hub.server import HANDSHAKE_SECONDS
 from protocol.actions import LockScreen
 from protocol.messages import Result
 
@@ -143,30 +144,25 @@ async def test_a_flood_from_one_address_is_limited_while_others_connect(
             sock.close()
 
 
-async def test_a_peer_stuck_in_tls_is_let_go_for_a_newcomer(tmp_path: Path) -> None:
-    """One TLS slot, taken by a peer that said hello and nothing more: the next peer to come
-    takes its place at once. (Letting the stuck one go once failed on its connection, which
-    has no transport before TLS is done, and the door then handed no one a slot again.)"""
-    limits = DoorLimits(tls_slots=1, tls_patience=0.0)
-    async with classroom(tmp_path, door_limits=limits) as room:
-        door = door_of(room)
-        stuck = await dial(room, "127.0.0.5")
-        await asyncio.get_running_loop().sock_sendall(stuck, client_hello())
-        await settled(lambda: len(door.in_tls) == 1)
-        await lock_arrives(room, "Ada's laptop")
-        assert door.tally.total  # the stuck peer was let go, and counted
-        await hung_up(stuck)
-        stuck.close()
-
-
-async def test_a_newcomer_gets_the_slot_of_a_stuck_peer_once_its_patience_is_over(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("patience", "handshake_seconds"),
+    [
+        # The next peer to come takes the stuck one's place at once. (Letting the stuck one
+        # go once failed on its connection, which has no transport before TLS is done, and
+        # the door then handed no one a slot again.)
+        pytest.param(0.0, HANDSHAKE_SECONDS, id="patience over: at once"),
+        # The newcomer arrives while the stuck peer's patience still runs, and no one comes
+        # after it: the door must look again by itself. (It once waited for the stuck peer's
+        # deadline, here a minute: past the device's own 10 s for opening a connection.)
+        pytest.param(2.0, 60.0, id="patience running: once it is over"),
+    ],
+)
+async def test_a_peer_stuck_in_tls_is_let_go_for_a_newcomer(
+    tmp_path: Path, patience: float, handshake_seconds: float
 ) -> None:
-    """The newcomer arrives while the stuck peer's patience still runs, and no one comes after
-    it: the door must look again by itself. (It once waited for the stuck peer's deadline,
-    here a minute: past the device's own 10 s for opening a connection, so it gave up.)"""
-    limits = DoorLimits(tls_slots=1, tls_patience=2.0)
-    async with classroom(tmp_path, door_limits=limits, handshake_seconds=60.0) as room:
+    """One TLS slot, taken by a peer that said hello and nothing more: a newcomer gets it."""
+    limits = DoorLimits(tls_slots=1, tls_patience=patience)
+    async with classroom(tmp_path, door_limits=limits, handshake_seconds=handshake_seconds) as room:
         door = door_of(room)
         stuck = await dial(room, "127.0.0.5")
         await asyncio.get_running_loop().sock_sendall(stuck, client_hello())
