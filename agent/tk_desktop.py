@@ -16,10 +16,9 @@ import time
 import tkinter
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from . import ui_log
-from .desktop import (
+from .on_screen import (
     COUNTDOWN_BACKGROUND,
     COUNTDOWN_FOREGROUND,
     COUNTDOWN_TITLE,
@@ -37,6 +36,7 @@ from .desktop import (
     message_position,
     message_title,
 )
+from .records import TYPE_CHECKING
 from .ui_monitors import Monitor
 from .ui_panel import WhatAppliesPanel
 from .ui_pipe import FromUi, MessageRead, QueuedMessage, Report, Shown

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tkinter
 
-from .desktop import MAX_TEXT, clip_text
+from .on_screen import MAX_TEXT, clip_text
 from .ui_monitors import Monitor
 
 __all__ = ["APPLIES_TAB_TITLE", "APPLIES_TITLE", "MAX_LINES", "WhatAppliesPanel"]

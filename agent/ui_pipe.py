@@ -1,9 +1,10 @@
 """The UI process's end of the pipe to the agent: the same messages as `agent.ui_wire`, stdlib only.
 
-Messages are named tuples (two with no fields compare equal: tell them apart by type). The UI
-process is a second Python process running all day next to the agent, so what it
-imports stays resident twice over; this module lets it speak the pipe with `json` and `struct`
-(already loaded by the standard library it needs anyway) instead of msgspec (about 3 MiB).
+Messages are named tuples (two with no fields compare equal: tell them apart by type), built
+without `typing` (`agent.records`). The UI process is a second Python process running all
+day next to the agent, so what it imports stays resident twice over; this module lets it
+speak the pipe with `json` and `struct` (already loaded by the standard library it needs
+anyway) instead of msgspec (about 3 MiB).
 The agent's end (`agent.ui_wire`) stays msgspec, strict: the agent takes nothing from the UI
 process on trust. Here the agent's messages are checked field by field too, since a process
 that acts on a malformed message can show the student something wrong; anything off is a
@@ -17,9 +18,14 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, NamedTuple
 
-from .desktop import DesktopSnapshot
+from .on_screen import DesktopSnapshot
+from .records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from .records import NamedTuple
 
 __all__ = [
     "MAX_FRAME",

@@ -13,18 +13,17 @@ repeated until the Tk thread has taken it; both sleep while the agent says nothi
 
 from __future__ import annotations
 
+import _thread
 import collections
 import os
-import queue
 import signal
 import sys
-import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from . import ui_log
-from .desktop import LOCK_NOT_SHOWN, MAX_NAME, MAX_TEXT, clip_text
-from .ui_monitors import find_monitors
+from .on_screen import LOCK_NOT_SHOWN, MAX_NAME, MAX_TEXT, clip_text
+from .records import TYPE_CHECKING
+from .ui_monitors import Monitor, parse_monitors
 from .ui_pipe import (
     Applies,
     ClearCountdown,
@@ -68,7 +67,8 @@ class Pipe:
         self.commands = commands
         self.answers = answers
         self.reader = Reader()
-        self._write_guard = threading.Lock()
+        # `threading` itself is loaded only where a reader thread needs it (Windows).
+        self._write_guard = _thread.allocate_lock()
 
     def send(self, message: FromUi) -> None:
         data = encode(message)
@@ -132,9 +132,10 @@ class Dispatcher:
             self.stop()
 
 
-USAGE = """usage: python -m agent.ui_process [--display DISPLAY] [--reader-thread]
+USAGE = """usage: python -m agent.ui_process [--display DISPLAY] [--monitors LIST] [--reader-thread]
 
   --display DISPLAY  the X display (default: $DISPLAY)
+  --monitors LIST    where the monitors are, primary first: x,y,width,height;x,y,width,height
   --reader-thread    read the pipe on a thread even where Tk could watch it (the Windows path)
 
 Started by the agent, which talks to it over stdin and stdout; not for people to run."""
@@ -148,8 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     reader_thread = "--reader-thread" in args
     if reader_thread:
         args.remove("--reader-thread")
-    if args[:1] == ["--display"] and len(args) >= 2:
-        display, args = args[1], args[2:]
+    monitors: list[Monitor] = []
+    while args[:1] in (["--display"], ["--monitors"]) and len(args) >= 2:
+        option, value, args = args[0], args[1], args[2:]
+        if option == "--display":
+            display = value
+            continue
+        try:
+            monitors = parse_monitors(value)
+        except ValueError as error:
+            print(f"--monitors: {error}\n{USAGE}", file=sys.stderr)
+            return 2
     if args:
         print(USAGE, file=sys.stderr)
         return 2
@@ -159,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     pipe = Pipe(sys.stdin.fileno(), answers)
     try:
-        return serve(pipe, display, reader_thread=reader_thread)
+        return serve(pipe, display, monitors, reader_thread=reader_thread)
     except BrokenPipeError:
         return 0  # the agent is gone; so are we
 
 
-def serve(pipe: Pipe, display: str | None, *, reader_thread: bool) -> int:
+def serve(pipe: Pipe, display: str | None, monitors: list[Monitor], *, reader_thread: bool) -> int:
     try:
         import tkinter
     except ImportError as error:
@@ -178,7 +188,6 @@ def serve(pipe: Pipe, display: str | None, *, reader_thread: bool) -> int:
         return EXIT_UNAVAILABLE
     from .tk_desktop import TkWindows, log_callback_error
 
-    monitors = find_monitors(display)
     try:
         root = tkinter.Tk(screenName=display, className="Homeroom")
     except tkinter.TclError as error:
@@ -232,6 +241,9 @@ def watch_with_tk(root: tkinter.Tk, fd: int, received: Callable[[bytes], None]) 
 
 
 def watch_with_thread(root: tkinter.Tk, fd: int, received: Callable[[bytes], None]) -> None:
+    import queue
+    import threading
+
     batches: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     taken = threading.Event()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -26,25 +27,28 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from .desktop import (
-    LOCK_NOT_SHOWN,
-    LOCK_TAMPERED,
-    MAX_NAME,
     MAX_OPEN_MESSAGES,
-    MAX_TEXT,
     Desktop,
-    DesktopSnapshot,
     DesktopUnavailable,
     Reporter,
     ReportThrottle,
     UnavailableDesktop,
     banner_shown,
-    clip_text,
     watched_text,
 )
+from .on_screen import (
+    LOCK_NOT_SHOWN,
+    LOCK_TAMPERED,
+    MAX_NAME,
+    MAX_TEXT,
+    DesktopSnapshot,
+    clip_text,
+)
+from .ui_monitors import Monitor, monitors_argument, without_containers
 from .ui_wire import (
     Applies,
     ClearCountdown,
@@ -72,7 +76,14 @@ from .ui_wire import (
 if TYPE_CHECKING:
     from .desktop import BannerShown
 
-__all__ = ["SupervisedDesktop", "display_answers", "open_desktop", "why_no_windows"]
+__all__ = [
+    "SupervisedDesktop",
+    "display_answers",
+    "find_monitors",
+    "open_desktop",
+    "ui_environment",
+    "why_no_windows",
+]
 
 logger = logging.getLogger("homeroom.agent.ui")
 T = TypeVar("T")
@@ -85,6 +96,18 @@ QUICK_RESTARTS = 3
 MAX_BACKOFF = 30.0
 #: Report kinds a UI process may raise (anything else it says is dropped, not relayed).
 _UI_REPORTS = frozenset({LOCK_TAMPERED, LOCK_NOT_SHOWN})
+
+
+def ui_environment(environment: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The UI process's environment: the agent's, with no X11 compose table.
+
+    libX11 reads the locale's compose sequences (0.5 MB of text for en_US.UTF-8) into a table
+    for every program that opens an input method, as Tk does: about 0.9 MiB resident in a
+    process that runs all day. Homeroom's windows take no typing (the lock swallows every key,
+    a message has a button), so the UI process is given an empty table. Typing on the
+    student's desktop, in other programs, is not touched.
+    """
+    return {**environment, "XCOMPOSEFILE": os.devnull}
 
 
 def why_no_windows(
@@ -119,6 +142,15 @@ def why_no_windows(
             "python3-tk); " + keeps
         )
     return None
+
+
+def find_monitors(display: str | None) -> list[Monitor]:
+    """The monitors of the display the UI process will open; [] where it cannot be told."""
+    if sys.platform in ("win32", "darwin") or importlib.util.find_spec("Xlib") is None:
+        return []  # one monitor it is, as far as the lock knows
+    from .x11_monitors import x11_monitors
+
+    return x11_monitors(display)
 
 
 def display_answers(display: str | None = None) -> bool:
@@ -219,12 +251,14 @@ class SupervisedDesktop:
         command: Sequence[str] | None = None,
         reports: ReportThrottle | None = None,
         max_backoff: float = MAX_BACKOFF,
+        monitors: Callable[[], list[Monitor]] | None = None,
     ) -> None:
         self._display = display
         self._max_backoff = max_backoff
         self._command = list(command or (sys.executable, "-m", "agent.ui_process"))
         if display is not None:
             self._command += ["--display", display]
+        self._monitors = monitors or functools.partial(find_monitors, display)
         self._reports = reports or ReportThrottle()
         self._guard = threading.Lock()
         # What the student should see.
@@ -426,13 +460,19 @@ class SupervisedDesktop:
         self._first_outcome.set()
 
     def _start(self) -> _Child | None:
+        # Asked at every start: a projector plugged in since the last one counts.
+        command = list(self._command)
+        monitors = without_containers(self._monitors())
+        if monitors:
+            command += ["--monitors", monitors_argument(monitors)]
         try:
             process = subprocess.Popen(
-                self._command,
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 # Its log lines go where the agent's go.
                 stderr=None,
+                env=ui_environment(),
                 close_fds=True,
                 # On Windows, no console window for it.
                 creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),

@@ -14,8 +14,9 @@ import Xlib.ext
 
 #: Generic events and XInput (raw input while idle), X-Resource (a window's process),
 #: MIT-SCREEN-SAVER (idleness, the screen saver): platforms/x11.py. DAMAGE (what was drawn
-#: on): x11_screen.py, whose MIT-SHM requests are its own.
-USED_EXTENSIONS = frozenset({"ge", "xinput", "res", "screensaver", "damage"})
+#: on): x11_screen.py, whose MIT-SHM requests are its own. XINERAMA (where the monitors are):
+#: x11_monitors.py.
+USED_EXTENSIONS = frozenset({"ge", "xinput", "res", "screensaver", "damage", "xinerama"})
 
 Xlib.ext.__extensions__ = [  # type: ignore[attr-defined]  # not in python-xlib's stubs
     (name, module)

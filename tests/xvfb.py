@@ -16,7 +16,6 @@ from typing import Any, Literal, TypeVar
 import pytest
 from PIL import Image, ImageChops
 
-from agent.ui_monitors import XRRMonitorInfo
 from tests.support import scaled
 
 Scope = Literal["session", "package", "module", "class", "function"]
@@ -204,6 +203,24 @@ def share_of_colour(
 
 
 # RandR monitors, set as `xrandr --setmonitor` does (the xrandr tool is not installed here).
+
+
+class XRRMonitorInfo(ctypes.Structure):
+    """libXrandr's XRRMonitorInfo (RandR 1.5)."""
+
+    _fields_ = [
+        ("name", ctypes.c_ulong),
+        ("primary", ctypes.c_int),
+        ("automatic", ctypes.c_int),
+        ("noutput", ctypes.c_int),
+        ("x", ctypes.c_int),
+        ("y", ctypes.c_int),
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("mwidth", ctypes.c_int),
+        ("mheight", ctypes.c_int),
+        ("outputs", ctypes.POINTER(ctypes.c_ulong)),
+    ]
 
 
 def set_monitors(display: str, monitors: tuple[Monitor, ...]) -> None:

@@ -109,7 +109,7 @@ def test_the_agents_x_connections_set_up_only_the_extensions_they_use(xvfb_displ
     offered = Display(xvfb_display).list_extensions()
     assert {"Composite", "RANDR", "XTEST"} <= set(offered)  # Xvfb offers many more
     used = {"Generic Event Extension", "XInputExtension", "X-Resource", "MIT-SCREEN-SAVER",
-            "DAMAGE"}  # fmt: skip
+            "DAMAGE", "XINERAMA"}  # fmt: skip  # XINERAMA: the monitors, for the UI process
     watcher = X11ActivityWatcher(xvfb_display, Samples(pump=lambda: None), idle_after=3600)
     screen = X11Screen(xvfb_display)
     try:

@@ -107,3 +107,15 @@ def test_an_agent_being_watched_loads_only_the_picture_formats_it_writes() -> No
     watched, screenshot = fresh_python(code).split()
     assert watched == "PIL.JpegImagePlugin,PIL.WebPImagePlugin"
     assert screenshot == "PIL.JpegImagePlugin,PIL.PngImagePlugin,PIL.WebPImagePlugin"
+
+
+def test_the_ui_process_holds_no_typing_threading_or_msgspec() -> None:
+    # A second process all day beside the agent: what it imports is resident twice over.
+    # (threading is for the reader thread on Windows only; typing is 0.7 MiB.)
+    code = (
+        "import sys\n"
+        "import agent.ui_process, agent.tk_desktop, agent.ui_panel\n"
+        "held = ('typing', 'threading', 'queue', 'msgspec', 'dataclasses', 'logging')\n"
+        "print(','.join(sorted(m for m in sys.modules if m in held)) or 'none')\n"
+    )
+    assert fresh_python(code).strip() == "none"
