@@ -117,14 +117,15 @@ async def _run(folder: Path) -> int:
     from .ui_supervisor import open_desktop
 
     state = load_state(folder)
+    screen = open_screen()
     # The windows live in a supervised child process (this one never loads Tk); with no
     # usable display the agent says so once and runs without them. Starting it waits for the
-    # UI process to come up, so off the event loop.
-    desktop = await asyncio.to_thread(open_desktop)
+    # UI process to come up, so off the event loop. The screen's X connection, where there is
+    # one, tells it where the monitors are (a connection of its own would hold 1 MiB more).
+    monitors = getattr(screen, "monitors", None)
+    desktop = await asyncio.to_thread(open_desktop, None, monitors)
     try:
-        agent = Agent(
-            state, screen=open_screen(), desktop=desktop, folder=folder, watch_activity=True
-        )
+        agent = Agent(state, screen=screen, desktop=desktop, folder=folder, watch_activity=True)
         await agent.run()
     finally:
         await asyncio.to_thread(desktop.close)

@@ -171,12 +171,17 @@ def display_answers(display: str | None = None) -> bool:
     return False
 
 
-def open_desktop(display: str | None = None) -> Desktop:
-    """The desktop the agent should drive here: supervised Tk windows, or none (said once)."""
+def open_desktop(
+    display: str | None = None, monitors: Callable[[], list[Monitor]] | None = None
+) -> Desktop:
+    """The desktop the agent should drive here: supervised Tk windows, or none (said once).
+
+    `monitors` says where the monitors are (default: asked on a new X connection each time).
+    """
     reason = why_no_windows(display)
     if reason is not None:
         return UnavailableDesktop(reason)
-    return SupervisedDesktop(display)
+    return SupervisedDesktop(display, monitors=monitors)
 
 
 class _Child:
@@ -462,7 +467,11 @@ class SupervisedDesktop:
     def _start(self) -> _Child | None:
         # Asked at every start: a projector plugged in since the last one counts.
         command = list(self._command)
-        monitors = without_containers(self._monitors())
+        try:
+            monitors = without_containers(self._monitors())
+        except Exception as error:  # whatever went wrong, the lock must still go up
+            logger.warning("cannot tell where the monitors are (%s); showing one screen", error)
+            monitors = []
         if monitors:
             command += ["--monitors", monitors_argument(monitors)]
         try:

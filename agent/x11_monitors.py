@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from Xlib import error as xerror
@@ -10,16 +11,16 @@ from Xlib.display import Display
 from . import xlib_extensions  # noqa: F401  # before any Display is opened
 from .ui_monitors import Monitor, without_containers
 
-__all__ = ["x11_monitors"]
+__all__ = ["monitors_on", "x11_monitors"]
 
 logger = logging.getLogger("homeroom.agent.ui")
 
 
 def x11_monitors(display: str | None) -> list[Monitor]:
-    """The monitors of `display` (default $DISPLAY), the primary first; [] if it cannot say.
+    """The monitors of `display` (default $DISPLAY), on a connection of their own.
 
-    Asked through Xinerama: since RandR 1.5 (X.Org server 1.18) the server answers it from
-    its RandR monitors, `xrandr --setmonitor` ones included, the primary first.
+    For when the agent has no X connection to ask on: opening one costs the agent about
+    1 MiB that stays, so the agent asks on its screen's (`X11Screen.monitors`) where it can.
     """
     try:
         connection = Display(display)
@@ -27,13 +28,25 @@ def x11_monitors(display: str | None) -> list[Monitor]:
         logger.info("cannot list the monitors (%s); the lock treats the screen as one", error)
         return []
     try:
+        return monitors_on(connection)
+    finally:
+        with contextlib.suppress(xerror.XError, xerror.ConnectionClosedError, OSError):
+            connection.close()
+
+
+def monitors_on(connection: Display) -> list[Monitor]:
+    """The monitors of `connection`'s display, the primary first; [] if it cannot say.
+
+    Asked through Xinerama: since RandR 1.5 (X.Org server 1.18) the server answers it from
+    its RandR monitors, `xrandr --setmonitor` ones included, the primary first.
+    """
+    try:
         if not connection.has_extension("XINERAMA") or not connection.xinerama_is_active():
             return []
         screens = connection.xinerama_query_screens().screens
-        found = [(s.x, s.y, s.width, s.height) for s in screens if s.width > 0 and s.height > 0]
-        return without_containers(found)
-    except (xerror.XError, OSError) as error:
+    except (xerror.XError, xerror.ConnectionClosedError, OSError, ConnectionError) as error:
         logger.info("cannot list the monitors (%s); the lock treats the screen as one", error)
         return []
-    finally:
-        connection.close()
+    return without_containers(
+        [(s.x, s.y, s.width, s.height) for s in screens if s.width > 0 and s.height > 0]
+    )

@@ -40,6 +40,8 @@ from Xlib.protocol import rq, structs
 
 from . import xlib_extensions  # noqa: F401  # before any Display is opened
 from .screen import Box, ScreenUnavailable, bgrx_to_rgb, reduce_bgrx, shrink_bgrx
+from .ui_monitors import Monitor
+from .x11_monitors import monitors_on
 from .x11_render import QueryVersion, ServerHalving
 
 if TYPE_CHECKING:
@@ -422,6 +424,11 @@ class X11Screen:
             if not known:
                 return None
             return [(r.x, r.y, r.x + r.width, r.y + r.height) for r in damaged.rectangles]
+
+    def monitors(self) -> list[Monitor]:
+        """Where the monitors are, primary first, asked on this connection (for the lock)."""
+        with self._lock:
+            return monitors_on(self._x)
 
     def close(self) -> None:
         with self._lock:

@@ -7,8 +7,17 @@ import sys
 
 import pytest
 
-from agent.ui_monitors import MAX_MONITORS, monitors_argument, parse_monitors, without_containers
+from agent.ui_monitors import (
+    MAX_MONITORS,
+    Monitor,
+    monitors_argument,
+    parse_monitors,
+    without_containers,
+)
+from agent.ui_supervisor import SupervisedDesktop
 from agent.x11_monitors import x11_monitors
+from agent.x11_screen import X11Screen
+from tests.xvfb import poll_until
 
 from .conftest import TWO_MONITORS
 
@@ -67,3 +76,25 @@ def test_one_screen_is_one_monitor(xvfb_display: str) -> None:
 
 def test_no_display_is_no_monitors() -> None:
     assert x11_monitors(":4242") == []
+
+
+@pytest.mark.desktop
+def test_the_screen_grabbed_tells_where_the_monitors_are(two_monitor_display: str) -> None:
+    # The agent asks on its screen's X connection: a connection of its own would stay resident.
+    with X11Screen(two_monitor_display) as screen:
+        assert screen.monitors() == list(TWO_MONITORS)
+        screen.grab_reduced((0, 0, 3840, 1080), 12)  # the capture still works after it
+    assert screen.monitors() == []  # closed: nothing to ask, and no error
+
+
+@pytest.mark.desktop
+def test_a_lock_goes_up_when_the_monitors_cannot_be_told(xvfb_display: str) -> None:
+    def broken() -> list[Monitor]:
+        raise RuntimeError("the X connection is gone")
+
+    desktop = SupervisedDesktop(xvfb_display, monitors=broken)
+    try:
+        desktop.lock("Eyes on the board", by="Ms Smith")
+        assert poll_until(lambda: desktop.snapshot().of_role("lock"), 10, "no lock")
+    finally:
+        desktop.close()
