@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import logging
@@ -10,11 +9,15 @@ import platform
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from link.help import TerminalHelp
 from protocol.errors import PeerError
 
 from .state import STATE_FILE, default_folder, load_state
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
@@ -23,6 +26,10 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
     The copy on each command defaults to SUPPRESS, so leaving it out there keeps what
     was given before the command instead of resetting it.
     """
+    import argparse
+
+    from link.help import TerminalHelp
+
     options = argparse.ArgumentParser(add_help=False, formatter_class=TerminalHelp)
     options.add_argument(
         "--state",
@@ -44,6 +51,10 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from link.help import TerminalHelp
+
     parser = argparse.ArgumentParser(
         formatter_class=TerminalHelp,
         prog="homeroom-agent",
@@ -64,8 +75,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_options(argv: list[str]) -> SimpleNamespace | None:
+    """`run` with its options as the service starts it, read without argparse; else None.
+
+    The service runs all day, and argparse (with gettext) would stay resident for all of it:
+    0.35 MiB. Only `run`, `--state DIR` (or `--state=DIR`) and `-v`/`--verbose` are read
+    here, each at most once, anywhere on the line; anything else, help included, goes to
+    argparse, which also explains mistakes. tests/agent/test_cli.py checks both agree.
+    """
+    words = list(argv)
+    state: Path | None = None
+    verbose = False
+    seen: set[str] = set()
+    while words:
+        word = words.pop(0)
+        if word == "--state" and words and not words[0].startswith("-"):
+            option, state = "--state", Path(words.pop(0))
+        elif word.startswith("--state=") and len(word) > len("--state="):
+            option, state = "--state", Path(word.removeprefix("--state="))
+        elif word in ("-v", "--verbose"):
+            option, verbose = "-v", True
+        elif word == "run":
+            option = "run"
+        else:
+            return None
+        if option in seen:
+            return None
+        seen.add(option)
+    if "run" not in seen:
+        return None
+    return SimpleNamespace(command="run", state=state, verbose=verbose)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = run_options(words) or build_parser().parse_args(words)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import build_parser, main
+from agent.cli import build_parser, main, run_options
 from agent.state import load_state
 
 from ..classroom import Classroom, classroom
@@ -34,6 +34,47 @@ async def room(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_state_and_verbose_go_before_or_after_the_command(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
     assert (args.command, args.state, args.verbose) == ("run", Path("/srv/ada"), True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["--state", "/srv/ada", "-v", "run"],
+        ["run", "--state", "/srv/ada", "--verbose"],
+        ["-v", "run", "--state=/srv/ada lab"],
+        ["--state", "", "run"],
+        ["run", "-v"],
+    ],
+)
+def test_the_service_start_reads_as_argparse_does(argv: list[str]) -> None:
+    # `homeroom-agent run` is read without argparse (it would stay resident all day).
+    quick = run_options(argv)
+    args = build_parser().parse_args(argv)
+    assert quick is not None
+    assert (quick.command, quick.state, quick.verbose) == (args.command, args.state, args.verbose)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["run", "--help"],
+        ["run", "run"],
+        ["--state", "/a", "run", "--state", "/b"],  # argparse knows which one wins
+        ["--state", "-weird", "run"],
+        ["--state"],
+        ["run", "--state"],
+        ["-vv", "run"],
+        ["--verb", "run"],  # argparse's abbreviations are argparse's
+        ["what-applies"],
+        ["enroll", "TOKEN"],
+        ["run", "extra"],
+    ],
+)
+def test_anything_else_goes_to_argparse(argv: list[str]) -> None:
+    assert run_options(argv) is None
 
 
 def test_leaving_options_out_keeps_the_defaults() -> None:

@@ -11,8 +11,10 @@ from tests.support import fresh_python
 #: Loaded on first use only: cryptography (the agent signs, verifies and seals with the libcrypto
 #: the ssl module brought), webbrowser with shutil, bz2 and lzma (open_url), getpass (at
 #: connect, for the user's name: read through it then), Pillow and mss (the first watch), the
-#: screenshot's code (an IT action).
+#: screenshot's code (an IT action); argparse and gettext (any command but the service's `run`).
 NOT_AT_REST = (
+    "argparse",
+    "gettext",
     "cryptography",
     "webbrowser",
     "shutil",
@@ -30,7 +32,7 @@ def test_an_agent_at_rest_holds_none_of_the_modules_it_needs_rarely() -> None:
     code = (
         "import sys\n"
         "import agent.cli, agent.runtime, agent.ui_supervisor, agent.platforms.x11\n"
-        "agent.cli.build_parser().parse_args(['--state', 'folder', 'run'])  # as at start\n"
+        "assert agent.cli.run_options(['--state', 'folder', 'run'])  # as at start\n"
         "from protocol.keys import PrivateKey, Purpose\n"
         "key = PrivateKey.generate()  # what loading the device's state does\n"
         "key.public.verify(Purpose.COMMAND, b'lock', key.sign(Purpose.COMMAND, b'lock'))\n"
