@@ -62,11 +62,11 @@ lint: $(READY)
 unit: $(READY) system
 	$(BIN)/pytest -q -n $(WORKERS)
 
-# The suite with a line-coverage report, in one process. Apart from `make test`: on Python
-# 3.11 the tracer doubles the suite's time (21 against 10.5-12.5 minutes here, both in one
-# process), and CI has no use for the figure.
+# The suite with a line-coverage report, on every core as `make test` (pytest-cov gathers
+# the workers' data). Apart from `make test`: on Python 3.11 the tracer doubles the suite's
+# time, and CI has no use for the figure.
 coverage: $(READY) system
-	$(BIN)/pytest -q $(addprefix --cov=,$(PARTS)) --cov-report=term:skip-covered
+	$(BIN)/pytest -q -n $(WORKERS) $(addprefix --cov=,$(PARTS)) --cov-report=term:skip-covered
 
 # The same suite against the oldest allowed dependencies. Building wheels and fresh
 # environments (the slow tests) says nothing new here, so they run only in `unit`.
