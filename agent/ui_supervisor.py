@@ -48,7 +48,7 @@ from .on_screen import (
     DesktopSnapshot,
     clip_text,
 )
-from .ui_monitors import Monitor, monitors_argument, without_containers
+from .ui_monitors import Monitor, monitors_argument
 from .ui_wire import (
     Applies,
     ClearCountdown,
@@ -176,7 +176,8 @@ def open_desktop(
 ) -> Desktop:
     """The desktop the agent should drive here: supervised Tk windows, or none (said once).
 
-    `monitors` says where the monitors are (default: asked on a new X connection each time).
+    `monitors` says where the monitors are, primary first, none holding another (default:
+    asked on a new X connection each time).
     """
     reason = why_no_windows(display)
     if reason is not None:
@@ -468,7 +469,7 @@ class SupervisedDesktop:
         # Asked at every start: a projector plugged in since the last one counts.
         command = list(self._command)
         try:
-            monitors = without_containers(self._monitors())
+            monitors = self._monitors()
         except Exception as error:  # whatever went wrong, the lock must still go up
             logger.warning("cannot tell where the monitors are (%s); showing one screen", error)
             monitors = []
