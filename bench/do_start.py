@@ -9,7 +9,8 @@ of this project; default: this one) runs RUNS times, the trees taking turns and 
 flipping every round, so a machine whose speed drifts (a shared one does, by 50 % within an
 hour) weighs on each alike. Per tree, median and 10th percentile of:
 
-- imports: `import console.cli` inside the process;
+- imports + command: from the process's first line of Python to the command's end;
+- exit: from there to the process's end (the interpreter's clean-up);
 - CPU: the process's own CPU time (user + system), start to exit;
 - wall: start to exit.
 
@@ -32,13 +33,23 @@ from agent.enrollment import enroll
 
 from .frames import hub_process
 
-# Runs the console's command line as its entry point does, and prints how long the first
-# import took (the time the command spends before it can do anything).
-_TIMED_ENTRY = (
-    "import time; started = time.perf_counter(); from console.cli import main; "
-    "imported = time.perf_counter() - started; import sys; status = main(sys.argv[1:]); "
-    "print(f'imports {imported * 1000:.3f}', file=sys.stderr); sys.exit(status)"
-)
+# Runs the tree's installed entry point (console.start from 2026-12-04, console.cli before),
+# and prints how long the process took to get through the command (imports included) and
+# when that was, so the time left until the process has ended (the interpreter's own
+# clean-up) can be told apart.
+_TIMED_ENTRY = """
+import sys, time
+started = time.perf_counter()
+try:
+    from console.start import main
+except ImportError:
+    from console.cli import main as command_line
+    main = lambda: command_line(sys.argv[1:])
+status = main()
+took = (time.perf_counter() - started) * 1000
+print(f"command {took:.3f} ended {time.time():.6f}", file=sys.stderr)
+sys.exit(status)
+"""
 
 
 def _cpu_ms() -> float:
@@ -58,8 +69,14 @@ def run_once(tree: Path, arguments: list[str]) -> dict[str, float]:
     wall = (time.perf_counter() - started) * 1000
     if done.returncode != 0 or "QUEUED" not in done.stdout:
         raise RuntimeError(f"`do` failed in {tree}: {done.stdout}{done.stderr}")
-    imports = float(done.stderr.rsplit("imports ", 1)[1].split()[0])
-    return {"imports": imports, "cpu": _cpu_ms() - cpu_before, "wall": wall}
+    exited = time.time()
+    command, ended = (float(w) for w in done.stderr.rsplit("command ", 1)[1].split()[::2])
+    return {
+        "command": command,
+        "exit": (exited - ended) * 1000,
+        "cpu": _cpu_ms() - cpu_before,
+        "wall": wall,
+    }
 
 
 async def measure(runs: int, trees: list[Path]) -> dict[Path, dict[str, list[float]]]:
@@ -89,12 +106,12 @@ def main() -> None:
     trees = [Path(a).resolve() for a in arguments] or [Path.cwd()]
     figures = asyncio.run(measure(runs, trees))
     print(f"`homeroom-console do` from a new process, {runs} runs per tree, trees in turn")
-    print("| tree | imports median (p10) ms | CPU median (p10) ms | wall median (p10) ms |")
-    print("|---|---:|---:|---:|")
+    print("| tree | imports + command, median (p10) ms | exit | CPU | wall, start to end |")
+    print("|---|---:|---:|---:|---:|")
     for tree, values in figures.items():
         cells = [
             f"{statistics.median(values[n]):.1f} ({sorted(values[n])[len(values[n]) // 10]:.1f})"
-            for n in ("imports", "cpu", "wall")
+            for n in ("command", "exit", "cpu", "wall")
         ]
         print(f"| {tree} | {' | '.join(cells)} |")
     print(f"load average: {os.getloadavg()[0]:.2f}")

@@ -271,8 +271,8 @@ async def test_do_sends_a_message_without_loading_what_it_does_not_need(room: Cl
     )
     code = (
         "import sys\n"
-        "from console.cli import main\n"
-        "status = main(sys.argv[1:])\n"
+        "from console.start import main\n"
+        "status = main()\n"
         f"print(' '.join(m for m in {unneeded!r} if m in sys.modules) or '-', file=sys.stderr)\n"
         "sys.exit(status)\n"
     )
