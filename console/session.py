@@ -4,48 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from link.dial import open_session
 from link.ws import ClientConnection, ConnectionClosed
-from protocol.actions import AnyAction, TakeScreenshot, Watch
-from protocol.certificates import CLOCK_SKEW
-from protocol.commands import SignedCommand, sign_command
+from protocol.actions import AnyAction
+from protocol.commands import SignedCommand
 from protocol.credentials import StaffCredential
 from protocol.errors import PeerError
 from protocol.frames import AnyFrame, decode_frame
 from protocol.handshake import ClientHandshake
 from protocol.messages import (
     Answer,
-    ClassSessionRequest,
-    ClientRole,
     CommandQueued,
     DeviceAlert,
     DeviceChanged,
-    DeviceState,
     Error,
     KeyframeRequest,
-    PolicySet,
-    Query,
     Result,
     Roster,
     ScreenshotPart,
-    SetDeviceRecord,
-    Submit,
     encode_message,
 )
 from protocol.policy import SignedPolicy
 
+from .session_state import SessionState, Subject
+
 if TYPE_CHECKING:
     from PIL import Image
-
-    from protocol.sealing import SealedWatches
 
     from .picture import LivePicture
 
@@ -77,7 +67,7 @@ HubEvent = (
 )
 
 
-class ConsoleSession:
+class ConsoleSession(SessionState):
     """Roster, signed commands, results and pictures over one authenticated connection.
 
     Iterate it for events; the roster it keeps (`devices`) is updated as they pass.
@@ -90,86 +80,24 @@ class ConsoleSession:
         url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credential = credential
-        self.url = url or credential.hub_url
-        self.clock = clock
-        self.devices: dict[str, DeviceState] = {}
-        self._streams: dict[int, str] = {}
+        super().__init__(credential, url=url, clock=clock)
         self._pictures: dict[str, LivePicture] = {}  # by device id
         self._keyframe_asked: dict[str, float] = {}  # by device id: when we last asked
         self._ws: ClientConnection | None = None
-        self._key = credential.key
         #: Frames dropped because their seal failed, was for someone else, or was replayed.
         self.frames_refused = 0
 
-    @cached_property
-    def sealed(self) -> SealedWatches:
-        """The keys put in this console's watches and screenshots; frames are opened with them.
-
-        Made at first use: `homeroom-console do` sends a message without loading the sealing
-        code."""
-        from protocol.sealing import SealedWatches
-
-        return SealedWatches()
-
-    @property
-    def name(self) -> str:
-        return self.credential.certificate.body.name
-
     async def connect(self) -> None:
-        credential = self.credential
-
-        def handshake(channel: bytes) -> ClientHandshake:
-            return ClientHandshake(
-                role=ClientRole.CONSOLE,
-                key=self._key,
-                pins=credential.pins,
-                channel=channel,
-                certificate=credential.certificate,
-                clock=self.clock,
-            )
-
-        self._ws, self._endpoint = await open_session(self.url, handshake)
+        self._ws, self._endpoint = await open_session(self.url, self.handshake)
 
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
 
-    def sign(self, action: AnyAction, targets: Sequence[str], *, ttl: int = 60) -> SignedCommand:
-        """Sign `action`; a watch or screenshot gets a fresh key, so the hub relays ciphertext."""
-        key = None
-        if isinstance(action, Watch | TakeScreenshot) and action.seal_to is None:
-            from protocol.sealing import SealKey
-
-            key = SealKey.generate()
-            action = msgspec.structs.replace(action, seal_to=key.public)
-        command = sign_command(
-            self._key,
-            self.credential.certificate,
-            targets=targets,
-            action=action,
-            now=int(self.clock()),
-            ttl=ttl,
-        )
-        if key is not None:
-            body = command.body
-            # As long as the device may send under it: its lease counts from the expiry at most.
-            lease = action.lease_seconds if isinstance(action, Watch) else 0
-            until = body.expires_at + lease + CLOCK_SKEW
-            self.sealed.remember(key, body.id, body.targets, until)
-        return command
-
-    def open_screenshot(self, result: Result, data: bytes) -> bytes:
-        """The picture a Result's assembled parts hold, opened if they were sealed for us."""
-        info = result.screenshot
-        if info is None:
-            return data
-        from protocol.sealing import screenshot_about
-
-        about = screenshot_about(info.width, info.height, info.format)
-        return self.sealed.open_screenshot(
-            result.command_id, result.device_id, data, info.sealed_by, about
-        )
+    async def _send(self, text: str) -> None:
+        if self._ws is None:
+            raise ConnectionError("not connected to the hub")
+        await self._ws.send(text)
 
     async def submit(
         self, action: AnyAction, targets: Sequence[str], *, queue: bool = False, ttl: int = 60
@@ -180,54 +108,38 @@ class ConsoleSession:
         return command
 
     async def send_signed(self, command: SignedCommand, *, queue: bool = False) -> None:
-        if self._ws is None:
-            raise ConnectionError("not connected to the hub")
-        await self._ws.send(encode_message(Submit(command=command, queue=queue)).decode())
+        await self._send(self.submit_text(command, queue=queue))
 
     async def query(
-        self,
-        subject: Literal["roster", "classes", "audit", "fleet", "history", "privacy"],
-        limit: int = 1000,
-        *,
-        device_id: str | None = None,
+        self, subject: Subject, limit: int = 1000, *, device_id: str | None = None
     ) -> str:
         """Ask the hub for a list; the Answer event carries the returned id."""
-        if self._ws is None:
-            raise ConnectionError("not connected to the hub")
-        query = Query(id=secrets.token_hex(16), subject=subject, limit=limit, device_id=device_id)
-        await self._ws.send(encode_message(query).decode())
-        return query.id
+        request_id, text = self.query_text(subject, limit, device_id=device_id)
+        await self._send(text)
+        return request_id
 
     async def set_record(self, device_id: str, **fields: Any) -> str:
         """Change a device's asset_tag, student, state or loan_for on the hub.
 
         An Answer (the device's new fleet row) or an Error carries the returned id.
         """
-        if self._ws is None:
-            raise ConnectionError("not connected to the hub")
-        request = SetDeviceRecord(id=secrets.token_hex(16), device_id=device_id, **fields)
-        await self._ws.send(encode_message(request).decode())
-        return request.id
+        request_id, text = self.record_text(device_id, **fields)
+        await self._send(text)
+        return request_id
 
     async def class_session(
         self, class_name: str, action: Literal["start", "end"], minutes: int = 60
     ) -> str:
         """Start or end a class session; the Answer (the classes) or Error carries the id."""
-        if self._ws is None:
-            raise ConnectionError("not connected to the hub")
-        request = ClassSessionRequest(
-            id=secrets.token_hex(16), class_name=class_name, action=action, minutes=minutes
-        )
-        await self._ws.send(encode_message(request).decode())
-        return request.id
+        request_id, text = self.class_session_text(class_name, action, minutes)
+        await self._send(text)
+        return request_id
 
     async def set_policy(self, policy: SignedPolicy) -> str:
         """Hand the hub a policy this admin signed; the Answer or Error carries the id."""
-        if self._ws is None:
-            raise ConnectionError("not connected to the hub")
-        request = PolicySet(id=secrets.token_hex(16), policy=policy)
-        await self._ws.send(encode_message(request).decode())
-        return request.id
+        request_id, text = self.policy_text(policy)
+        await self._send(text)
+        return request_id
 
     async def __aiter__(self) -> AsyncIterator[HubEvent]:
         ws = self._ws
@@ -236,23 +148,17 @@ class ConsoleSession:
         endpoint = self._endpoint
         with contextlib.suppress(ConnectionClosed):
             async for data in ws:
-                try:
-                    if isinstance(data, bytes):
+                if isinstance(data, bytes):
+                    try:
                         picture = await self._frame_arrived(endpoint, data)
-                        if picture is not None:
-                            yield picture
-                        continue
-                    message = endpoint.receive(data)
-                except PeerError:
-                    continue  # the hub is not trusted blindly either: skip what is malformed
-                if isinstance(message, Roster):
-                    self.devices = {d.device_id: d for d in message.devices}
-                    self._streams = {d.stream: d.device_id for d in message.devices}
-                elif isinstance(message, DeviceChanged):
-                    device = message.device
-                    self.devices[device.device_id] = device
-                    self._streams[device.stream] = device.device_id
-                yield message  # type: ignore[misc]
+                    except PeerError:
+                        continue  # the hub is not trusted blindly either: skip what is malformed
+                    if picture is not None:
+                        yield picture
+                    continue
+                message = self.message_arrived(endpoint, data)
+                if message is not None:
+                    yield message  # type: ignore[misc]
 
     async def _frame_arrived(self, endpoint: ClientHandshake, data: bytes) -> Picture | None:
         """Open a frame sealed for this console (drop and count any that is not), apply it."""

@@ -1,17 +1,19 @@
-"""Dialling the hub, for agents and consoles: TLS, channel binding, then the handshake."""
+"""Dialling the hub, for agents and consoles: TLS, channel binding, then the handshake.
+
+`open_session` is asyncio's; link.blocking dials the same way without it, for a command
+that sends one thing and ends (`homeroom-console do`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from typing import Any
 
-from protocol.frames import MAX_FRAME_BYTES
 from protocol.handshake import ClientHandshake, channel_of
 from protocol.messages import encode_message
-from protocol.tokens import is_loopback
 
-from .tls import client_context
+from .address import connect_options
 from .ws import ClientConnection, connect
 
 
@@ -28,25 +30,11 @@ async def open_session(
     Raises PeerError (with the hub's or our own reason), OSError, or ValueError for a
     plain ws:// address off this computer.
     """
-    parts = urlsplit(url)
-    secure = parts.scheme == "wss"
-    if not secure and not is_loopback(parts.hostname or ""):
-        raise ValueError(
-            f"{url} is not encrypted: plain ws:// is only for a hub on this same computer. "
-            "Use the wss:// address IT gave you."
-        )
-    ws = await connect(
-        url,
-        ssl=client_context() if secure else None,
-        max_size=MAX_FRAME_BYTES,
-        compression=None,
-        open_timeout=open_timeout,
-        proxy=None,
-        user_agent_header="Homeroom",
-    )
+    options: dict[str, Any] = connect_options(url, open_timeout)
+    ws = await connect(url, **options)
     try:
         channel = b""
-        if secure:
+        if options["ssl"] is not None:
             ssl_object = ws.transport.get_extra_info("ssl_object")
             channel = channel_of(ssl_object.getpeercert(binary_form=True))
         handshake = make_handshake(channel)
