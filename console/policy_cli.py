@@ -100,14 +100,15 @@ def policy_main(argv: list[str], *, credential: Path | None = None, hub: str | N
         return asyncio.run(_send(session, signed, args.wait))
     except PeerError as error:
         print(f"homeroom-console: {error.detail}\n{error.guidance}", file=sys.stderr)
-    except OSError as error:
-        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
+    # Before OSError, of which TimeoutError is one: the wait, not the address, ran out.
     except TimeoutError:
         print(
             f"homeroom-console: the hub at {session.url} did not answer within {args.wait:g} s; "
             "check the address (--hub), or give it longer (--wait SECONDS).",
             file=sys.stderr,
         )
+    except OSError as error:
+        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
     return 2
 
 

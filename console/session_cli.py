@@ -46,15 +46,16 @@ def session_main(argv: list[str], *, credential: Path | None = None, hub: str | 
     except PeerError as error:
         print(f"homeroom-console: {error.detail}\n{error.guidance}", file=sys.stderr)
         return 2
-    except OSError as error:
-        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
-        return 2
+    # Before OSError, of which TimeoutError is one: the wait, not the address, ran out.
     except TimeoutError:
         print(
             f"homeroom-console: the hub at {session.url} did not answer within {args.wait:g} s; "
             "check the address (--hub), or give it longer (--wait SECONDS).",
             file=sys.stderr,
         )
+        return 2
+    except OSError as error:
+        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
         return 2
 
 

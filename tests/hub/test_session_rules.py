@@ -13,6 +13,7 @@ from protocol.errors import ErrorCode
 from protocol.messages import Answer, Result
 
 from ..classroom import Classroom, Console, classroom
+from ..policy_kit import EXAMPLE
 from ..support import scaled
 
 
@@ -92,3 +93,22 @@ async def test_a_teacher_starts_a_session_from_the_command_line_then_locks_the_c
         assert code == 0 and out == "7B-maths: no class session on.\n", err
         code, out, err = await console_command(room, me, "session", "end", "--class", "7B-maths")
         assert code == 1 and "no class session on; there is none to end" in err
+
+
+async def test_a_hub_that_does_not_answer_in_time_is_said_so(tmp_path: Path) -> None:
+    """--wait running out is named as such (it was reported as an unreachable hub, with no
+    reason: TimeoutError is an OSError, and that clause came first)."""
+    async with classroom(tmp_path) as room:
+        me = tmp_path / "me.credential"
+        me.write_bytes(room.staff("Ms Smith").encode())
+        start = ("session", "start", "--class", "7B-maths", "--wait", "0")
+        code, _, err = await console_command(room, me, *start)
+        assert code == 2 and "did not answer within 0 s" in err, err
+        admin = tmp_path / "admin.credential"
+        admin.write_bytes(room.staff("Ada Admin", Role.ADMIN, (ALL_GROUPS,)).encode())
+        policy = tmp_path / "7B.toml"
+        policy.write_text(EXAMPLE)
+        code, _, err = await console_command(
+            room, admin, "policy", "set", str(policy), "--group", "7B", "--wait", "0"
+        )
+        assert code == 2 and "did not answer within 0 s" in err, err
