@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from types import TracebackType
 
-from link.blocking import ConnectionClosed, Link, blocking_session
+from link.blocking import ConnectionClosed, Link, blocking_session, why
 from protocol.actions import AnyAction
 from protocol.commands import SignedCommand
 from protocol.handshake import ClientHandshake
@@ -47,15 +47,17 @@ class BlockingSession(SessionState):
         self._open.close()
 
     def events(self, deadline: float) -> Iterator[Message]:
-        """The hub's messages as they come, until it closes the connection.
+        """The hub's messages as they come.
 
-        Raises TimeoutError once `deadline` (time.monotonic()) passes with nothing to read.
+        Raises TimeoutError once `deadline` (time.monotonic()) passes with nothing to read,
+        ConnectionError once the hub has closed the connection (saying why, if it did).
         """
         while True:
             try:
                 data = self._ws.recv(timeout=max(0.0, deadline - time.monotonic()))
-            except ConnectionClosed:
-                return
+            except ConnectionClosed as closed:
+                said = why(closed.rcvd)
+                raise ConnectionError(f"the hub closed the connection ({said})") from None
             if isinstance(data, bytes):
                 continue  # a picture: nothing this session watches
             message = self.message_arrived(self._endpoint, data)

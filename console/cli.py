@@ -108,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "do":
         if args.demo is not None:
             parser.error("--demo opens the class grid; leave it out with do")
-        from .do_command import do_main
+        from .start import loading
 
+        with loading():  # `do` is a new process each time: its modules too (console/start.py)
+            from .do_command import do_main
         return do_main(args.do_args, credential=args.credential, hub=args.hub)
     if args.command == "keys":
         return _keys_main(args.do_args, args.credential)

@@ -94,14 +94,15 @@ def do_main(argv: list[str], *, credential: Path | None = None, hub: str | None 
     staff = _load_credential(args.credential, otherwise="or add --credential FILE to the command.")
     try:
         return _do(staff, action, args)
+    # What is printed may hold the hub's own words (a refusal's detail, a close's reason).
     except PeerError as error:
-        print(f"homeroom-console: {error.detail}\n{error.guidance}", file=sys.stderr)
+        print(f"homeroom-console: {printable(error.detail)}\n{error.guidance}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"homeroom-console: cannot reach the hub: {error}", file=sys.stderr)
+        print(f"homeroom-console: cannot reach the hub: {printable(str(error))}", file=sys.stderr)
         return 2
     except ValueError as error:
-        print(f"homeroom-console: {error}", file=sys.stderr)
+        print(f"homeroom-console: {printable(str(error))}", file=sys.stderr)
         return 2
 
 

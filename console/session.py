@@ -87,8 +87,18 @@ class ConsoleSession(SessionState):
         #: Frames dropped because their seal failed, was for someone else, or was replayed.
         self.frames_refused = 0
 
-    async def connect(self) -> None:
-        self._ws, self._endpoint = await open_session(self.url, self.handshake)
+    async def connect(self, *, open_timeout: float = 10.0) -> None:
+        """Dial and sign in: PeerError, OSError (ConnectionError if it took longer than
+        `open_timeout` seconds), or ValueError for a plain ws:// address off this computer."""
+        try:
+            self._ws, self._endpoint = await open_session(
+                self.url, self.handshake, open_timeout=open_timeout
+            )
+        except TimeoutError:
+            # Not a TimeoutError: callers read that as their own wait running out.
+            raise ConnectionError(
+                f"no answer from {self.url} while connecting; is the address right?"
+            ) from None
 
     async def close(self) -> None:
         if self._ws is not None:

@@ -2,7 +2,7 @@
 
 The class grid, the CLI's commands and `homeroom-console do` share it: ConsoleSession
 (console/session.py) carries it over asyncio, BlockingSession (console/blocking_session.py)
-over websockets' threaded client. Here: the device list as the hub's messages pass, signed
+in one thread over a blocking socket. Here: the device list as the hub's messages pass, signed
 commands and the keys their pictures are sealed with, and the text of each request.
 """
 

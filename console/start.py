@@ -21,14 +21,24 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def main() -> int:
     """Load the command line with the collector paused, then run it."""
+    with loading():
+        from .cli import main as run_command_line
+    return run_command_line(sys.argv[1:])
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Import modules for the rest of the process's life inside this: the collector is
+    paused while they load, and what they made is frozen out of its sight after."""
     gc.disable()
     try:
-        from .cli import main as run_command_line
+        yield
     finally:
         gc.freeze()
         gc.enable()
-    return run_command_line(sys.argv[1:])

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from protocol.handshake import ClientHandshake, channel_of
+from protocol.limits import fit
 from protocol.messages import encode_message
 
 from .address import connect_options
@@ -32,13 +33,14 @@ from .deferred import UNUSED_BY_HOMEROOM
 # isort: split
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["UNUSED_BY_HOMEROOM", "ConnectionClosed", "Link", "blocking_session"]
+__all__ = ["UNUSED_BY_HOMEROOM", "ConnectionClosed", "Link", "blocking_session", "why"]
 
-#: How long a close waits for the hub's answering close frame before hanging up anyway.
+#: How long a closing connection waits for the hub to finish it (its close frame, then its
+#: end of the TCP stream) before hanging up anyway.
 CLOSE_SECONDS = 2.0
 #: Bytes asked of the socket at a time.
 _READ_SIZE = 65536
@@ -54,9 +56,16 @@ class Link:
         self._messages: list[str | bytes] = []  # whole messages received, not yet taken
         self._parts: list[bytes] = []  # the fragments of a message still arriving
         self._text = False  # whether that message is text
+        self._hang_up_by: float | None = None  # once closing: when to stop waiting for the hub
+        self.close_seconds = CLOSE_SECONDS
 
     def send(self, text: str) -> None:
-        """Send one text message (OSError if the connection is gone)."""
+        """Send one text message; ConnectionError once the connection is closing or closed
+        (the hub's close frame may have come with the last read), OSError if it is gone."""
+        if self._protocol.state is not State.OPEN:
+            raise ConnectionError(
+                f"the hub closed the connection ({why(self._protocol.close_rcvd)})"
+            )
         self._protocol.send_text(text.encode())
         self._flush()
 
@@ -77,7 +86,7 @@ class Link:
             if self._protocol.state is State.OPEN:
                 self._protocol.send_close(CloseCode.NORMAL_CLOSURE)
                 self._flush()
-            deadline = time.monotonic() + CLOSE_SECONDS
+            deadline = time.monotonic() + self.close_seconds
             while self._protocol.state is not State.CLOSED:
                 self._read(deadline)
         except (OSError, ConnectionClosed):
@@ -91,17 +100,28 @@ class Link:
         while self._protocol.state is State.CONNECTING and self._protocol.handshake_exc is None:
             self._read(deadline)
         if self._protocol.handshake_exc is not None:
+            said = fit(str(self._protocol.handshake_exc), 200, printable=True)  # its headers
             raise ConnectionError(
-                f"the server did not open a websocket ({self._protocol.handshake_exc}); "
-                "is it a Homeroom hub?"
+                f"the server did not open a websocket ({said}); is it a Homeroom hub?"
             ) from self._protocol.handshake_exc
 
     def _read(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no answer from the hub in time")
-        self.socket.settimeout(remaining)
-        data = self.socket.recv(_READ_SIZE)  # TimeoutError when nothing comes
+        """Read once from the socket, by `deadline` (TimeoutError after it)."""
+        if self._hang_up_by is None and (
+            self._protocol.close_rcvd is not None or self._protocol.close_sent is not None
+        ):
+            self._hang_up_by = time.monotonic() + self.close_seconds
+        wait_until = deadline if self._hang_up_by is None else min(deadline, self._hang_up_by)
+        try:
+            remaining = wait_until - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no answer from the hub in time")
+            self.socket.settimeout(remaining)
+            data = self.socket.recv(_READ_SIZE)
+        except TimeoutError:
+            if self._hang_up_by is None or deadline < self._hang_up_by:
+                raise
+            data = b""  # closing, and the hub kept the connection open: as if it had hung up
         if data:
             self._protocol.receive_data(data)
         else:
@@ -119,10 +139,18 @@ class Link:
             self._parts.append(bytes(frame.data))  # the protocol bounds the whole by max_size
         else:
             return  # ping, pong, close: the protocol has answered them
-        if frame.fin:
-            data = b"".join(self._parts)
-            self._parts = []
-            self._messages.append(data.decode() if self._text else data)
+        if not frame.fin:
+            return
+        data = b"".join(self._parts)
+        self._parts = []
+        if not self._text:
+            self._messages.append(data)
+            return
+        try:
+            self._messages.append(data.decode())
+        except UnicodeDecodeError:
+            # As websockets itself does: the connection fails with 1007, and recv says so.
+            self._protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text message")
 
     def _flush(self) -> None:
         self.socket.settimeout(self._send_timeout)
@@ -192,7 +220,17 @@ def blocking_session(
             handshake.step(link.recv(max(0.0, deadline - time.monotonic())))
         except ConnectionClosed as closed:
             # A hub that refuses says why in a message first (PeerError); this one did not.
-            raise ConnectionError(f"the hub hung up before signing in ({closed})") from None
+            raise ConnectionError(
+                f"the hub hung up before signing in ({why(closed.rcvd)})"
+            ) from None
         yield link, handshake
     finally:
         link.close()
+
+
+def why(close: Close | None) -> str:
+    """What the hub's close frame said, safe to print: its reason is the hub's own text."""
+    if close is None:
+        return "without a close frame"
+    reason = fit(close.reason, 200, printable=True) if close.reason else "no reason given"
+    return f"code {close.code}: {reason}"

@@ -7,6 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
+from console.session import ConsoleSession
 from protocol.actions import LockScreen, TakeScreenshot, Unwatch, Watch
 from protocol.certificates import ALL_GROUPS, Role
 from protocol.errors import ErrorCode
@@ -112,3 +115,14 @@ async def test_a_hub_that_does_not_answer_in_time_is_said_so(tmp_path: Path) -> 
             room, admin, "policy", "set", str(policy), "--group", "7B", "--wait", "0"
         )
         assert code == 2 and "did not answer within 0 s" in err, err
+
+
+async def test_a_silent_address_is_a_connection_error_not_the_wait(tmp_path: Path) -> None:
+    """ConsoleSession.connect: a hub that never finishes connecting is a ConnectionError,
+    so `session` and `policy set` do not blame their --wait for it (TimeoutError is)."""
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    async with silent, classroom(tmp_path) as room:
+        port = silent.sockets[0].getsockname()[1]
+        session = ConsoleSession(room.staff(), url=f"ws://127.0.0.1:{port}")
+        with pytest.raises(ConnectionError, match=r"no answer from ws://127\.0\.0\.1:\d+ while"):
+            await session.connect(open_timeout=0.2)

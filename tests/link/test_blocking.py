@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.utils import accept_key
 
 from hub.tls import make_self_signed, server_context
 from link.blocking import Link, blocking_session, open_link
@@ -201,3 +202,85 @@ async def test_a_hub_that_hangs_up_before_signing_in_is_a_connection_error() -> 
     async with server(handler) as url:
         with pytest.raises(ConnectionError, match=r"hung up before signing in.*handshake_timeout"):
             await asyncio.to_thread(sign_in, url)
+
+
+# --- A hub that misbehaves after the upgrade: raw bytes on a socket, nothing of websockets.
+
+# Server frames are not masked: FIN + opcode, length, payload.
+CLOSE_1011 = b"\x88\x19\x03\xf3" + b"storage\x1b[2J unavailable!!"[:23]
+BAD_UTF8 = b"\x81\x02\xff\xfe"
+
+
+@asynccontextmanager
+async def raw_hub(after_upgrade: bytes) -> AsyncIterator[str]:
+    """Accepts the upgrade as a websocket server would, writes `after_upgrade` in the same
+    write, then keeps the connection open and says nothing until the test is over."""
+    done = asyncio.Event()
+
+    async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readuntil(b"\r\n\r\n")).decode()
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = accept_key(key)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+            + after_upgrade
+        )
+        await done.wait()
+        writer.close()
+
+    listening = await asyncio.start_server(upgrade, "127.0.0.1", 0)
+    async with listening:
+        try:
+            yield f"ws://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
+        finally:
+            done.set()
+
+
+async def test_sending_after_the_hubs_close_is_a_connection_error_saying_why() -> None:
+    """The hub's close frame came with its upgrade answer: the first send says the hub
+    closed, with its reason made printable (a hub's words, like a device's, may hold escape
+    sequences), instead of websockets' InvalidState (an AssertionError)."""
+    async with raw_hub(CLOSE_1011) as url:
+        link = await opened(url)
+        try:
+            with pytest.raises(ConnectionError) as refused:
+                await asyncio.to_thread(link.send, "hello")
+        finally:
+            await asyncio.to_thread(link.close)
+    said = str(refused.value)
+    assert said.startswith("the hub closed the connection (code 1011: storage")
+    assert "\x1b" not in said and "unavailable" in said
+
+
+async def test_a_close_frame_without_the_hub_hanging_up_ends_within_close_seconds() -> None:
+    async with raw_hub(b"\x81\x05hello" + CLOSE_1011) as url:
+        link = await opened(url)
+        link.close_seconds = 0.1
+        try:
+            assert await asyncio.to_thread(link.recv, scaled(10)) == "hello"
+            # The hub sent its close and kept the socket open: the link gives up on it after
+            # close_seconds, not at the end of the caller's 30 s.
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.to_thread(link.recv, 30.0)
+            assert asyncio.get_running_loop().time() - started < 30
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        finally:
+            await asyncio.to_thread(link.close)
+
+
+async def test_text_that_is_not_utf8_fails_the_connection_as_websockets_would() -> None:
+    async with raw_hub(BAD_UTF8) as url:
+        link = await opened(url)
+        link.close_seconds = 0.1
+        try:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.to_thread(link.recv, 30.0)
+            assert closed.value.sent is not None and closed.value.sent.code == 1007
+        finally:
+            await asyncio.to_thread(link.close)  # and closing does not raise either
