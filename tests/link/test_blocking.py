@@ -284,3 +284,44 @@ async def test_text_that_is_not_utf8_fails_the_connection_as_websockets_would() 
             assert closed.value.sent is not None and closed.value.sent.code == 1007
         finally:
             await asyncio.to_thread(link.close)  # and closing does not raise either
+
+
+async def test_a_hosts_next_address_is_tried_when_one_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name with two addresses, the first refusing: the name service is the only part
+    replaced (nothing here resolves a name to two loopback addresses); both connects are
+    real, and share the one open deadline."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("found")
+        await ws.wait_closed()
+
+    async with server(handler) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            refusing = unused.getsockname()
+        tcp = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+        addresses = [(*tcp, refusing), (*tcp, ("127.0.0.1", port))]
+        asked: list[object] = []
+
+        def resolve(host: object, *_: object, **__: object) -> object:
+            asked.append(host)
+            return addresses
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+        link = await opened(f"ws://localhost:{port}")
+        try:
+            assert await asyncio.to_thread(link.recv, scaled(10)) == "found"
+        finally:
+            await asyncio.to_thread(link.close)
+        assert asked == [b"localhost"]  # an ASCII name goes as bytes: no IDNA codec
+
+
+def test_a_closed_port_is_refused_at_once() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        open_link(f"ws://127.0.0.1:{port}", open_timeout=scaled(10))
