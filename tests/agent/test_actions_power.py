@@ -19,7 +19,12 @@ from protocol.actions import CancelPower, LogOff, Reboot, ShutDown
 from ..classroom import Classroom, classroom
 from .actions_kit import eventually, it_staff, run
 
-RECORD = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+# Written aside, then renamed into place: the test waits for the file to exist, and a file
+# created by write_text exists, empty, before its text is in it.
+RECORD = (
+    "import pathlib, sys; done = pathlib.Path(sys.argv[1]); "
+    "aside = done.with_suffix('.part'); aside.write_text(sys.argv[2]); aside.replace(done)"
+)
 
 
 @pytest.fixture
