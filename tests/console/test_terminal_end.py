@@ -52,7 +52,7 @@ def wait_for_screen(check: Callable[[str], bool], seconds: float = 60.0) -> str:
 def test_killing_the_tmux_session_ends_the_console(command: str) -> None:
     tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", f"cd {REPO} && {command}")
     try:
-        wait_for_screen(lambda s: "Signed in" in s and s.count("● online") >= 4)
+        wait_for_screen(_demo_is_up)
         pane = psutil.Process(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}")))
         processes = [pane, *pane.children(recursive=True)]
         names = [" ".join(p.cmdline()[:3]) for p in processes]
@@ -65,6 +65,13 @@ def test_killing_the_tmux_session_ends_the_console(command: str) -> None:
         assert left == [], f"still running after the terminal went away: {left}"
     finally:
         tmux("kill-server")
+
+
+def _demo_is_up(screen: str) -> bool:
+    """Signed in, with students online and drawn. Not "four tiles online": how many tiles
+    show their status line depends on where the grid is scrolled, which follows the cursor,
+    whose start depends on the order the demo's students happen to connect in."""
+    return "Signed in" in screen and "● online" in screen
 
 
 def _running(process: psutil.Process) -> bool:
@@ -81,7 +88,7 @@ def test_sigterm_ends_a_console_whose_terminal_stopped_reading() -> None:
     command = f"{Path(sys.executable).parent / 'homeroom-console'} --demo 12 --pictures halfblock"
     tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", f"cd {REPO} && {command}")
     try:
-        wait_for_screen(lambda s: "Signed in" in s and s.count("● online") >= 4)
+        wait_for_screen(_demo_is_up)
         pane = psutil.Process(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}")))
         processes = [pane, *pane.children(recursive=True)]
         [console] = [p for p in processes if "homeroom-console" in " ".join(p.cmdline())]
